@@ -1,0 +1,175 @@
+"""The engine: every op's forward against numpy and its gradient against central
+differences (one table drives both), hand-computed 2x2 cases, and the bad inputs."""
+import numpy as np
+import pytest
+
+from tinygrad_opt import Function, GradcheckError, Tensor, gradcheck, no_grad
+
+RNG = np.random.default_rng(0)
+
+
+def rand(*shape, low=-2.0, high=2.0):
+    return RNG.uniform(low, high, size=shape)
+
+
+def away_from_zero(*shape):
+    """Values in +-[0.5, 2]: keeps relu off its kink and log/div off 0."""
+    return RNG.uniform(0.5, 2.0, size=shape) * RNG.choice([-1.0, 1.0], size=shape)
+
+
+def distinct(*shape):
+    """A permutation of well-separated values: no ties for max."""
+    return RNG.permutation(np.arange(np.prod(shape), dtype=float)).reshape(shape) * 0.37
+
+
+# name, tensor function, numpy function, inputs
+OPS = [
+    ("add", lambda a, b: a + b, lambda a, b: a + b, [rand(3, 4), rand(3, 4)]),
+    ("add broadcast", lambda a, b: a + b, lambda a, b: a + b, [rand(2, 3, 4), rand(4)]),
+    ("add broadcast 1", lambda a, b: a + b, lambda a, b: a + b, [rand(3, 1), rand(1, 4)]),
+    ("sub broadcast", lambda a, b: a - b, lambda a, b: a - b, [rand(3, 4), rand(3, 1)]),
+    ("mul", lambda a, b: a * b, lambda a, b: a * b, [rand(3, 4), rand(3, 4)]),
+    ("mul broadcast", lambda a, b: a * b, lambda a, b: a * b, [rand(5, 1, 3), rand(4, 1)]),
+    ("div", lambda a, b: a / b, lambda a, b: a / b, [rand(3, 4), away_from_zero(3, 4)]),
+    ("div broadcast", lambda a, b: a / b, lambda a, b: a / b, [rand(2, 3), away_from_zero(3)]),
+    ("neg", lambda a: -a, lambda a: -a, [rand(3, 4)]),
+    ("pow 3", lambda a: a ** 3, lambda a: a ** 3, [rand(3, 4)]),
+    ("pow -0.5", lambda a: a ** -0.5, lambda a: a ** -0.5, [rand(3, 4, low=0.5)]),
+    ("matmul", lambda a, b: a @ b, lambda a, b: a @ b, [rand(3, 4), rand(4, 5)]),
+    ("matmul batched", lambda a, b: a @ b, lambda a, b: a @ b, [rand(2, 3, 4), rand(4, 5)]),
+    ("matmul vec", lambda a, b: a @ b, lambda a, b: a @ b, [rand(4), rand(4, 3)]),
+    ("matvec", lambda a, b: a @ b, lambda a, b: a @ b, [rand(3, 4), rand(4)]),
+    ("sum", lambda a: a.sum(), lambda a: a.sum(), [rand(3, 4)]),
+    ("sum axis", lambda a: a.sum(axis=1), lambda a: a.sum(axis=1), [rand(3, 4, 2)]),
+    ("sum keepdims", lambda a: a.sum(axis=0, keepdims=True),
+     lambda a: a.sum(axis=0, keepdims=True), [rand(3, 4)]),
+    ("mean", lambda a: a.mean(), lambda a: a.mean(), [rand(3, 4)]),
+    ("mean axes", lambda a: a.mean(axis=(0, 2)), lambda a: a.mean(axis=(0, 2)), [rand(3, 4, 2)]),
+    ("max", lambda a: a.max(), lambda a: a.max(), [distinct(3, 4)]),
+    ("max axis", lambda a: a.max(axis=1), lambda a: a.max(axis=1), [distinct(3, 4)]),
+    ("max keepdims", lambda a: a.max(axis=0, keepdims=True),
+     lambda a: a.max(axis=0, keepdims=True), [distinct(3, 4)]),
+    ("exp", lambda a: a.exp(), np.exp, [rand(3, 4)]),
+    ("log", lambda a: a.log(), np.log, [rand(3, 4, low=0.2)]),
+    ("relu", lambda a: a.relu(), lambda a: np.maximum(a, 0), [away_from_zero(3, 4)]),
+    ("reshape", lambda a: a.reshape(4, 3), lambda a: a.reshape(4, 3), [rand(3, 4)]),
+    ("reshape -1", lambda a: a.reshape(-1), lambda a: a.reshape(-1), [rand(3, 4)]),
+    ("permute", lambda a: a.permute(2, 0, 1), lambda a: a.transpose(2, 0, 1), [rand(2, 3, 4)]),
+    ("transpose", lambda a: a.transpose(), lambda a: a.swapaxes(-1, -2), [rand(2, 3, 4)]),
+    ("T", lambda a: a.T, lambda a: a.T, [rand(3, 4)]),
+    ("composite", lambda a, b: ((a @ b).relu() * 2.0 + 1.0).log().mean(axis=0),
+     lambda a, b: np.log(np.maximum(a @ b, 0) * 2 + 1).mean(axis=0),
+     [rand(3, 4), rand(4, 5)]),
+    ("scalar on left", lambda a: 2.0 - a / 3.0 * (1.0 / a.exp()),
+     lambda a: 2.0 - a / 3.0 * (1.0 / np.exp(a)), [rand(3)]),
+]
+
+
+@pytest.mark.parametrize("name,fn,ref,arrays", OPS, ids=[o[0] for o in OPS])
+def test_forward_matches_numpy(name, fn, ref, arrays):
+    out = fn(*[Tensor(a, dtype=np.float64) for a in arrays])
+    np.testing.assert_allclose(out.data, ref(*arrays), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name,fn,ref,arrays", OPS, ids=[o[0] for o in OPS])
+def test_gradient_matches_finite_differences(name, fn, ref, arrays):
+    inputs = [Tensor(a, requires_grad=True, dtype=np.float64) for a in arrays]
+    assert gradcheck(fn, *inputs)
+
+
+def test_hand_computed_2x2():
+    a = Tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    b = Tensor([[0.5, -1.0], [2.0, 0.0]], requires_grad=True)
+    ((a * b).sum() + (a @ b).sum()).backward()
+    # d/da sum(a*b) = b; d/da sum(a@b) = row sums of b, repeated per row: [-0.5, 2]
+    np.testing.assert_array_equal(a.grad, [[0.0, 1.0], [1.5, 2.0]])
+    # d/db sum(a*b) = a; d/db sum(a@b) = column sums of a, per column: [4, 6]
+    np.testing.assert_array_equal(b.grad, [[5.0, 6.0], [9.0, 10.0]])
+
+
+def test_hand_computed_broadcast_and_max():
+    a = Tensor([[1.0, 5.0], [7.0, 3.0]], requires_grad=True)
+    bias = Tensor([10.0, 20.0], requires_grad=True)
+    (a + bias).max(axis=1).sum().backward()   # row maxima: 25 (col 1), 27 (col 1)
+    np.testing.assert_array_equal(a.grad, [[0.0, 1.0], [0.0, 1.0]])
+    np.testing.assert_array_equal(bias.grad, [0.0, 2.0])   # summed over the broadcast rows
+
+
+def test_tensor_used_twice_accumulates():
+    x = Tensor([3.0, -2.0], requires_grad=True)
+    (x * x + x).sum().backward()
+    np.testing.assert_array_equal(x.grad, [7.0, -3.0])      # 2x + 1
+    (x * 2.0).sum().backward()                              # successive calls add up
+    np.testing.assert_array_equal(x.grad, [9.0, -1.0])
+
+
+def test_max_tie_splits_gradient():
+    x = Tensor([2.0, 2.0, 1.0], requires_grad=True)
+    x.max().backward()
+    np.testing.assert_array_equal(x.grad, [0.5, 0.5, 0.0])
+
+
+def test_leaves_intermediates_and_no_grad():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    y = x * 3.0
+    assert x.is_leaf and not y.is_leaf and y.requires_grad
+    y.sum().backward()
+    assert y.grad is None and x.grad is not None
+    with no_grad():
+        z = x * 3.0
+    assert not z.requires_grad and z.is_leaf
+    assert not x.detach().requires_grad
+
+
+def test_dtype_defaults_and_float64():
+    assert Tensor([1, 2]).dtype == np.float32
+    assert Tensor([1, 2], dtype=np.float64).dtype == np.float64
+    assert (Tensor([1.0], dtype=np.float64) * 2.0).dtype == np.float64
+    with pytest.raises(TypeError, match="float32 or float64"):
+        Tensor([1], dtype=np.int32)
+
+
+def test_deep_chain_does_not_recurse():
+    x = Tensor([1.0], requires_grad=True)
+    y = x
+    for _ in range(5000):
+        y = y + 0.0
+    y.sum().backward()
+    assert x.grad[0] == 1.0
+
+
+@pytest.mark.parametrize("op", ["+", "-", "*", "/"])
+def test_shapes_that_do_not_broadcast(op):
+    a, b = Tensor(np.ones((2, 3))), Tensor(np.ones((4,)))
+    with pytest.raises(ValueError, match=r"shapes \(2, 3\) and \(4,\) do not broadcast"):
+        eval(f"a {op} b")
+
+
+def test_shapes_that_do_not_multiply():
+    with pytest.raises(ValueError, match=r"matmul: shapes \(2, 3\) and \(4, 5\) do not multiply"):
+        Tensor(np.ones((2, 3))) @ Tensor(np.ones((4, 5)))
+
+
+def test_bad_reshape_and_permute():
+    with pytest.raises(ValueError, match=r"shape \(2, 3\).*into \(4, 2\)"):
+        Tensor(np.ones((2, 3))).reshape(4, 2)
+    with pytest.raises(ValueError, match="not a permutation"):
+        Tensor(np.ones((2, 3))).permute(0, 0)
+
+
+def test_backward_on_non_scalar_needs_grad():
+    y = Tensor(np.ones((2, 2)), requires_grad=True) * 2.0
+    with pytest.raises(RuntimeError, match=r"needs a scalar.*shape \(2, 2\)"):
+        y.backward()
+    with pytest.raises(ValueError, match=r"expected a gradient of shape \(2, 2\), got \(3,\)"):
+        y.backward(np.ones(3))
+
+
+def test_backward_without_requires_grad():
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        (Tensor([1.0]) * 2.0).backward()
+
+
+def test_pow_needs_scalar_exponent():
+    with pytest.raises(TypeError, match="scalar exponent"):
+        Tensor([1.0]) ** Tensor([2.0])

@@ -1,0 +1,133 @@
+"""The engine: differentiable functions, the graph they build, and reverse-mode backward.
+
+An op is a `Function` subclass with two static methods:
+
+    forward(ctx, *arrays, **options) -> array     plain numpy in, numpy out
+    backward(ctx, grad_out) -> grad per input      one array (or None) per tensor input
+
+`Function.apply` runs `forward` and, when a gradient is wanted, records a `Node` on the
+result: which function made it, the context it saved and its parent tensors. `backward`
+walks those nodes in reverse topological order. Broadcasting is undone in one place only,
+`unbroadcast`, so an op's backward may return a gradient of the broadcast shape.
+"""
+from contextlib import contextmanager
+
+import numpy as np
+
+_grad_enabled = True
+
+
+@contextmanager
+def no_grad():
+    """Context manager: ops inside it record no graph (evaluation, optimizer updates)."""
+    global _grad_enabled
+    previous, _grad_enabled = _grad_enabled, False
+    try:
+        yield
+    finally:
+        _grad_enabled = previous
+
+
+def is_grad_enabled():
+    return _grad_enabled
+
+
+class Context:
+    """What a forward pass leaves for its backward pass."""
+
+    def __init__(self):
+        self.saved = ()
+
+    def save_for_backward(self, *values):
+        self.saved = values
+
+
+class Node:
+    """One recorded op application: the function, its context, its parent tensors."""
+
+    __slots__ = ("fn", "ctx", "parents")
+
+    def __init__(self, fn, ctx, parents):
+        self.fn, self.ctx, self.parents = fn, ctx, parents
+
+
+class Function:
+    """Base class of every differentiable op. Subclasses define forward and backward."""
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx, grad):
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *tensors, **kwargs):
+        from .tensor import Tensor
+
+        ctx = Context()
+        out = Tensor._wrap(cls.forward(ctx, *(t.data for t in tensors), **kwargs))
+        if _grad_enabled and any(t.requires_grad for t in tensors):
+            out.requires_grad = True
+            out._node = Node(cls, ctx, tensors)
+        return out
+
+
+def unbroadcast(grad, shape):
+    """Sum `grad` down to `shape`, undoing numpy broadcasting (the one place it is undone)."""
+    if grad.shape == tuple(shape):
+        return grad
+    extra = grad.ndim - len(shape)
+    if extra > 0:  # leading axes that broadcasting added
+        grad = grad.sum(axis=tuple(range(extra)))
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    if axes:  # axes of size 1 that broadcasting stretched
+        grad = grad.sum(axis=axes, keepdims=True)
+    return grad.reshape(shape)
+
+
+def _topological_order(root):
+    """Tensors reachable from `root` through recorded nodes, parents before children."""
+    order, visited = [], set()
+    stack = [(root, False)]
+    while stack:  # iterative DFS: deep graphs do not hit Python's recursion limit
+        tensor, expanded = stack.pop()
+        if expanded:
+            order.append(tensor)
+            continue
+        if id(tensor) in visited:
+            continue
+        visited.add(id(tensor))
+        stack.append((tensor, True))
+        if tensor._node is not None:
+            for parent in tensor._node.parents:
+                if parent.requires_grad and id(parent) not in visited:
+                    stack.append((parent, False))
+    return order
+
+
+def backward(root, grad):
+    """Propagate `grad` (d out / d root) to every leaf that requires grad.
+
+    Leaves accumulate into `.grad` (a tensor used twice gets the sum of both paths, and
+    successive backward calls add up until `zero_grad`); intermediate tensors keep none.
+    """
+    grads = {id(root): grad}
+    for tensor in reversed(_topological_order(root)):
+        g = grads.pop(id(tensor), None)
+        if g is None:
+            continue
+        node = tensor._node
+        if node is None:  # a leaf
+            tensor.grad = g.copy() if tensor.grad is None else tensor.grad + g
+            continue
+        parent_grads = node.fn.backward(node.ctx, g)
+        if not isinstance(parent_grads, tuple):
+            parent_grads = (parent_grads,)
+        for parent, pg in zip(node.parents, parent_grads):
+            if pg is None or not parent.requires_grad:
+                continue
+            pg = unbroadcast(np.asarray(pg, dtype=parent.data.dtype), parent.shape)
+            key = id(parent)
+            grads[key] = pg if key not in grads else grads[key] + pg

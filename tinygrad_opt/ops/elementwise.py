@@ -1,0 +1,125 @@
+"""Elementwise ops. Binary ops broadcast like numpy; the engine sums their gradients back
+to each input's shape (`autograd.unbroadcast`)."""
+import numpy as np
+
+from ..autograd import Function
+
+
+def _broadcast_check(name, a, b):
+    try:
+        np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise ValueError(f"{name}: shapes {a.shape} and {b.shape} do not broadcast "
+                         f"(each axis, aligned from the right, must be equal or 1)") from None
+
+
+class Add(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        _broadcast_check("add", a, b)
+        return a + b
+
+    @staticmethod
+    def backward(ctx, g):
+        return g, g
+
+
+class Sub(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        _broadcast_check("sub", a, b)
+        return a - b
+
+    @staticmethod
+    def backward(ctx, g):
+        return g, -g
+
+
+class Mul(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        _broadcast_check("mul", a, b)
+        ctx.save_for_backward(a, b)
+        return a * b
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved
+        return g * b, g * a
+
+
+class Div(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        _broadcast_check("div", a, b)
+        ctx.save_for_backward(a, b)
+        return a / b
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved
+        return g / b, -g * a / (b * b)
+
+
+class Neg(Function):
+    @staticmethod
+    def forward(ctx, a):
+        return -a
+
+    @staticmethod
+    def backward(ctx, g):
+        return -g
+
+
+class Pow(Function):
+    """a ** p for a scalar exponent p: d/da = p * a ** (p - 1)."""
+
+    @staticmethod
+    def forward(ctx, a, exponent):
+        ctx.save_for_backward(a, exponent)
+        return a ** a.dtype.type(exponent)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, p = ctx.saved
+        return g * a.dtype.type(p) * a ** a.dtype.type(p - 1)
+
+
+class Exp(Function):
+    @staticmethod
+    def forward(ctx, a):
+        out = np.exp(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (out,) = ctx.saved
+        return g * out
+
+
+class Log(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return np.log(a)
+
+    @staticmethod
+    def backward(ctx, g):
+        (a,) = ctx.saved
+        return g / a
+
+
+class ReLU(Function):
+    """max(a, 0); the gradient at exactly 0 is taken as 0."""
+
+    @staticmethod
+    def forward(ctx, a):
+        out = np.maximum(a, 0)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (out,) = ctx.saved
+        return g * (out > 0)

@@ -1,0 +1,38 @@
+"""Matrix product, with numpy's rules: 1-D operands are promoted (and the added axis
+removed again), leading axes broadcast as batch axes."""
+import numpy as np
+
+from ..autograd import Function
+
+
+class MatMul(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        if a.ndim == 0 or b.ndim == 0:
+            raise ValueError(f"matmul: operands must have at least 1 dimension, got shapes "
+                             f"{a.shape} and {b.shape}")
+        k_a, k_b = a.shape[-1], b.shape[0] if b.ndim == 1 else b.shape[-2]
+        if k_a != k_b:
+            raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not multiply: last "
+                             f"axis of the first ({k_a}) != "
+                             f"{'first' if b.ndim == 1 else 'second-to-last'} axis of the "
+                             f"second ({k_b})")
+        ctx.save_for_backward(a, b)
+        return a @ b
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved
+        a2 = a[None, :] if a.ndim == 1 else a     # (n,) -> (1, n)
+        b2 = b[:, None] if b.ndim == 1 else b     # (n,) -> (n, 1)
+        if a.ndim == 1:
+            g = np.expand_dims(g, -2 if b.ndim > 1 else -1)
+        if b.ndim == 1:
+            g = np.expand_dims(g, -1)
+        ga = g @ np.swapaxes(b2, -1, -2)
+        gb = np.swapaxes(a2, -1, -2) @ g
+        if a.ndim == 1:
+            ga = ga[..., 0, :]
+        if b.ndim == 1:
+            gb = gb[..., 0]
+        return ga, gb
