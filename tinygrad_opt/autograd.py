@@ -35,8 +35,9 @@ def is_grad_enabled():
 class Context:
     """What a forward pass leaves for its backward pass."""
 
-    def __init__(self):
+    def __init__(self, needs_input_grad=()):
         self.saved = ()
+        self.needs_input_grad = needs_input_grad  # per tensor input: is its grad wanted?
 
     def save_for_backward(self, *values):
         self.saved = values
@@ -66,7 +67,7 @@ class Function:
     def apply(cls, *tensors, **kwargs):
         from .tensor import Tensor
 
-        ctx = Context()
+        ctx = Context(tuple(t.requires_grad for t in tensors))
         out = Tensor._wrap(cls.forward(ctx, *(t.data for t in tensors), **kwargs))
         if _grad_enabled and any(t.requires_grad for t in tensors):
             out.requires_grad = True

@@ -33,7 +33,10 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0, reset=None,
               max_elements=None):
     """Check the gradients of `fn` at `inputs` against central differences.
 
-    Every input is copied to float64. `fn` must return a Tensor; a non-scalar output y is
+    Inputs are converted to float64 copies, except float64 Tensors, which are used as
+    they are: so the parameters of a model cast with `model.to(np.float64)` can be passed
+    and checked in place (each element is restored after its perturbation, and `.grad` is
+    restored at the end). `fn` must return a Tensor; a non-scalar output y is
     contracted with a fixed random cotangent c (seeded), checking the gradient of
     sum(c * y): a plain sum would hide a backward that is wrong in a way that sums to
     zero. Each element x_i of every input that requires grad is compared:
@@ -56,8 +59,18 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0, reset=None,
         GradcheckError: naming the input, the element index, both values and the error.
         ValueError: no input requires grad, or fn returns no Tensor.
     """
-    xs = [Tensor(x, requires_grad=getattr(x, "requires_grad", False), dtype=np.float64)
+    xs = [x if isinstance(x, Tensor) and x.dtype == np.float64 else
+          Tensor(x, requires_grad=getattr(x, "requires_grad", False), dtype=np.float64)
           for x in inputs]
+    saved_grads = [x.grad for x in xs]
+    try:
+        return _check(fn, xs, eps, atol, rtol, seed, reset, max_elements)
+    finally:
+        for x, g in zip(xs, saved_grads):
+            x.grad = g
+
+
+def _check(fn, xs, eps, atol, rtol, seed, reset, max_elements):
     checked = [i for i, x in enumerate(xs) if x.requires_grad]
     if not checked:
         raise ValueError("gradcheck: no input has requires_grad=True, nothing to check")
@@ -71,6 +84,8 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0, reset=None,
             raise ValueError(f"gradcheck: fn must return a Tensor, got {type(out).__name__}")
         return out
 
+    for x in xs:
+        x.grad = None
     out = evaluate()
     cotangent = rng.standard_normal(out.shape) if out.size > 1 else np.ones(out.shape)
 

@@ -1,0 +1,95 @@
+"""Every Numba kernel equals its numpy reference, on odd shapes, in float32 and float64."""
+import numpy as np
+import pytest
+
+from tinygrad_opt import _jit
+from tinygrad_opt.ops import conv, dropout, pool
+
+DTYPES = [np.float32, np.float64]
+TOL = {np.float32: dict(rtol=1e-4, atol=1e-4), np.float64: dict(rtol=1e-10, atol=1e-10)}
+
+# (N, C, H, W), (F, KH, KW), stride, padding
+CONV_CASES = [
+    ((1, 1, 5, 5), (1, 3, 3), 1, 0),
+    ((2, 3, 7, 11), (5, 3, 2), 1, 0),
+    ((3, 2, 13, 7), (7, 3, 3), 2, 0),
+    ((1, 3, 5, 7), (2, 3, 3), 1, 1),
+    ((2, 1, 11, 13), (3, 5, 3), 2, 1),
+    ((4, 1, 28, 28), (32, 3, 3), 1, 0),     # the article's layer
+]
+
+
+def _data(shape, dtype, seed):
+    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("xs,ws,stride,pad", CONV_CASES)
+def test_conv_kernels_match_reference(xs, ws, stride, pad, dtype):
+    x = np.pad(_data(xs, dtype, 0), ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    w = _data((ws[0], xs[1], ws[1], ws[2]), dtype, 1)
+    b = _data(ws[0], dtype, 2)
+    for relu in (False, True):
+        got = conv.conv2d_forward_kernel(x, w, b, stride, relu)
+        want = conv.conv2d_forward_reference(x, w, b, stride, relu)
+        assert got.dtype == dtype and got.shape == want.shape
+        np.testing.assert_allclose(got, want, **TOL[dtype])
+    g = _data(got.shape, dtype, 3)
+    np.testing.assert_allclose(conv.conv2d_grad_weight_kernel(x, g, ws[1], ws[2], stride),
+                               conv.conv2d_grad_weight_reference(x, g, ws[1], ws[2], stride),
+                               **TOL[dtype])
+    np.testing.assert_allclose(conv.conv2d_grad_input_kernel(g, w, x.shape, stride),
+                               conv.conv2d_grad_input_reference(g, w, x.shape, stride),
+                               **TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("shape,k,s", [((1, 1, 4, 4), 2, 2), ((2, 3, 7, 5), 2, 2),
+                                       ((3, 2, 11, 13), 3, 2), ((2, 5, 9, 9), 3, 1),
+                                       ((4, 32, 26, 26), 2, 2)])
+def test_maxpool_kernels_match_reference(shape, k, s, dtype):
+    x = _data(shape, dtype, 4)
+    x[0, 0, :2, :2] = 1.5          # a tie: the first pixel in window order must win
+    out_k, arg_k = pool.maxpool2d_forward_kernel(x, k, s)
+    out_r, arg_r = pool.maxpool2d_forward_reference(x, k, s)
+    np.testing.assert_array_equal(out_k, out_r)
+    np.testing.assert_array_equal(arg_k, arg_r)
+    g = _data(out_k.shape, dtype, 5)
+    np.testing.assert_allclose(pool.maxpool2d_backward_kernel(g, arg_k, shape),
+                               pool.maxpool2d_backward_reference(g, arg_r, shape),
+                               **TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("shape", [(1,), (7, 13), (64, 32, 13, 13)])
+def test_dropout_kernel_matches_reference(shape, dtype):
+    x = _data(shape, dtype, 6)
+    for rate in (0.25, 0.5):
+        key = dropout.dropout_key(11, 3)
+        np.testing.assert_array_equal(dropout.dropout_kernel(x, rate, key),
+                                      dropout.dropout_reference(x, rate, key))
+
+
+def test_dropout_mask_statistics_and_keys():
+    x = np.ones(200_000, dtype=np.float32)
+    a = dropout.dropout_kernel(x, 0.25, dropout.dropout_key(0, 0))
+    b = dropout.dropout_kernel(x, 0.25, dropout.dropout_key(0, 1))
+    assert abs((a == 0).mean() - 0.25) < 0.005           # the rate
+    assert abs(a.mean() - 1.0) < 0.01                    # inverted scaling keeps the mean
+    assert np.unique(a[a != 0]).tolist() == [np.float32(1 / 0.75)]
+    assert abs(((a == 0) & (b == 0)).mean() - 0.25 ** 2) < 0.005   # keys independent
+
+
+def test_reference_switch_routes_ops():
+    from tinygrad_opt import Tensor
+    from tinygrad_opt.nn import functional as F
+    x = Tensor(_data((2, 1, 6, 6), np.float64, 7), dtype=np.float64)
+    w = Tensor(_data((3, 1, 3, 3), np.float64, 8), dtype=np.float64)
+    b = Tensor(np.zeros(3), dtype=np.float64)
+    fast = F.max_pool2d(F.conv2d(x, w, b, relu=True)).data
+    _jit.set_reference(True)
+    try:
+        slow = F.max_pool2d(F.conv2d(x, w, b, relu=True)).data
+    finally:
+        _jit.set_reference(False)
+    np.testing.assert_allclose(fast, slow, rtol=1e-12)

@@ -1,0 +1,156 @@
+"""The article's layers and model: gradients, shapes, modes, state and bad input."""
+import numpy as np
+import pytest
+
+from tinygrad_opt import Tensor, gradcheck
+from tinygrad_opt.models import article_cnn
+from tinygrad_opt.nn import Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU, Sequential
+from tinygrad_opt.nn import functional as F
+
+RNG = np.random.default_rng(0)
+
+
+def t64(*shape, grad=True):
+    return Tensor(RNG.standard_normal(shape), requires_grad=grad, dtype=np.float64)
+
+
+@pytest.mark.parametrize("stride,pad,relu", [(1, 0, False), (2, 1, False), (1, 1, True)])
+def test_conv2d_gradcheck(stride, pad, relu):
+    x, w, b = t64(2, 2, 7, 6), t64(3, 2, 3, 2), t64(3)
+    assert gradcheck(lambda x, w, b: F.conv2d(x, w, b, stride, pad, relu), x, w, b)
+
+
+def test_maxpool_gradcheck():
+    x = Tensor(RNG.permutation(2 * 3 * 6 * 7).reshape(2, 3, 6, 7) * 0.1, requires_grad=True,
+               dtype=np.float64)    # distinct values: no ties
+    assert gradcheck(lambda x: F.max_pool2d(x, 2), x)
+    assert gradcheck(lambda x: F.max_pool2d(x, 3, 2), x)
+
+
+def test_dense_relu_flatten_gradcheck():
+    dense = Dense(12, 5, rng=1).to(np.float64)
+    x = t64(3, 3, 2, 2)
+    net = Sequential(Flatten(), dense, ReLU())
+    assert gradcheck(lambda x, w, b: net(x), x, dense.weight, dense.bias)
+
+
+def test_dropout_gradcheck_with_reseed():
+    drop = Dropout(0.5, seed=3)
+    x = t64(4, 6)
+    assert gradcheck(lambda x: drop(x) * x, x, reset=lambda: drop.reseed(3))
+
+
+def test_softmax_cross_entropy_gradcheck_and_value():
+    logits = t64(5, 4)
+    labels = np.array([0, 3, 1, 1, 2])
+    assert gradcheck(lambda z: F.softmax_cross_entropy(z, labels), logits)
+    onehot = np.eye(4)[labels]
+    assert gradcheck(lambda z: F.softmax_cross_entropy(z, onehot), logits)
+    z = logits.data
+    want = np.mean(np.log(np.exp(z).sum(1)) - z[np.arange(5), labels])
+    assert F.softmax_cross_entropy(logits, labels).item() == pytest.approx(want, rel=1e-12)
+
+
+def test_softmax_cross_entropy_gradient_formula_and_stability():
+    z = Tensor([[1000.0, 0.0], [0.0, 0.0]], requires_grad=True, dtype=np.float64)
+    loss = F.softmax_cross_entropy(z, np.array([1, 0]))
+    loss.backward()
+    assert np.isfinite(loss.item()) and loss.item() == pytest.approx((1000 + np.log(2)) / 2)
+    np.testing.assert_allclose(z.grad, [[0.5, -0.5], [-0.25, 0.25]], atol=1e-12)  # (p-y)/N
+
+
+def test_small_article_model_gradcheck_with_dropout():
+    model = article_cnn(seed=1, image_size=8, filters=3, hidden=6, classes=4).to(np.float64)
+    x = Tensor(RNG.uniform(0, 1, (3, 1, 8, 8)), dtype=np.float64)
+    labels = np.array([0, 3, 2])
+    model.train()
+    params = model.parameters()
+    assert gradcheck(lambda *ps: F.softmax_cross_entropy(model(x), labels), *params,
+                     reset=lambda: model.reseed(5))
+
+
+def test_article_model_shapes_and_size():
+    model = article_cnn()
+    x = Tensor(np.zeros((2, 1, 28, 28)))
+    shapes = []
+    for layer in model:
+        x = layer(x)
+        shapes.append(x.shape)
+    assert shapes == [(2, 32, 26, 26), (2, 32, 13, 13), (2, 32, 13, 13), (2, 5408),
+                      (2, 256), (2, 256), (2, 256), (2, 10)]
+    assert sum(p.size for p in model.parameters()) == 1_387_594
+    assert [k for k, _ in model.named_parameters()] == [
+        "0.weight", "0.bias", "4.weight", "4.bias", "7.weight", "7.bias"]
+
+
+def test_layer_output_shapes():
+    assert Conv2D(3, 4, 3, stride=2, padding=1)(Tensor(np.zeros((2, 3, 9, 8)))).shape == (2, 4, 5, 4)
+    assert MaxPool2D(3, 2)(Tensor(np.zeros((1, 2, 7, 9)))).shape == (1, 2, 3, 4)
+    assert Flatten()(Tensor(np.zeros((2, 3, 4, 5)))).shape == (2, 60)
+    assert Dense(7, 3)(Tensor(np.zeros((5, 7)))).shape == (5, 3)
+
+
+def test_glorot_init_is_seeded_and_bounded():
+    a, b, c = Dense(100, 50, rng=3), Dense(100, 50, rng=3), Dense(100, 50, rng=4)
+    np.testing.assert_array_equal(a.weight.data, b.weight.data)
+    assert not np.array_equal(a.weight.data, c.weight.data)
+    limit = np.sqrt(6 / 150)
+    assert np.abs(a.weight.data).max() <= limit and np.abs(a.weight.data).max() > 0.9 * limit
+    assert not a.bias.data.any()
+    conv = Conv2D(1, 32, 3, rng=0)   # fans: 1*9 and 32*9, as Keras counts them
+    assert np.abs(conv.weight.data).max() <= np.sqrt(6 / (9 + 288))
+    np.testing.assert_array_equal(article_cnn(seed=7).state_dict()["4.weight"],
+                                  article_cnn(seed=7).state_dict()["4.weight"])
+
+
+def test_dropout_train_keeps_mean_eval_is_identity():
+    drop = Dropout(0.5, seed=0)
+    x = Tensor(np.ones((400, 500)))
+    y = drop(x).data
+    assert abs(y.mean() - 1.0) < 0.01 and set(np.unique(y)) == {0.0, 2.0}
+    assert not np.array_equal(drop(x).data, y)            # a new mask every call
+    drop.eval()
+    assert drop(x) is x
+    drop.train()
+    drop.reseed(0)
+    np.testing.assert_array_equal(drop(x).data, y)       # reseed restarts the sequence
+
+
+def test_state_dict_round_trip_and_errors():
+    a, b = article_cnn(seed=0), article_cnn(seed=1)
+    a.train()
+    a[2](Tensor(np.ones((1, 4))))                       # advance a dropout counter
+    b.load_state_dict(a.state_dict())
+    for (k, p), (_, q) in zip(a.named_parameters(), b.named_parameters()):
+        np.testing.assert_array_equal(p.data, q.data)
+    np.testing.assert_array_equal(b[2].rng, a[2].rng)
+    state = a.state_dict()
+    state["4.weight"] = np.zeros((3, 3))
+    with pytest.raises(ValueError, match=r"4.weight has shape \(5408, 256\) here, got \(3, 3\)"):
+        b.load_state_dict(state)
+    del state["4.weight"]
+    with pytest.raises(KeyError, match="missing keys \\['4.weight'\\]"):
+        b.load_state_dict(state)
+
+
+def test_bad_inputs():
+    conv = Conv2D(1, 4, 3)
+    with pytest.raises(ValueError, match=r"expected input of shape \(N, 1, H, W\), got \(64, 28, 28\)"):
+        conv(Tensor(np.zeros((64, 28, 28))))
+    with pytest.raises(ValueError, match=r"expected 1 input channels.*got 3"):
+        conv(Tensor(np.zeros((2, 3, 8, 8))))
+    with pytest.raises(ValueError, match=r"kernel 3x3 is larger than the padded input 2x2"):
+        conv(Tensor(np.zeros((2, 1, 2, 2))))
+    with pytest.raises(ValueError, match=r"MaxPool2D expected input of shape \(N, C, H, W\)"):
+        MaxPool2D(2)(Tensor(np.zeros((4, 4))))
+    with pytest.raises(ValueError, match=r"Dense expected input of shape \(N, 7\), got \(2, 6\)"):
+        Dense(7, 3)(Tensor(np.zeros((2, 6))))
+    logits = Tensor(np.zeros((3, 4)))
+    with pytest.raises(ValueError, match="integer class indices.*got 1.5"):
+        F.softmax_cross_entropy(logits, np.array([0.0, 1.5, 2.0]))
+    with pytest.raises(ValueError, match=r"label 4 out of range.*\[0, 4\)"):
+        F.softmax_cross_entropy(logits, np.array([0, 4, 1]))
+    with pytest.raises(ValueError, match=r"3 class indices.*got shape \(2,\)"):
+        F.softmax_cross_entropy(logits, np.array([0, 1]))
+    with pytest.raises(ValueError, match=r"rate must be in \[0, 1\), got 1.0"):
+        Dropout(1.0)

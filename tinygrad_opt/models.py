@@ -1,0 +1,32 @@
+"""Models: the reference article's MNIST CNN."""
+import numpy as np
+
+from .nn import Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU, Sequential
+
+
+def article_cnn(seed=0, in_channels=1, image_size=28, filters=32, hidden=256, classes=10,
+                dtype=np.float32):
+    """The article's model (Keras' Sequential, in NCHW):
+
+        Conv2D(32, 3x3, relu) -> MaxPool 2x2 -> Dropout(0.25) -> Flatten
+        -> Dense(256, relu) -> Dropout(0.5) -> Dense(10)
+
+    The final softmax is fused into `softmax_cross_entropy`, so the model returns logits.
+    All weights come from one Generator seeded with `seed` (Glorot-uniform, zero biases),
+    and the dropout masks from seeds derived from it: a seed gives the same model and the
+    same training run every time. The size arguments exist for small test variants.
+
+    Shapes: (N, in_channels, image_size, image_size) -> (N, classes).
+    """
+    rng = np.random.default_rng(seed)
+    pooled = (image_size - 2) // 2
+    return Sequential(
+        Conv2D(in_channels, filters, 3, activation="relu", rng=rng, dtype=dtype),
+        MaxPool2D(2),
+        Dropout(0.25, seed=2 * seed + 1),
+        Flatten(),                                   # (N, F, P, P) -> (N, F*P*P)
+        Dense(filters * pooled * pooled, hidden, rng=rng, dtype=dtype),
+        ReLU(),
+        Dropout(0.5, seed=2 * seed + 2),
+        Dense(hidden, classes, rng=rng, dtype=dtype),
+    )

@@ -1,0 +1,127 @@
+"""The layers of the article's model (Keras names), layout NCHW everywhere."""
+import numpy as np
+
+from ..ops.dropout import dropout_key
+from ..tensor import Tensor
+from . import functional as F
+from .init import as_generator, glorot_uniform
+from .module import Module
+
+
+def _param(array):
+    return Tensor(array, requires_grad=True, dtype=array.dtype)
+
+
+class Conv2D(Module):
+    """2-D convolution with an optional fused relu (Keras' `activation='relu'`).
+
+    Args:
+        in_channels, out_channels, kernel_size (int or (KH, KW)), stride, padding (zeros).
+        activation: None or "relu" (fused into the kernel).
+        rng: seed or numpy Generator for the Glorot-uniform kernel; the bias starts at 0.
+    Shapes: input (N, in_channels, H, W) -> (N, out_channels, OH, OW),
+        OH = (H + 2 padding - KH) // stride + 1.
+    Attributes: weight (out_channels, in_channels, KH, KW), bias (out_channels,).
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
+                 activation=None, rng=None, dtype=np.float32):
+        kh, kw = (kernel_size, kernel_size) if np.isscalar(kernel_size) else kernel_size
+        if activation not in (None, "relu"):
+            raise ValueError(f"Conv2D activation must be None or 'relu', got {activation!r}")
+        if stride < 1 or padding < 0:
+            raise ValueError(f"Conv2D needs stride >= 1 and padding >= 0, got stride "
+                             f"{stride}, padding {padding}")
+        fan_in, fan_out = in_channels * kh * kw, out_channels * kh * kw
+        self.weight = _param(glorot_uniform((out_channels, in_channels, kh, kw), fan_in,
+                                            fan_out, as_generator(rng), dtype))
+        self.bias = _param(np.zeros(out_channels, dtype=dtype))
+        self.stride, self.padding, self.activation = stride, padding, activation
+
+    def forward(self, x):
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding,
+                        relu=self.activation == "relu")
+
+    def extra_repr(self):
+        f, c, kh, kw = self.weight.shape
+        return (f"{c}, {f}, kernel_size=({kh}, {kw}), stride={self.stride}, "
+                f"padding={self.padding}, activation={self.activation}")
+
+
+class MaxPool2D(Module):
+    """Max pooling over pool_size x pool_size windows every `stride` (default pool_size).
+    Shapes: (N, C, H, W) -> (N, C, (H - k) // s + 1, (W - k) // s + 1)."""
+
+    def __init__(self, pool_size=2, stride=None):
+        if pool_size < 1 or (stride is not None and stride < 1):
+            raise ValueError(f"MaxPool2D needs pool_size >= 1 and stride >= 1, got "
+                             f"{pool_size}, {stride}")
+        self.pool_size, self.stride = pool_size, stride
+
+    def forward(self, x):
+        return F.max_pool2d(x, self.pool_size, self.stride)
+
+    def extra_repr(self):
+        return f"pool_size={self.pool_size}, stride={self.stride or self.pool_size}"
+
+
+class Dropout(Module):
+    """Inverted dropout: in training, zero each element with probability `rate` and scale
+    the rest by 1 / (1 - rate); in eval mode, the identity.
+
+    The mask of the k-th training call is a pure function of (seed, k): the layer keeps
+    both in its buffer `rng` (saved by `state_dict`), so runs are reproducible and a
+    checkpoint resumes with the same masks. `reseed(seed)` restarts the sequence.
+    """
+
+    def __init__(self, rate, seed=0):
+        if not 0.0 <= rate < 1.0:
+            raise ValueError(f"Dropout rate must be in [0, 1), got {rate}")
+        self.rate = float(rate)
+        self.register_buffer("rng", np.array([seed, 0], dtype=np.uint64))  # seed, calls
+
+    def _reseed(self, seed):
+        self.rng[:] = (seed, 0)
+
+    def forward(self, x):
+        if not self.training or self.rate == 0.0:
+            return x
+        key = dropout_key(self.rng[0], self.rng[1])
+        self.rng[1] += np.uint64(1)
+        return F.dropout(x, self.rate, key)
+
+    def extra_repr(self):
+        return f"rate={self.rate}"
+
+
+class Flatten(Module):
+    """Shapes: (N, d1, d2, ...) -> (N, d1 * d2 * ...)."""
+
+    def forward(self, x):
+        return x.reshape(x.shape[0], -1)   # (N, C, H, W) -> (N, C*H*W)
+
+
+class Dense(Module):
+    """Fully connected layer: y = x @ weight + bias (weight stored (in, out), as Keras).
+
+    Shapes: (N, in_features) -> (N, out_features).
+    """
+
+    def __init__(self, in_features, out_features, rng=None, dtype=np.float32):
+        self.weight = _param(glorot_uniform((in_features, out_features), in_features,
+                                            out_features, as_generator(rng), dtype))
+        self.bias = _param(np.zeros(out_features, dtype=dtype))
+
+    def forward(self, x):
+        if x.ndim != 2 or x.shape[1] != self.weight.shape[0]:
+            raise ValueError(f"Dense expected input of shape (N, {self.weight.shape[0]}), "
+                             f"got {x.shape}")
+        return x @ self.weight + self.bias
+
+    def extra_repr(self):
+        return f"{self.weight.shape[0]}, {self.weight.shape[1]}"
+
+
+class ReLU(Module):
+    def forward(self, x):
+        return x.relu()

@@ -1,0 +1,147 @@
+"""Module: the container of parameters, with PyTorch's verbs."""
+import numpy as np
+
+from ..tensor import Tensor
+
+
+class Module:
+    """Base class of layers and models.
+
+    Parameters are the `Tensor` attributes with requires_grad=True, sub-modules the
+    `Module` attributes, buffers (non-trained state such as a Dropout counter) the numpy
+    arrays registered with `register_buffer`; all in definition order.
+    """
+
+    training = True
+
+    def forward(self, *args):
+        raise NotImplementedError
+
+    def __call__(self, *args):
+        return self.forward(*args)
+
+    # --- structure ------------------------------------------------------------------
+    def children(self):
+        """(name, module) pairs of the direct sub-modules."""
+        return [(k, v) for k, v in vars(self).items() if isinstance(v, Module)]
+
+    def modules(self):
+        """This module and every module below it, depth first."""
+        yield self
+        for _, child in self.children():
+            yield from child.modules()
+
+    def named_parameters(self, prefix=""):
+        for k, v in vars(self).items():
+            if isinstance(v, Tensor) and v.requires_grad:
+                yield prefix + k, v
+        for name, child in self.children():
+            yield from child.named_parameters(f"{prefix}{name}.")
+
+    def parameters(self):
+        return [p for _, p in self.named_parameters()]
+
+    def register_buffer(self, name, array):
+        self.__dict__.setdefault("_buffer_names", [])
+        if name not in self._buffer_names:
+            self._buffer_names.append(name)
+        setattr(self, name, array)
+
+    def named_buffers(self, prefix=""):
+        for k in self.__dict__.get("_buffer_names", []):
+            yield prefix + k, getattr(self, k)
+        for name, child in self.children():
+            yield from child.named_buffers(f"{prefix}{name}.")
+
+    # --- modes and gradients ---------------------------------------------------------
+    def train(self, mode=True):
+        for m in self.modules():
+            m.training = mode
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def zero_grad(self):
+        for p in self.parameters():
+            p.grad = None
+
+    def to(self, dtype):
+        """Cast every parameter (in place) to float32 or float64; returns self."""
+        for p in self.parameters():
+            p.data = p.data.astype(dtype)
+            p.grad = None
+        return self
+
+    def reseed(self, seed):
+        """Re-seed every random layer below (Dropout): the same seed, the same masks."""
+        for i, m in enumerate(self.modules()):
+            if hasattr(m, "_reseed"):
+                m._reseed(seed + i)
+        return self
+
+    # --- saving ---------------------------------------------------------------------
+    def state_dict(self):
+        """Copies of every parameter and buffer, as numpy arrays keyed by dotted name."""
+        state = {k: p.data.copy() for k, p in self.named_parameters()}
+        state.update({k: np.array(b, copy=True) for k, b in self.named_buffers()})
+        return state
+
+    def load_state_dict(self, state):
+        """Copy arrays into the parameters and buffers of the same names.
+
+        Raises:
+            KeyError: a parameter or buffer is missing from `state`, or `state` has a
+                key this module does not know.
+            ValueError: an array has another shape than its parameter.
+        """
+        own = dict(self.named_parameters())
+        buffers = dict(self.named_buffers())
+        missing = [k for k in list(own) + list(buffers) if k not in state]
+        unexpected = [k for k in state if k not in own and k not in buffers]
+        if missing or unexpected:
+            raise KeyError(f"load_state_dict: missing keys {missing}, unexpected keys "
+                           f"{unexpected}")
+        for k, p in own.items():
+            value = np.asarray(state[k])
+            if value.shape != p.shape:
+                raise ValueError(f"load_state_dict: {k} has shape {p.shape} here, got "
+                                 f"{value.shape}")
+            p.data[...] = value
+        for k, b in buffers.items():
+            np.copyto(b, state[k])
+
+    def __repr__(self):
+        lines = [f"  ({name}): {child!r}".replace("\n", "\n  ") for name, child in self.children()]
+        inner = self.extra_repr()
+        if not lines:
+            return f"{type(self).__name__}({inner})"
+        return f"{type(self).__name__}({inner}\n" + "\n".join(lines) + "\n)"
+
+    def extra_repr(self):
+        return ""
+
+
+class Sequential(Module):
+    """Layers applied one after the other; their names are 0, 1, 2, ..."""
+
+    def __init__(self, *layers):
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Module):
+                raise TypeError(f"Sequential takes Modules, got {type(layer).__name__} "
+                                f"at position {i}")
+            setattr(self, str(i), layer)
+
+    def __iter__(self):
+        return iter(m for _, m in self.children())
+
+    def __getitem__(self, i):
+        return list(self)[i]
+
+    def __len__(self):
+        return len(self.children())
+
+    def forward(self, x):
+        for layer in self:
+            x = layer(x)
+        return x

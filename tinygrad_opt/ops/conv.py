@@ -1,0 +1,262 @@
+"""2-D convolution (cross-correlation, as in every framework), layout NCHW.
+
+    out[n, f, i, j] = b[f] + sum_{c, p, q} w[f, c, p, q] * x[n, c, i*s + p, j*s + q]
+
+optionally followed by relu (fused: the article's Conv2D has activation='relu'). Padding is
+applied to x beforehand (zeros), so the kernels only know the stride s.
+
+Each computation comes twice: a numpy reference (`*_reference`, a few lines to read) and a
+fast path (`*_kernel`: Numba loops for the memory-bound reshuffles, BLAS for the
+products); tests check that the two agree.
+"""
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from .._jit import jit, prange, use_reference
+from ..autograd import Function
+
+
+def _windows(x, kh, kw, stride):
+    """(N, C, H, W) -> (N, C, OH, OW, KH, KW): every receptive field, as a view."""
+    return sliding_window_view(x, (kh, kw), axis=(2, 3))[:, :, ::stride, ::stride]
+
+
+# --- numpy references ---------------------------------------------------------------------
+def conv2d_forward_reference(x, w, b, stride, relu):
+    win = _windows(x, w.shape[2], w.shape[3], stride)
+    out = np.tensordot(win, w, axes=([1, 4, 5], [1, 2, 3]))    # (N, OH, OW, F)
+    out = out.transpose(0, 3, 1, 2) + b[None, :, None, None]     # (N, F, OH, OW)
+    return np.maximum(out, 0) if relu else np.ascontiguousarray(out)
+
+
+def conv2d_grad_weight_reference(x, g, kh, kw, stride):
+    win = _windows(x, kh, kw, stride)
+    return np.tensordot(g, win, axes=([0, 2, 3], [0, 2, 3]))    # (F, C, KH, KW)
+
+
+def conv2d_grad_input_reference(g, w, x_shape, stride):
+    gx = np.zeros(x_shape, dtype=g.dtype)
+    oh, ow = g.shape[2], g.shape[3]
+    for p in range(w.shape[2]):
+        for q in range(w.shape[3]):
+            # every output pixel sends g * w[:, :, p, q] back to input pixel (i*s+p, j*s+q)
+            gx[:, :, p:p + stride * oh:stride, q:q + stride * ow:stride] += np.einsum(
+                "nfij,fc->ncij", g, w[:, :, p, q])
+    return gx
+
+
+# --- fast path: Numba for the memory-bound loops, BLAS for the products --------------------
+# Stride 1, the common case, runs "full width": an input plane of width W is read as one
+# flat row, and output pixel (i, j) lives at k = i*W + j of a row of length
+# L = (OH-1)*W + OW. Tap (p, q) of the kernel is then one contiguous slice,
+# x_flat[p*W + q : p*W + q + L], and the whole batch's convolution is one matrix product
+# w (F, C*KH*KW) @ cols (C*KH*KW, N*L). Columns j >= OW of a row are junk, never copied
+# out. Other strides take plain loops.
+
+def _im2col_loops(x, kh, kw, cols):
+    """cols[(c, p, q), n, k] = x_flat[n, c, p*W + q + k] (full width, stride 1)."""
+    n_batch, n_in, h, wd = x.shape
+    span = cols.shape[2]
+    for n in prange(n_batch):
+        for c in range(n_in):
+            xf = x[n, c].reshape(-1)
+            for p in range(kh):
+                for q in range(kw):
+                    row, off = cols[(c * kh + p) * kw + q, n], p * wd + q
+                    for k in range(span):
+                        row[k] = xf[off + k]
+
+
+def _crop_bias_relu_loops(y, b, wd, relu, out):
+    """out[n, f, i, j] = max(y[f, n, i*W + j] + b[f], 0 if relu): full width -> NCHW."""
+    n_batch, n_out, oh, ow = out.shape
+    for nf in prange(n_batch * n_out):
+        n, f = nf // n_out, nf % n_out
+        for i in range(oh):
+            for j in range(ow):
+                v = y[f, n, i * wd + j] + b[f]
+                out[n, f, i, j] = v if (v > 0 or not relu) else 0
+
+
+def _full_width_loops(g, wd, out):
+    """out[f, n, i*W + j] = g[n, f, i, j], zeros in the junk columns: NCHW -> full width."""
+    n_batch, n_out, oh, ow = g.shape
+    for nf in prange(n_batch * n_out):
+        n, f = nf // n_out, nf % n_out
+        row = out[f, n]
+        row[:] = 0
+        for i in range(oh):
+            for j in range(ow):
+                row[i * wd + j] = g[n, f, i, j]
+
+
+def _col2im_loops(gcols, kh, kw, gx):
+    """gx[n, c, p*W + q + k] += gcols[(c, p, q), n, k]: the adjoint of im2col."""
+    n_batch, n_in, h, wd = gx.shape
+    span = gcols.shape[2]
+    for n in prange(n_batch):                 # one sample's input gradient per iteration
+        gx[n] = 0
+        for c in range(n_in):
+            gxf = gx[n, c].reshape(-1)
+            for p in range(kh):
+                for q in range(kw):
+                    row, off = gcols[(c * kh + p) * kw + q, n], p * wd + q
+                    for k in range(span):
+                        gxf[off + k] += row[k]
+
+
+def _conv2d_strided_loops(x, w, b, stride, relu, out):
+    """The direct definition, for strides other than 1."""
+    n_batch, n_in = x.shape[0], x.shape[1]
+    n_out, kh, kw = w.shape[0], w.shape[2], w.shape[3]
+    oh, ow = out.shape[2], out.shape[3]
+    for nf in prange(n_batch * n_out):
+        n, f = nf // n_out, nf % n_out
+        for i in range(oh):
+            for j in range(ow):
+                acc = b[f]
+                for c in range(n_in):
+                    for p in range(kh):
+                        for q in range(kw):
+                            acc += w[f, c, p, q] * x[n, c, i * stride + p, j * stride + q]
+                out[n, f, i, j] = acc if (acc > 0 or not relu) else 0
+
+
+def _conv2d_strided_grad_weight_loops(x, g, stride, gw):
+    n_batch = x.shape[0]
+    n_out, n_in, kh, kw = gw.shape
+    oh, ow = g.shape[2], g.shape[3]
+    for fc in prange(n_out * n_in):            # one (f, c) filter slice per iteration
+        f, c = fc // n_in, fc % n_in
+        for p in range(kh):
+            for q in range(kw):
+                acc = 0.0
+                for n in range(n_batch):
+                    for i in range(oh):
+                        for j in range(ow):
+                            acc += g[n, f, i, j] * x[n, c, i * stride + p, j * stride + q]
+                gw[f, c, p, q] = acc
+
+
+def _conv2d_strided_grad_input_loops(g, w, stride, gx):
+    n_batch, n_out, oh, ow = g.shape
+    n_in, kh, kw = w.shape[1], w.shape[2], w.shape[3]
+    for n in prange(n_batch):
+        gx[n] = 0
+        for f in range(n_out):
+            for c in range(n_in):
+                for p in range(kh):
+                    for q in range(kw):
+                        wv = w[f, c, p, q]
+                        for i in range(oh):
+                            for j in range(ow):
+                                gx[n, c, i * stride + p, j * stride + q] += wv * g[n, f, i, j]
+
+
+_im2col = jit(_im2col_loops, parallel=True)
+_crop_bias_relu = jit(_crop_bias_relu_loops, parallel=True)
+_full_width = jit(_full_width_loops, parallel=True)
+_col2im = jit(_col2im_loops, parallel=True)
+_strided = jit(_conv2d_strided_loops, parallel=True)
+_strided_grad_weight = jit(_conv2d_strided_grad_weight_loops, parallel=True)
+_strided_grad_input = jit(_conv2d_strided_grad_input_loops, parallel=True)
+
+
+def _out_size(x_shape, w_shape, stride):
+    return ((x_shape[2] - w_shape[2]) // stride + 1, (x_shape[3] - w_shape[3]) // stride + 1)
+
+
+def _cols(x, kh, kw, oh, ow):
+    n, c, h, wd = x.shape
+    cols = np.empty((c * kh * kw, n, (oh - 1) * wd + ow), dtype=x.dtype)
+    _im2col(x, kh, kw, cols)
+    return cols
+
+
+def conv2d_forward_kernel(x, w, b, stride, relu):
+    oh, ow = _out_size(x.shape, w.shape, stride)
+    out = np.empty((x.shape[0], w.shape[0], oh, ow), dtype=x.dtype)
+    if stride != 1:
+        _strided(x, w, b, stride, relu, out)
+        return out
+    cols = _cols(x, w.shape[2], w.shape[3], oh, ow)                  # (CKK, N, L)
+    y = w.reshape(w.shape[0], -1) @ cols.reshape(cols.shape[0], -1)  # (F, N*L)
+    _crop_bias_relu(y.reshape(w.shape[0], x.shape[0], -1), b, x.shape[3], relu, out)
+    return out
+
+
+def _full(g, wd):
+    n, f, oh, ow = g.shape
+    out = np.empty((f, n, (oh - 1) * wd + ow), dtype=g.dtype)
+    _full_width(np.ascontiguousarray(g), wd, out)
+    return out
+
+
+def conv2d_grad_weight_kernel(x, g, kh, kw, stride):
+    gw = np.empty((g.shape[1], x.shape[1], kh, kw), dtype=x.dtype)
+    if stride != 1:
+        _strided_grad_weight(x, g, stride, gw)
+        return gw
+    cols = _cols(x, kh, kw, g.shape[2], g.shape[3])          # (CKK, N, L)
+    gf = _full(g, x.shape[3])                                # (F, N, L)
+    gw[...] = (gf.reshape(gf.shape[0], -1) @ cols.reshape(cols.shape[0], -1).T).reshape(gw.shape)
+    return gw
+
+
+def conv2d_grad_input_kernel(g, w, x_shape, stride):
+    gx = np.empty(x_shape, dtype=g.dtype)
+    if stride != 1:
+        _strided_grad_input(g, w, stride, gx)
+        return gx
+    gf = _full(g, x_shape[3])                                # (F, N, L)
+    gcols = w.reshape(w.shape[0], -1).T @ gf.reshape(gf.shape[0], -1)     # (CKK, N*L)
+    _col2im(gcols.reshape(-1, gf.shape[1], gf.shape[2]), w.shape[2], w.shape[3], gx)
+    return gx
+
+
+# --- the differentiable op ----------------------------------------------------------------
+def check_conv_input(x_shape, w_shape, padding):
+    """Raise ValueError unless x (N, C, H, W) fits a kernel w (F, C, KH, KW)."""
+    if len(x_shape) != 4:
+        raise ValueError(f"Conv2D expected input of shape (N, {w_shape[1]}, H, W), "
+                         f"got {x_shape}")
+    if x_shape[1] != w_shape[1]:
+        raise ValueError(f"Conv2D expected {w_shape[1]} input channels (input of shape "
+                         f"(N, {w_shape[1]}, H, W)), got {x_shape[1]} in shape {x_shape}")
+    h, w = x_shape[2] + 2 * padding, x_shape[3] + 2 * padding
+    if w_shape[2] > h or w_shape[3] > w:
+        raise ValueError(f"Conv2D kernel {w_shape[2]}x{w_shape[3]} is larger than the "
+                         f"padded input {h}x{w} (input {x_shape}, padding {padding})")
+
+
+class Conv2DFn(Function):
+    """Differentiable conv2d (+ optional fused relu). Inputs: x, weight, bias."""
+
+    @staticmethod
+    def forward(ctx, x, w, b, stride=1, padding=0, relu=False):
+        check_conv_input(x.shape, w.shape, padding)
+        if padding:
+            x = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+        x = np.ascontiguousarray(x)
+        fwd = conv2d_forward_reference if use_reference() else conv2d_forward_kernel
+        out = fwd(x, w, b, stride, relu)
+        ctx.save_for_backward(x, w, out if relu else None, stride, padding)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w, out, stride, padding = ctx.saved
+        if out is not None:
+            g = g * (out > 0)                   # through the fused relu
+        g = np.ascontiguousarray(g)
+        ref = use_reference()
+        gw = (conv2d_grad_weight_reference if ref else conv2d_grad_weight_kernel)(
+            x, g, w.shape[2], w.shape[3], stride)
+        gb = g.sum(axis=(0, 2, 3))
+        gx = None
+        if ctx.needs_input_grad[0]:             # the first layer's input is data: skip
+            gx = (conv2d_grad_input_reference if ref else conv2d_grad_input_kernel)(
+                g, w, x.shape, stride)
+            if padding:
+                gx = gx[:, :, padding:-padding, padding:-padding]
+        return gx, gw, gb

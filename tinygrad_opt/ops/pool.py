@@ -1,0 +1,108 @@
+"""2-D max pooling, layout NCHW, windows of size k x k every s pixels (floor mode):
+
+    out[n, c, i, j] = max_{p, q < k} x[n, c, i*s + p, j*s + q]
+
+The forward pass also returns, per output, the flat index (row * W + col) of the
+winning input pixel in its (n, c) plane: backward sends each gradient there. On ties the
+first pixel in row-major window order wins, in the reference and in the kernel alike.
+"""
+import numpy as np
+
+from .._jit import jit, prange, use_reference
+from ..autograd import Function
+from .conv import _windows
+
+
+def pool_output_size(size, k, s):
+    return (size - k) // s + 1
+
+
+# --- numpy references ---------------------------------------------------------------------
+def maxpool2d_forward_reference(x, k, s):
+    n, c, h, w = x.shape
+    win = _windows(x, k, k, s)                              # (N, C, OH, OW, k, k)
+    oh, ow = win.shape[2], win.shape[3]
+    flat = win.reshape(n, c, oh, ow, k * k)
+    best = flat.argmax(axis=-1)                             # first max in window order
+    out = np.take_along_axis(flat, best[..., None], axis=-1)[..., 0]
+    rows = np.arange(oh)[:, None] * s + best // k
+    cols = np.arange(ow)[None, :] * s + best % k
+    return out, (rows * w + cols).astype(np.int32)
+
+
+def maxpool2d_backward_reference(g, arg, x_shape):
+    n, c, h, w = x_shape
+    gx = np.zeros((n * c, h * w), dtype=g.dtype)
+    planes = np.repeat(np.arange(n * c), arg[0, 0].size)
+    np.add.at(gx, (planes, arg.reshape(-1)), g.reshape(-1))  # overlapping windows add
+    return gx.reshape(x_shape)
+
+
+# --- Numba kernels ------------------------------------------------------------------------
+def _maxpool2d_forward_loops(x, k, s, out, arg):
+    n_batch, n_ch, h, w = x.shape
+    oh, ow = out.shape[2], out.shape[3]
+    for nc in prange(n_batch * n_ch):            # one (n, c) plane per iteration
+        n, c = nc // n_ch, nc % n_ch
+        for i in range(oh):
+            for j in range(ow):
+                best_r, best_c = i * s, j * s
+                best = x[n, c, best_r, best_c]
+                for p in range(k):
+                    for q in range(k):
+                        v = x[n, c, i * s + p, j * s + q]
+                        if v > best:             # strict: the first max wins
+                            best, best_r, best_c = v, i * s + p, j * s + q
+                out[n, c, i, j] = best
+                arg[n, c, i, j] = best_r * w + best_c
+
+
+def _maxpool2d_backward_loops(g, arg, gx):
+    n_batch, n_ch, oh, ow = g.shape
+    w = gx.shape[3]
+    for nc in prange(n_batch * n_ch):
+        n, c = nc // n_ch, nc % n_ch
+        gx[n, c] = 0
+        for i in range(oh):
+            for j in range(ow):
+                a = arg[n, c, i, j]
+                gx[n, c, a // w, a % w] += g[n, c, i, j]
+
+
+_forward_kernel = jit(_maxpool2d_forward_loops, parallel=True)
+_backward_kernel = jit(_maxpool2d_backward_loops, parallel=True)
+
+
+def maxpool2d_forward_kernel(x, k, s):
+    n, c, h, w = x.shape
+    shape = (n, c, pool_output_size(h, k, s), pool_output_size(w, k, s))
+    out, arg = np.empty(shape, dtype=x.dtype), np.empty(shape, dtype=np.int32)
+    _forward_kernel(x, k, s, out, arg)
+    return out, arg
+
+
+def maxpool2d_backward_kernel(g, arg, x_shape):
+    gx = np.empty(x_shape, dtype=g.dtype)
+    _backward_kernel(np.ascontiguousarray(g), arg, gx)
+    return gx
+
+
+class MaxPool2DFn(Function):
+    @staticmethod
+    def forward(ctx, x, pool_size=2, stride=None):
+        s = stride or pool_size
+        if x.ndim != 4:
+            raise ValueError(f"MaxPool2D expected input of shape (N, C, H, W), got {x.shape}")
+        if pool_size > x.shape[2] or pool_size > x.shape[3]:
+            raise ValueError(f"MaxPool2D window {pool_size}x{pool_size} is larger than the "
+                             f"input {x.shape[2]}x{x.shape[3]} (shape {x.shape})")
+        fwd = maxpool2d_forward_reference if use_reference() else maxpool2d_forward_kernel
+        out, arg = fwd(np.ascontiguousarray(x), pool_size, s)
+        ctx.save_for_backward(arg, x.shape)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        arg, x_shape = ctx.saved
+        bwd = maxpool2d_backward_reference if use_reference() else maxpool2d_backward_kernel
+        return bwd(g, arg, x_shape)
