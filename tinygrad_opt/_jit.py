@@ -41,3 +41,16 @@ def set_reference(enabled):
     """Switch every op between its kernel (False) and its numpy reference (True)."""
     global _reference
     _reference = bool(enabled)
+
+
+def elementwise(fn, parallel_from=1 << 15):
+    """Compile an elementwise kernel twice: serially, for small arrays where starting
+    threads costs more than it saves, and with `parallel=True` for arrays of at least
+    `parallel_from` elements (chosen by the size of the first argument)."""
+    serial, parallel = jit(fn), jit(fn, parallel=True)
+
+    def run(*args):
+        return (parallel if args[0].size >= parallel_from else serial)(*args)
+
+    run.py_func = fn
+    return run

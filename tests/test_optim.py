@@ -1,0 +1,314 @@
+"""The optimizers: an independent pure-Python transcription of every formula against
+both the numpy reference and the Numba kernel; hand-computed steps that pin the
+conventions; convergence; saving; validation."""
+import math
+
+import numpy as np
+import pytest
+
+from tinygrad_opt import Tensor, _jit
+from tinygrad_opt.optim import (METHODS, SGD, Adadelta, Adagrad, Adam, RMSprop, FULL_BATCH,
+                                get_method)
+
+
+# --- independent transcriptions: plain Python floats, one element at a time -------------
+def py_sgd(ws, gs, lr, momentum=0.0, nesterov=False):
+    v = [0.0] * len(ws)
+    for g in gs:
+        for i in range(len(ws)):
+            if momentum == 0.0:
+                ws[i] = ws[i] - lr * g[i]
+            else:
+                v[i] = momentum * v[i] - lr * g[i]
+                ws[i] = ws[i] + (momentum * v[i] - lr * g[i] if nesterov else v[i])
+    return ws
+
+
+def py_adagrad(ws, gs, lr, initial_accumulator_value, eps):
+    a = [initial_accumulator_value] * len(ws)
+    for g in gs:
+        for i in range(len(ws)):
+            a[i] = a[i] + g[i] ** 2
+            ws[i] = ws[i] - lr * g[i] / math.sqrt(a[i] + eps)
+    return ws
+
+
+def py_rmsprop(ws, gs, lr, rho, eps):
+    v = [0.0] * len(ws)
+    for g in gs:
+        for i in range(len(ws)):
+            v[i] = rho * v[i] + (1 - rho) * g[i] ** 2
+            ws[i] = ws[i] - lr * g[i] / math.sqrt(v[i] + eps)
+    return ws
+
+
+def py_adadelta(ws, gs, lr, rho, eps):
+    s, u = [0.0] * len(ws), [0.0] * len(ws)
+    for g in gs:
+        for i in range(len(ws)):
+            s[i] = rho * s[i] + (1 - rho) * g[i] ** 2
+            d = math.sqrt(u[i] + eps) / math.sqrt(s[i] + eps) * g[i]
+            u[i] = rho * u[i] + (1 - rho) * d ** 2
+            ws[i] = ws[i] - lr * d
+    return ws
+
+
+def py_adam(ws, gs, lr, beta1, beta2, eps):
+    m, v = [0.0] * len(ws), [0.0] * len(ws)
+    for t, g in enumerate(gs, start=1):
+        for i in range(len(ws)):
+            m[i] = beta1 * m[i] + (1 - beta1) * g[i]
+            v[i] = beta2 * v[i] + (1 - beta2) * g[i] ** 2
+            alpha = lr * math.sqrt(1 - beta2 ** t) / (1 - beta1 ** t)
+            ws[i] = ws[i] - alpha * m[i] / (math.sqrt(v[i]) + eps)
+    return ws
+
+
+CASES = [
+    ("sgd", SGD, dict(lr=0.1), py_sgd),
+    ("momentum", SGD, dict(lr=0.1, momentum=0.9), py_sgd),
+    ("nesterov", SGD, dict(lr=0.1, momentum=0.9, nesterov=True), py_sgd),
+    ("adagrad", Adagrad, dict(lr=0.1, initial_accumulator_value=0.1, eps=1e-3), py_adagrad),
+    ("rmsprop", RMSprop, dict(lr=0.01, rho=0.9, eps=1e-3), py_rmsprop),
+    ("adadelta", Adadelta, dict(lr=1.0, rho=0.95, eps=1e-3), py_adadelta),
+    ("adam", Adam, dict(lr=0.01, beta1=0.9, beta2=0.999, eps=1e-3), py_adam),
+]
+
+
+@pytest.fixture(params=["kernel", "reference"])
+def path(request):
+    _jit.set_reference(request.param == "reference")
+    yield request.param
+    _jit.set_reference(False)
+
+
+@pytest.mark.parametrize("size", [7, 50_000], ids=["small", "parallel"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("name,cls,hyper,transcription", CASES, ids=[c[0] for c in CASES])
+def test_update_matches_transcription(name, cls, hyper, transcription, dtype, size, path):
+    rng = np.random.default_rng(0)
+    w0 = rng.standard_normal(size)
+    grads = [rng.standard_normal(size) for _ in range(5)]
+    p = Tensor(w0.reshape(-1, 1) if size > 7 else w0, requires_grad=True, dtype=dtype)
+    opt = cls([p], **hyper)
+    for g in grads:
+        p.grad = g.reshape(p.shape).astype(dtype)
+        opt.step()
+    k = 50 if size > 7 else size            # the transcription is slow: check a slice
+    want = transcription(list(w0[:k]), [list(g[:k].astype(dtype)) for g in grads], **hyper)
+    tol = dict(rtol=1e-12, atol=1e-12) if dtype == np.float64 else dict(rtol=2e-5, atol=2e-6)
+    np.testing.assert_allclose(p.data.reshape(-1)[:k], want, **tol)
+    assert p.data.dtype == dtype and opt.t == 5
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name,cls,hyper,transcription", CASES, ids=[c[0] for c in CASES])
+def test_kernel_equals_reference_bit_for_bit(name, cls, hyper, transcription, dtype):
+    rng = np.random.default_rng(1)
+    w0, grads = rng.standard_normal(3000), [rng.standard_normal(3000) for _ in range(5)]
+    results = []
+    for reference in (False, True):
+        _jit.set_reference(reference)
+        try:
+            p = Tensor(w0, requires_grad=True, dtype=dtype)
+            opt = cls([p], **hyper)
+            for g in grads:
+                p.grad = g.astype(dtype)
+                opt.step()
+        finally:
+            _jit.set_reference(False)
+        results.append(p.data)
+    np.testing.assert_allclose(results[0], results[1], rtol=1e-6 if dtype == np.float32 else 1e-14)
+
+
+def _steps(cls, hyper, grads, w=1.0):
+    p = Tensor([w], requires_grad=True, dtype=np.float64)
+    opt = cls([p], **hyper)
+    out = []
+    for g in grads:
+        p.grad = np.array([g])
+        opt.step()
+        out.append(p.data[0])
+    return out
+
+
+def test_hand_computed_momentum_starts_from_zero_velocity():
+    # v1 = -0.1 * 0.5 = -0.05, w1 = 0.95; v2 = 0.9 * -0.05 - 0.05 = -0.095, w2 = 0.855
+    assert _steps(SGD, dict(lr=0.1, momentum=0.9), [0.5, 0.5]) == pytest.approx([0.95, 0.855])
+    # Nesterov: w1 = 1 + 0.9 * -0.05 - 0.05
+    assert _steps(SGD, dict(lr=0.1, momentum=0.9, nesterov=True), [0.5]) == pytest.approx([0.905])
+
+
+def test_hand_computed_epsilon_placement():
+    # Adagrad: a = 0.1 + 1 = 1.1; w = 1 - 0.1 / sqrt(1.1 + 0.1)   (eps inside the root)
+    assert _steps(Adagrad, dict(lr=0.1, eps=0.1), [1.0])[0] == pytest.approx(
+        0.9087129070824723, rel=1e-14)
+    # RMSprop: v = 0.1; w = 1 - 0.1 / sqrt(0.1 + 0.1)   (eps inside, not sqrt(v) + eps)
+    assert _steps(RMSprop, dict(lr=0.1, eps=0.1), [1.0])[0] == pytest.approx(
+        0.7763932022500211, rel=1e-14)
+
+
+def test_hand_computed_adam_bias_correction_at_t1():
+    # m = 0.05, v = 0.00025, alpha_1 = 0.1 sqrt(0.001) / 0.1; eps outside the root
+    assert _steps(Adam, dict(lr=0.1, eps=0.1), [0.5])[0] == pytest.approx(
+        0.9863472940504185, rel=1e-14)
+    # with eps tiny, the first Adam step is lr * sign(g), whatever the size of g
+    assert _steps(Adam, dict(lr=0.1, eps=1e-12), [1e-3])[0] == pytest.approx(0.9, rel=1e-7)
+
+
+def test_hand_computed_adadelta_order_of_accumulators():
+    # s = 0.5; d = sqrt(0 + .1) / sqrt(.5 + .1); u = .5 d^2 = 1/12; w = 1 - d
+    # then s = .75; d = sqrt(1/12 + .1) / sqrt(.85); w -= d
+    assert _steps(Adadelta, dict(lr=1.0, rho=0.5, eps=0.1), [1.0, 1.0]) == pytest.approx(
+        [0.591751709536137, 0.127331345523313], rel=1e-14)
+
+
+def _grad_sq(x):
+    return 2 * x
+
+
+def _grad_quad(x):          # f = x0^2 + 10 x1^2: condition number 10
+    return np.array([2 * x[0], 20 * x[1]])
+
+
+def _grad_rosenbrock(x):    # f = (1 - a)^2 + 100 (b - a^2)^2, minimum at (1, 1)
+    a, b = x
+    return np.array([-2 * (1 - a) - 400 * a * (b - a * a), 200 * (b - a * a)])
+
+
+def _run(cls, hyper, grad, x0, steps):
+    p = Tensor(x0, requires_grad=True, dtype=np.float64)
+    opt = cls([p], **hyper)
+    for _ in range(steps):
+        p.grad = grad(p.data)
+        opt.step()
+    return p.data
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+def test_every_method_with_defaults_decreases_sum_of_squares(name):
+    x0 = np.array([1.0, -2.0, 3.0])
+    x = _run(lambda ps, **kw: METHODS[name].make(ps), {}, _grad_sq, x0, 50)
+    assert np.sum(x ** 2) < np.sum(x0 ** 2)     # a sign error would climb instead
+
+
+# optimizer, tuned hyperparameters, steps, tolerance: quadratic, then Rosenbrock
+CONVERGENCE = [
+    (SGD, dict(lr=0.05), 500, 1e-6, dict(lr=0.002), 20_000, 1e-2),
+    (SGD, dict(lr=0.01, momentum=0.9), 500, 1e-6, dict(lr=0.0005, momentum=0.9), 5000, 1e-3),
+    (SGD, dict(lr=0.01, momentum=0.9, nesterov=True), 500, 1e-6,
+     dict(lr=0.0005, momentum=0.9, nesterov=True), 5000, 1e-3),
+    (Adagrad, dict(lr=0.5), 500, 1e-6, dict(lr=0.5), 20_000, 1e-3),
+    (RMSprop, dict(lr=0.01), 500, 1e-2, dict(lr=0.0005), 20_000, 2e-3),
+    (Adadelta, dict(lr=0.2, rho=0.99, eps=1e-6), 5000, 1e-2,
+     dict(lr=0.2, rho=0.99, eps=1e-6), 20_000, 0.2),
+    (Adam, dict(lr=0.05), 500, 1e-6, dict(lr=0.02), 5000, 1e-3),
+]
+
+
+@pytest.mark.parametrize("cls,hq,nq,tq,hr,nr,tr", CONVERGENCE,
+                         ids=["sgd", "momentum", "nesterov", "adagrad", "rmsprop",
+                              "adadelta", "adam"])
+def test_convergence_on_quadratic_and_rosenbrock(cls, hq, nq, tq, hr, nr, tr):
+    assert np.abs(_run(cls, hq, _grad_quad, np.array([1.0, -2.0]), nq)).max() < tq
+    x = _run(cls, hr, _grad_rosenbrock, np.array([-1.0, 1.0]), nr)
+    assert np.abs(x - 1.0).max() < tr
+
+
+@pytest.mark.parametrize("name,cls,hyper,transcription", CASES, ids=[c[0] for c in CASES])
+def test_state_dict_round_trip_continues_bit_for_bit(name, cls, hyper, transcription):
+    rng = np.random.default_rng(2)
+    grads = [rng.standard_normal((4, 3)).astype(np.float32) for _ in range(8)]
+    w0 = rng.standard_normal((4, 3))
+    a = Tensor(w0, requires_grad=True)
+    opt_a = cls([a], **hyper)
+    for g in grads[:4]:
+        a.grad = g
+        opt_a.step()
+    saved_w, saved = a.data.copy(), opt_a.state_dict()
+    for g in grads[4:]:
+        a.grad = g
+        opt_a.step()
+    b = Tensor(saved_w, requires_grad=True)
+    opt_b = cls([b], lr=123.0)                    # other hyperparameters: restored too
+    opt_b.load_state_dict(saved)
+    assert opt_b.t == 4 and opt_b.hyper == opt_a.hyper
+    for g in grads[4:]:
+        b.grad = g
+        opt_b.step()
+    np.testing.assert_array_equal(a.data, b.data)
+
+
+def test_load_state_dict_rejects_other_shapes():
+    opt = Adam([Tensor(np.zeros(3), requires_grad=True)])
+    saved = opt.state_dict()
+    with pytest.raises(ValueError, match=r"state 'm' of parameter 0 has shape \(4,\), got \(3,\)"):
+        Adam([Tensor(np.zeros(4), requires_grad=True)]).load_state_dict(saved)
+
+
+BAD = [
+    (SGD, dict(lr=0.0), r"SGD: lr must be a positive finite number, got 0.0"),
+    (SGD, dict(lr=-1), r"SGD: lr must be a positive finite number, got -1.0"),
+    (SGD, dict(lr=float("nan")), r"SGD: lr must be a number, got nan"),
+    (SGD, dict(momentum=1.0), r"SGD: momentum must be in \[0, 1\), got 1.0"),
+    (SGD, dict(momentum=-0.1), r"momentum must be in \[0, 1\), got -0.1"),
+    (SGD, dict(nesterov=True), r"nesterov=True needs momentum > 0"),
+    (Adagrad, dict(initial_accumulator_value=-0.1), r"initial_accumulator_value must be >= 0, got -0.1"),
+    (Adagrad, dict(eps=0.0), r"Adagrad: eps must be a positive finite number, got 0.0"),
+    (RMSprop, dict(rho=1.0), r"RMSprop: rho must be in \[0, 1\), got 1.0"),
+    (RMSprop, dict(eps=-1e-7), r"eps must be a positive finite number, got -1e-07"),
+    (Adadelta, dict(rho=1.5), r"Adadelta: rho must be in \[0, 1\), got 1.5"),
+    (Adam, dict(beta1=1.0), r"Adam: beta1 must be in \[0, 1\), got 1.0"),
+    (Adam, dict(beta2=-0.5), r"Adam: beta2 must be in \[0, 1\), got -0.5"),
+    (Adam, dict(eps=float("nan")), r"Adam: eps must be a number, got nan"),
+    (Adam, dict(preset="pytorch"), r"unknown preset 'pytorch'; known: keras, paper"),
+]
+
+
+@pytest.mark.parametrize("cls,kwargs,message", BAD)
+def test_bad_hyperparameters(cls, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        cls([Tensor([1.0], requires_grad=True)], **kwargs)
+
+
+def test_bad_parameters():
+    with pytest.raises(ValueError, match="empty parameter list"):
+        Adam([])
+    with pytest.raises(TypeError, match="parameter 0 must be a Tensor of float32 or float64"):
+        Adam([np.zeros(3)])
+
+
+def test_nonfinite_gradient_raises_or_skips():
+    p = Tensor([1.0, 2.0], requires_grad=True)
+    opt = Adam([p])
+    p.grad = np.array([np.nan, 1.0], dtype=np.float32)
+    with pytest.raises(FloatingPointError, match=r"parameter 0 \(shape \(2,\)\) has 1 NaN or inf values at step 1"):
+        opt.step()
+    assert opt.t == 0 and p.data.tolist() == [1.0, 2.0]
+    skipping = Adam([p], nonfinite="skip")
+    p.grad = np.array([np.inf, 1.0], dtype=np.float32)
+    skipping.step()
+    assert skipping.skipped_steps == 1 and skipping.t == 0 and p.data.tolist() == [1.0, 2.0]
+
+
+def test_presets_defaults_and_repr():
+    p = [Tensor([1.0], requires_grad=True)]
+    assert Adam(p).hyper == dict(lr=0.001, beta1=0.9, beta2=0.999, eps=1e-7)
+    assert Adam(p, preset="paper").hyper["eps"] == 1e-8
+    assert Adadelta(p, preset="paper").hyper == dict(lr=1.0, rho=0.95, eps=1e-6)
+    assert Adadelta(p).hyper == dict(lr=0.001, rho=0.95, eps=1e-7)
+    assert repr(RMSprop(p)) == "RMSprop(lr=0.001, rho=0.9, eps=1e-07)"
+    assert all(type(v) in (float, bool) for v in SGD(p, lr=np.float64(0.1)).hyper.values())
+
+
+def test_registry_of_the_eight_methods():
+    assert list(METHODS) == ["gd", "sgd", "minibatch", "momentum", "adagrad", "rmsprop",
+                             "adadelta", "adam"]
+    assert METHODS["gd"].batch_size is FULL_BATCH and METHODS["sgd"].batch_size == 1
+    assert all(METHODS[m].batch_size == 64 for m in list(METHODS)[2:])
+    p = [Tensor([1.0], requires_grad=True)]
+    assert METHODS["momentum"].make(p).hyper == dict(lr=0.001, momentum=0.9, nesterov=False)
+    assert METHODS["minibatch"].make(p).hyper["lr"] == 0.01
+    assert isinstance(METHODS["adam"].make(p), Adam)
+    with pytest.raises(ValueError, match="unknown method 'nadam'; known: gd, sgd, minibatch"):
+        get_method("nadam")

@@ -1,0 +1,75 @@
+"""AdaDelta (Zeiler 2012), in Keras' form.
+
+The article's formulas:
+
+    s_t  = ρ s_{t-1} + (1 - ρ) g_t'²            <- should be g_t², the raw gradient
+    x_t  = x_{t-1} - g_t'
+    g_t' = sqrt(Δx_{t-1} + ε) / sqrt(s_t + ε) ⊙ g_t
+    Δx_t = ρ Δx_{t-1} + (1 - ρ) g_t'²
+
+accumulate the *rescaled* gradient in their first line, a typo: Zeiler's s accumulates
+the raw gradient g. In order, with u the accumulator of squared updates (the article's
+Δx):
+
+    s ← rho·s + (1 - rho)·g²
+    d ← sqrt(u + eps) / sqrt(s + eps) · g        (u: its value before this step)
+    u ← rho·u + (1 - rho)·d²
+    w ← w - lr·d
+
+Zeiler's method has no learning rate (lr = 1). Keras multiplies d by lr = 0.001, which
+makes every step a thousand times shorter: that is the article's weak AdaDelta row.
+
+State: s (squared gradients) and u (squared updates), zeros.
+Defaults: Keras' (lr=0.001, rho=0.95, eps=1e-7); preset "paper": Zeiler's (lr=1.0,
+rho=0.95, eps=1e-6).
+"""
+import numpy as np
+
+from .._jit import elementwise, prange
+from .optimizer import Optimizer
+
+
+def adadelta_reference(w, g, s, u, lr, rho, eps):
+    """The rule in numpy, one line per formula line (in place)."""
+    s[...] = rho * s + (1 - rho) * g * g
+    d = np.sqrt(u + eps) / np.sqrt(s + eps) * g
+    u[...] = rho * u + (1 - rho) * d * d
+    w -= lr * d
+
+
+def _adadelta_loops(w, g, s, u, lr, rho, one_minus_rho, eps):
+    for i in prange(w.size):
+        s[i] = rho * s[i] + one_minus_rho * g[i] * g[i]
+        d = np.sqrt(u[i] + eps) / np.sqrt(s[i] + eps) * g[i]
+        u[i] = rho * u[i] + one_minus_rho * d * d
+        w[i] -= lr * d
+
+
+_adadelta_kernel = elementwise(_adadelta_loops)
+
+
+class Adadelta(Optimizer):
+    """AdaDelta: steps scaled by the ratio of RMS update to RMS gradient."""
+
+    presets = {"keras": dict(lr=0.001, rho=0.95, eps=1e-7),
+               "paper": dict(lr=1.0, eps=1e-6)}
+    state_names = ("s", "u")
+
+    def __init__(self, params, lr=None, rho=None, eps=None, preset="keras",
+                 nonfinite="raise"):
+        super().__init__(params, preset, nonfinite, lr=lr, rho=rho, eps=eps)
+
+    def validate(self, lr, rho, eps):
+        super().validate(lr=lr)
+        self._check_range("rho", rho)
+        self._check_positive("eps", eps)
+
+    def reference_update(self, w, g, state):
+        h = self.hyper
+        adadelta_reference(w, g, state["s"], state["u"], h["lr"], h["rho"], h["eps"])
+
+    def kernel_update(self, w, g, state):
+        h, f = self.hyper, w.dtype.type
+        _adadelta_kernel(w.reshape(-1), g.reshape(-1), state["s"].reshape(-1),
+                         state["u"].reshape(-1), f(h["lr"]), f(h["rho"]), f(1 - h["rho"]),
+                         f(h["eps"]))

@@ -1,0 +1,66 @@
+"""Adagrad (Duchi, Hazan & Singer 2011), in Keras' form.
+
+The article's formulas:
+
+    w_t = w_{t-1} - η'_t ∂L/∂w_{t-1}        η'_t = η / sqrt(α_t + ε)
+
+leave α_t undefined ("different learning rates at each iteration"). It is the running
+sum of squared gradients, started (in Keras) at a small positive value:
+
+    a ← a + g²
+    w ← w - lr·g / sqrt(a + eps)
+
+State: a (the accumulator), starting at initial_accumulator_value.
+Defaults: Keras' (lr=0.001, initial_accumulator_value=0.1, eps=1e-7). The paper's own
+step size is problem-dependent; Keras' lr of 0.001 is small for Adagrad, which is
+why the article's Adagrad row learns slowly.
+"""
+import numpy as np
+
+from .._jit import elementwise, prange
+from .optimizer import Optimizer
+
+
+def adagrad_reference(w, g, a, lr, eps):
+    """The rule in numpy, one line per formula line (in place)."""
+    a += g * g
+    w -= lr * g / np.sqrt(a + eps)
+
+
+def _adagrad_loops(w, g, a, lr, eps):
+    for i in prange(w.size):
+        a[i] += g[i] * g[i]
+        w[i] -= lr * g[i] / np.sqrt(a[i] + eps)
+
+
+_adagrad_kernel = elementwise(_adagrad_loops)
+
+
+class Adagrad(Optimizer):
+    """Adagrad: per-coordinate steps shrinking with the sum of squared gradients."""
+
+    presets = {"keras": dict(lr=0.001, initial_accumulator_value=0.1, eps=1e-7),
+               "paper": {}}
+
+    def __init__(self, params, lr=None, initial_accumulator_value=None, eps=None,
+                 preset="keras", nonfinite="raise"):
+        super().__init__(params, preset, nonfinite, lr=lr,
+                         initial_accumulator_value=initial_accumulator_value, eps=eps)
+
+    def init_state(self, w):
+        return {"a": np.full_like(w, self.hyper["initial_accumulator_value"])}
+
+    def validate(self, lr, initial_accumulator_value, eps):
+        super().validate(lr=lr)
+        if not initial_accumulator_value >= 0:
+            raise ValueError(f"Adagrad: initial_accumulator_value must be >= 0, got "
+                             f"{initial_accumulator_value}")
+        self._check_positive("eps", eps)
+
+    def reference_update(self, w, g, state):
+        adagrad_reference(w, g, state["a"], self.hyper["lr"], self.hyper["eps"])
+
+    def kernel_update(self, w, g, state):
+        f = w.dtype.type
+        _adagrad_kernel(w.reshape(-1), g.reshape(-1), state["a"].reshape(-1),
+                        f(self.hyper["lr"]), f(self.hyper["eps"]))

@@ -1,0 +1,143 @@
+"""The optimizer base: parameters, per-parameter state, the step counter, validation,
+non-finite gradients and saving. The update rules live one per file beside it."""
+import math
+
+import numpy as np
+
+from .._jit import use_reference
+
+
+class Optimizer:
+    """Base class: subclasses define `presets`, `state_names`, `init_state`, `validate`,
+    `reference_update` (numpy, readable) and `kernel_update` (Numba, fused).
+
+    Args:
+        params: iterable of Tensors (float32 or float64) to update in place.
+        preset: whose default hyperparameters fill those not given: "keras" (the
+            article's, the default) or "paper" (the method's original paper).
+        nonfinite: what `step()` does when a gradient holds NaN or inf: "raise" (default;
+            `FloatingPointError`, nothing is updated) or "skip" (nothing is updated, the
+            step is counted in `skipped_steps`, training goes on).
+        **hyper: hyperparameters; None means "from the preset".
+
+    Attributes:
+        t: number of updates applied so far (the first `step()` runs with t = 1).
+        state: one dict of numpy arrays per parameter (names in `state_names`).
+    """
+
+    presets = {"keras": {}}
+    state_names = ()
+
+    def __init__(self, params, preset="keras", nonfinite="raise", **hyper):
+        name = type(self).__name__
+        if preset not in self.presets:
+            raise ValueError(f"{name}: unknown preset {preset!r}; known: "
+                             f"{', '.join(self.presets)}")
+        if nonfinite not in ("raise", "skip"):
+            raise ValueError(f"{name}: nonfinite must be 'raise' or 'skip', got {nonfinite!r}")
+        values = dict(self.presets["keras"], **self.presets[preset])
+        values.update({k: v for k, v in hyper.items() if v is not None})
+        for k, v in values.items():
+            if not isinstance(v, bool):
+                if not isinstance(v, (int, float)) or math.isnan(v):
+                    raise ValueError(f"{name}: {k} must be a number, got {v!r}")
+                values[k] = float(v)    # Python floats: no numpy float64 upcasting
+        self.hyper = values
+        self.validate(**values)
+        self.params = list(params)
+        if not self.params:
+            raise ValueError(f"{name}: got an empty parameter list")
+        for i, p in enumerate(self.params):
+            data = getattr(p, "data", None)
+            if not isinstance(data, np.ndarray) or data.dtype not in (np.float32, np.float64):
+                raise TypeError(f"{name}: parameter {i} must be a Tensor of float32 or "
+                                f"float64, got {type(p).__name__} of "
+                                f"{getattr(data, 'dtype', None)}")
+            if not data.flags.c_contiguous:
+                p.data = np.ascontiguousarray(data)
+        self.preset, self.nonfinite = preset, nonfinite
+        self.t = 0
+        self.skipped_steps = 0
+        self.state = [self.init_state(p.data) for p in self.params]
+
+    # --- for subclasses ---------------------------------------------------------------
+    def init_state(self, w):
+        return {k: np.zeros_like(w) for k in self.state_names}
+
+    def validate(self, **hyper):
+        if not hyper.get("lr", 1.0) > 0 or math.isinf(hyper.get("lr", 1.0)):
+            raise ValueError(f"{type(self).__name__}: lr must be a positive finite number, "
+                             f"got {hyper.get('lr')}")
+
+    def _check_range(self, name, value, low=0.0, high=1.0):
+        if not low <= value < high:
+            raise ValueError(f"{type(self).__name__}: {name} must be in [{low:g}, {high:g}), "
+                             f"got {value}")
+
+    def _check_positive(self, name, value):
+        if not value > 0 or math.isinf(value):
+            raise ValueError(f"{type(self).__name__}: {name} must be a positive finite "
+                             f"number, got {value}")
+
+    # --- the PyTorch verbs ------------------------------------------------------------
+    def zero_grad(self):
+        for p in self.params:
+            p.grad = None
+
+    def step(self):
+        """Apply one update to every parameter that has a gradient."""
+        grads = [p.grad for p in self.params]
+        for i, g in enumerate(grads):
+            # a sum is finite unless an element is NaN or inf (or the sum overflows, which
+            # the exact check below then rules out): one fast pass in the usual case
+            if g is not None and not np.isfinite(g.sum()) and not np.isfinite(g).all():
+                if self.nonfinite == "skip":
+                    self.skipped_steps += 1
+                    return
+                raise FloatingPointError(
+                    f"{type(self).__name__}: the gradient of parameter {i} (shape "
+                    f"{g.shape}) has {int(np.sum(~np.isfinite(g)))} NaN or inf values at "
+                    f"step {self.t + 1}; no parameter was updated")
+        self.t += 1
+        update = self.reference_update if use_reference() else self.kernel_update
+        for p, g, state in zip(self.params, grads, self.state):
+            if g is not None:
+                update(p.data, np.ascontiguousarray(g, dtype=p.data.dtype), state)
+
+    # --- saving -----------------------------------------------------------------------
+    def state_dict(self):
+        """Step counter, hyperparameters and copies of every state array."""
+        return {"t": self.t, "skipped_steps": self.skipped_steps,
+                "hyperparameters": dict(self.hyper),
+                "state": [{k: v.copy() for k, v in s.items()} for s in self.state]}
+
+    def load_state_dict(self, state_dict):
+        """Restore what `state_dict` saved: the run then continues bit for bit."""
+        name = type(self).__name__
+        saved = state_dict["state"]
+        if len(saved) != len(self.state):
+            raise ValueError(f"{name}.load_state_dict: {len(saved)} parameter states "
+                             f"saved, this optimizer has {len(self.state)} parameters")
+        hyper = {k: (v if isinstance(v, bool) else float(v))
+                 for k, v in state_dict["hyperparameters"].items()}
+        self.validate(**hyper)
+        self.hyper = hyper     # first: which state exists can depend on it (SGD momentum)
+        fresh = [self.init_state(p.data) for p in self.params]
+        for i, (mine, theirs) in enumerate(zip(fresh, saved)):
+            if set(mine) != set(theirs):
+                raise KeyError(f"{name}.load_state_dict: parameter {i} has state "
+                               f"{sorted(mine)}, got {sorted(theirs)}")
+            for k in mine:
+                if mine[k].shape != np.shape(theirs[k]):
+                    raise ValueError(f"{name}.load_state_dict: state {k!r} of parameter "
+                                     f"{i} has shape {mine[k].shape}, got "
+                                     f"{np.shape(theirs[k])}")
+                np.copyto(mine[k], theirs[k])
+        self.state = fresh
+        self.t = int(state_dict["t"])
+        self.skipped_steps = int(state_dict.get("skipped_steps", 0))
+
+    def __repr__(self):
+        hyper = ", ".join(f"{k}={v:g}" if not isinstance(v, bool) else f"{k}={v}"
+                          for k, v in self.hyper.items())
+        return f"{type(self).__name__}({hyper})"

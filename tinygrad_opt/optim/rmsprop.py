@@ -1,0 +1,61 @@
+"""RMSprop (Hinton, Coursera lecture 6e, 2012), in Keras' form.
+
+The article's formulas:
+
+    v(w, t) := γ v(w, t-1) + (1 - γ) (∇Q_i(w))²        w := w - η / sqrt(v(w, t)) ∇Q_i(w)
+
+have no epsilon: the first step divides by zero wherever a gradient is zero. Keras (the
+article's framework) adds eps inside the square root:
+
+    v ← rho·v + (1 - rho)·g²
+    w ← w - lr·g / sqrt(v + eps)
+
+(PyTorch puts eps outside: sqrt(v) + eps; the two differ only for large eps.)
+
+State: v (the running mean of squared gradients), zeros.
+Defaults: Keras' (lr=0.001, rho=0.9, eps=1e-7), which are also Hinton's rho and lr.
+"""
+import numpy as np
+
+from .._jit import elementwise, prange
+from .optimizer import Optimizer
+
+
+def rmsprop_reference(w, g, v, lr, rho, eps):
+    """The rule in numpy, one line per formula line (in place)."""
+    v[...] = rho * v + (1 - rho) * g * g
+    w -= lr * g / np.sqrt(v + eps)
+
+
+def _rmsprop_loops(w, g, v, lr, rho, one_minus_rho, eps):
+    for i in prange(w.size):
+        v[i] = rho * v[i] + one_minus_rho * g[i] * g[i]
+        w[i] -= lr * g[i] / np.sqrt(v[i] + eps)
+
+
+_rmsprop_kernel = elementwise(_rmsprop_loops)
+
+
+class RMSprop(Optimizer):
+    """RMSprop: steps divided by a running root mean square of the gradients."""
+
+    presets = {"keras": dict(lr=0.001, rho=0.9, eps=1e-7), "paper": {}}
+    state_names = ("v",)
+
+    def __init__(self, params, lr=None, rho=None, eps=None, preset="keras",
+                 nonfinite="raise"):
+        super().__init__(params, preset, nonfinite, lr=lr, rho=rho, eps=eps)
+
+    def validate(self, lr, rho, eps):
+        super().validate(lr=lr)
+        self._check_range("rho", rho)
+        self._check_positive("eps", eps)
+
+    def reference_update(self, w, g, state):
+        h = self.hyper
+        rmsprop_reference(w, g, state["v"], h["lr"], h["rho"], h["eps"])
+
+    def kernel_update(self, w, g, state):
+        h, f = self.hyper, w.dtype.type
+        _rmsprop_kernel(w.reshape(-1), g.reshape(-1), state["v"].reshape(-1), f(h["lr"]),
+                        f(h["rho"]), f(1 - h["rho"]), f(h["eps"]))

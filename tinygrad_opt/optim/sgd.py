@@ -1,0 +1,87 @@
+"""Stochastic gradient descent, with optional (Nesterov) momentum, in Keras' form.
+
+The article's formulas (gradient descent and SGD are the same rule, fed the whole data
+set or a sample):
+
+    x_new = x - α f'(x)                 w := w - η ∇Q_i(w)
+
+Our update, with g the gradient of the loss for the current batch:
+
+    without momentum:   w ← w - lr·g
+    with momentum:      v ← momentum·v - lr·g           (lr inside the velocity, Keras)
+                        w ← w + v
+    Nesterov:           w ← w + momentum·v - lr·g       (with the new v)
+
+The article gives no formula for momentum; it only says "adding a fraction of the
+previous update to the current update". The form above is Keras' (the article's
+framework); PyTorch keeps lr outside (v ← μv + g, w ← w - lr·v), which is the same
+trajectory for a constant lr.
+
+State: v (the velocity), zeros, only when momentum > 0.
+Defaults: Keras' (lr=0.01, momentum=0.0, nesterov=False); the papers give none.
+"""
+from .._jit import elementwise, prange
+from .optimizer import Optimizer
+
+
+def sgd_reference(w, g, v, lr, momentum, nesterov):
+    """The rule in numpy, one line per formula line (in place)."""
+    if momentum == 0.0:
+        w -= lr * g
+        return
+    v[...] = momentum * v - lr * g
+    if nesterov:
+        w += momentum * v - lr * g
+    else:
+        w += v
+
+
+def _sgd_loops(w, g, lr):
+    for i in prange(w.size):
+        w[i] -= lr * g[i]
+
+
+def _sgd_momentum_loops(w, g, v, lr, momentum, nesterov):
+    for i in prange(w.size):
+        v[i] = momentum * v[i] - lr * g[i]
+        if nesterov:
+            w[i] += momentum * v[i] - lr * g[i]
+        else:
+            w[i] += v[i]
+
+
+_sgd_kernel = elementwise(_sgd_loops)
+_sgd_momentum_kernel = elementwise(_sgd_momentum_loops)
+
+
+class SGD(Optimizer):
+    """SGD, momentum and Nesterov momentum (Keras' form, see the module docstring)."""
+
+    presets = {"keras": dict(lr=0.01, momentum=0.0, nesterov=False), "paper": {}}
+
+    def __init__(self, params, lr=None, momentum=None, nesterov=None, preset="keras",
+                 nonfinite="raise"):
+        super().__init__(params, preset, nonfinite, lr=lr, momentum=momentum,
+                         nesterov=nesterov)
+
+    @property
+    def state_names(self):
+        return ("v",) if self.hyper["momentum"] > 0 else ()
+
+    def validate(self, lr, momentum, nesterov):
+        super().validate(lr=lr)
+        self._check_range("momentum", momentum)
+        if nesterov and momentum == 0:
+            raise ValueError("SGD: nesterov=True needs momentum > 0, got momentum 0.0")
+
+    def reference_update(self, w, g, state):
+        h = self.hyper
+        sgd_reference(w, g, state.get("v"), h["lr"], h["momentum"], h["nesterov"])
+
+    def kernel_update(self, w, g, state):
+        h, f = self.hyper, w.dtype.type
+        if h["momentum"] == 0.0:
+            _sgd_kernel(w.reshape(-1), g.reshape(-1), f(h["lr"]))
+        else:
+            _sgd_momentum_kernel(w.reshape(-1), g.reshape(-1), state["v"].reshape(-1),
+                                 f(h["lr"]), f(h["momentum"]), h["nesterov"])
