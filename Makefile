@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test bench clean
+.PHONY: install test bench mnist mnist-quick clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,12 @@ install: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+mnist: $(STAMP)
+	$(BIN)/tinygrad-opt mnist --out results/mnist
+
+mnist-quick: $(STAMP)
+	$(BIN)/tinygrad-opt mnist --epochs 1 --limit 3000 --out results/mnist-quick
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py

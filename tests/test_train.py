@@ -1,0 +1,122 @@
+"""The Trainer and the command line, on small synthetic data and a small MNIST subset."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from tinygrad_opt import Tensor
+from tinygrad_opt.cli import main
+from tinygrad_opt.data import to_float
+from tinygrad_opt.models import article_cnn
+from tinygrad_opt.nn.functional import softmax_cross_entropy
+from tinygrad_opt.optim import SGD
+from tinygrad_opt.train import NonFiniteLoss, Trainer
+
+
+def synthetic(n, seed=0, size=12):
+    """Two classes: a bright left half or a bright right half, plus noise (uint8)."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 2, n)
+    images = rng.integers(0, 80, (n, size, size))
+    for i, y in enumerate(labels):
+        images[i, :, (size // 2) * y:(size // 2) * (y + 1)] += 150
+    return images.astype(np.uint8), labels
+
+
+def small_model(seed=0):
+    return article_cnn(seed=seed, image_size=12, filters=4, hidden=16, classes=2)
+
+
+def strip_times(history):
+    return [{k: v for k, v in h.items() if "seconds" not in k} for h in history]
+
+
+def test_trainer_lowers_the_loss():
+    train, val = synthetic(256, 0), synthetic(64, 1)
+    trainer = Trainer(small_model(), "adam", batch_size=16, quiet=True)
+    history = trainer.fit(train, val, epochs=3)
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+    assert history[-1]["train_loss"] < history[0]["train_loss"] < 0.7
+    assert history[-1]["val_acc"] > 0.9 and history[0]["updates"] == 16
+
+
+def test_same_seed_same_history():
+    train, val = synthetic(128, 0), synthetic(32, 1)
+    runs = [strip_times(Trainer(small_model(3), "momentum", seed=5, batch_size=16,
+                                quiet=True).fit(train, val, 2)) for _ in range(2)]
+    assert runs[0] == runs[1]
+
+
+def test_checkpoint_and_resume_equals_uninterrupted(tmp_path):
+    train, val = synthetic(128, 0), synthetic(32, 1)
+    full = Trainer(small_model(), "rmsprop", batch_size=16, quiet=True)
+    full.fit(train, val, 3)
+    ckpt = str(tmp_path / "run.pkl")
+    first = Trainer(small_model(), "rmsprop", batch_size=16, quiet=True, checkpoint=ckpt)
+    first.fit(train, val, 1)                      # "interrupted" after one epoch
+    assert os.path.exists(ckpt) and not any(f.startswith(".tmp") for f in os.listdir(tmp_path))
+    resumed = Trainer(small_model(seed=9), "rmsprop", batch_size=16, quiet=True,
+                      checkpoint=ckpt)            # another init: the checkpoint wins
+    resumed.fit(train, val, 3, resume=True)
+    assert strip_times(resumed.history) == strip_times(full.history)
+    for p, q in zip(full.model.parameters(), resumed.model.parameters()):
+        np.testing.assert_array_equal(p.data, q.data)
+
+
+def test_full_batch_gradient_equals_whole_set_gradient():
+    images, labels = synthetic(50, 2)
+    model = small_model().to(np.float64)
+    model.eval()                                  # no dropout: one pass and chunks comparable
+    trainer = Trainer(model, SGD(model.parameters()), batch_size=None, chunk_size=7,
+                      quiet=True)
+    trainer.loss = lambda z, y: softmax_cross_entropy(z, y)
+    trainer.accumulate_gradient(images, labels, np.arange(50))
+    chunked = [p.grad.copy() for p in model.parameters()]
+    model.zero_grad()
+    x = Tensor(to_float(images), dtype=np.float64)
+    softmax_cross_entropy(model(x), labels).backward()
+    for a, b in zip(chunked, model.parameters()):
+        np.testing.assert_allclose(a, b.grad, rtol=1e-10, atol=1e-12)
+
+
+def test_gd_method_makes_one_update_per_epoch():
+    train, val = synthetic(40, 0), synthetic(10, 1)
+    history = Trainer(small_model(), "gd", quiet=True, chunk_size=16).fit(train, val, 2)
+    assert [h["updates"] for h in history] == [1, 1]
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_nonfinite_loss_stops_with_epoch_and_step():
+    train, val = synthetic(64, 0), synthetic(16, 1)
+    model = small_model()
+    trainer = Trainer(model, SGD(model.parameters(), lr=1e30), batch_size=8, quiet=True)
+    with pytest.raises(NonFiniteLoss, match=r"loss became (nan|inf) at epoch 1, step \d+"):
+        trainer.fit(train, val, 2)
+
+
+def test_cli_runs_end_to_end_on_a_subset(tmp_path, capsys):
+    out = str(tmp_path / "res")
+    assert main(["mnist", "--optimizers", "adam,minibatch", "--epochs", "1", "--limit", "256",
+                 "--out", out, "--quiet"]) == 0
+    for name in ("results.json", "table.md", "table.csv", "val_acc.png", "val_loss.png",
+                 "train_loss.png"):
+        assert os.path.getsize(os.path.join(out, name)) > 0
+    results = json.load(open(os.path.join(out, "results.json")))
+    assert [r["name"] for r in results["runs"]] == ["adam", "minibatch"]
+    assert results["config"]["train_samples"] == 256 and "numba" in results["environment"]
+    table = open(os.path.join(out, "table.md")).read()
+    assert "| Adam | **0." in table and "/ 0.9772" in table      # ours beside the article's
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--optimizers", "adam,nadam"], "unknown method(s) nadam; known: gd, sgd"),
+    (["--epochs", "-3"], "expected a positive whole number, got -3"),
+    (["--out", "/proc/forbidden"], "is not writable"),
+])
+def test_cli_bad_input_is_one_line(args, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["mnist", *args])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err

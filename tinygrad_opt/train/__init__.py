@@ -1,0 +1,5 @@
+"""Training: the Trainer, checkpoints, and the article's MNIST experiment."""
+from .checkpoint import load_checkpoint, save_checkpoint
+from .trainer import NonFiniteLoss, Trainer
+
+__all__ = ["Trainer", "NonFiniteLoss", "save_checkpoint", "load_checkpoint"]

@@ -1,0 +1,120 @@
+"""The article's results table, beside ours, and the plots."""
+import csv
+
+# The article's Keras results (validation accuracy and loss at epochs 1, 5, 10, total time).
+# Its SGD row prints the epoch-5 loss as "1451": read as .1451.
+ARTICLE = {
+    "Adadelta": dict(acc=(0.4612, 0.7776, 0.8375), loss=(2.2474, 1.6943, 0.9026), time="8:02 min"),
+    "Adagrad": dict(acc=(0.8411, 0.9133, 0.9286), loss=(0.7804, 0.3194, 0.2519), time="7:33 min"),
+    "Adam": dict(acc=(0.9772, 0.9884, 0.9908), loss=(0.0701, 0.0344, 0.0297), time="7:20 min"),
+    "RMSprop": dict(acc=(0.9783, 0.9846, 0.9857), loss=(0.0712, 0.0484, 0.0501), time="10:01 min"),
+    "SGD with momentum": dict(acc=(0.9168, 0.9585, 0.9697), loss=(0.2929, 0.1421, 0.1008),
+                              time="7:04 min"),
+    "SGD": dict(acc=(0.9124, 0.9569, 0.9693), loss=(0.3157, 0.1451, 0.1040), time="6:42 min"),
+}
+EPOCHS = (1, 5, 10)
+
+
+def _at(history, epoch, key):
+    return history[epoch - 1][key] if len(history) >= epoch else None
+
+
+def _fmt(v, digits=4):
+    return "–" if v is None else f"{v:.{digits}f}"
+
+
+def _minutes(seconds):
+    return f"{int(seconds // 60)}:{int(seconds % 60):02d} min"
+
+
+def table_rows(runs):
+    """One row per method: ours at epochs 1, 5, 10 and the article's where it has one."""
+    rows = []
+    for run in runs:
+        h, art = run["history"], ARTICLE.get(run["article_row"] or "")
+        row = {"method": run["name"], "title": run["title"],
+               "article_row": run["article_row"] or ""}
+        for i, e in enumerate(EPOCHS):
+            row[f"val_acc_{e}"] = _at(h, e, "val_acc")
+            row[f"val_loss_{e}"] = _at(h, e, "val_loss")
+            row[f"article_val_acc_{e}"] = art["acc"][i] if art else None
+            row[f"article_val_loss_{e}"] = art["loss"][i] if art else None
+        row["epochs"] = len(h)
+        row["total_seconds"] = sum(r["seconds"] for r in h)
+        row["article_time"] = art["time"] if art else ""
+        rows.append(row)
+    return rows
+
+
+def write_csv(path, rows):
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def write_markdown(path, rows, note=""):
+    head = ("| Optimizer | Epoch 1 val acc | val loss | Epoch 5 val acc | val loss | "
+            "Epoch 10 val acc | val loss | Total time |\n|---|---|---|---|---|---|---|---|\n")
+    lines = ["# The article's MNIST experiment: ours beside the article's\n",
+             "Each cell: **ours** / article's (Keras). Validation on the 10,000 test images "
+             "after each epoch. A dash: not reached (fewer epochs) or not run by the "
+             "article.\n", note, "", head.rstrip("\n")]
+    for r in rows:
+        cells = []
+        for e in EPOCHS:
+            for key in ("val_acc", "val_loss"):
+                ours, theirs = r[f"{key}_{e}"], r[f"article_{key}_{e}"]
+                cells.append(f"**{_fmt(ours)}** / {_fmt(theirs)}")
+        time_cell = f"**{_minutes(r['total_seconds'])}** / {r['article_time'] or '–'}"
+        name = r["title"] + (f" (article: {r['article_row']})" if r["article_row"] and
+                             r["article_row"] != r["title"] else "")
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {time_cell} |")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def plot_curves(path_prefix, runs):
+    """Validation accuracy, validation loss and training loss per epoch, all methods."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from matplotlib.ticker import MaxNLocator
+
+    written = []
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for key, label, title, article_key in [
+            ("val_acc", "validation accuracy", "Validation accuracy per epoch (MNIST test set)",
+             "acc"),
+            ("val_loss", "validation loss", "Validation loss per epoch (MNIST test set)",
+             "loss"),
+            ("train_loss", "training loss (mean over the epoch)", "Training loss per epoch",
+             None)]:
+        fig, ax = plt.subplots(figsize=(9, 5.5))
+        for i, run in enumerate(runs):
+            h, color = run["history"], colors[i % len(colors)]
+            if h:
+                ax.plot([r["epoch"] for r in h], [r[key] for r in h], marker="o", ms=4,
+                        color=color, label=run["title"])
+            art = ARTICLE.get(run["article_row"] or "")
+            if article_key and art:
+                ax.plot(EPOCHS, art[article_key], linestyle="none", marker="x", ms=8,
+                        color=color)
+        if article_key:
+            ax.plot([], [], linestyle="none", marker="x", color="black",
+                    label="article (Keras), epochs 1, 5, 10")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.set_title(title + ", article CNN")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if key != "val_acc":
+            ax.set_yscale("log")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8, loc="best")
+        fig.tight_layout()
+        path = f"{path_prefix}{key}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+    return written
