@@ -70,7 +70,7 @@ def test_small_article_model_gradcheck_with_dropout():
 
 
 def test_article_model_shapes_and_size():
-    model = article_cnn()
+    model = article_cnn(fused=False)
     x = Tensor(np.zeros((2, 1, 28, 28)))
     shapes = []
     for layer in model:
@@ -81,6 +81,43 @@ def test_article_model_shapes_and_size():
     assert sum(p.size for p in model.parameters()) == 1_387_594
     assert [k for k, _ in model.named_parameters()] == [
         "0.weight", "0.bias", "4.weight", "4.bias", "7.weight", "7.bias"]
+    fused = article_cnn()
+    assert fused(Tensor(np.zeros((2, 1, 28, 28)))).shape == (2, 10)
+    assert [k for k, _ in fused.named_parameters()] == [
+        "0.conv.weight", "0.conv.bias", "2.weight", "2.bias", "5.weight", "5.bias"]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_block_equals_the_three_layers(dtype):
+    """Same parameters, same dropout masks: same loss and gradients, two steps running."""
+    fused, plain = (article_cnn(seed=4, image_size=13, filters=5, hidden=8, dtype=dtype,
+                                fused=f) for f in (True, False))
+    x = Tensor(RNG.uniform(0, 1, (6, 1, 13, 13)), dtype=dtype)
+    x_grad = [Tensor(x.data, requires_grad=True, dtype=dtype) for _ in range(2)]
+    labels = np.array([0, 1, 2, 3, 4, 5])
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-13)
+    for step in range(2):
+        losses = []
+        for model, xi in zip((fused, plain), x_grad):
+            model.zero_grad()
+            xi.grad = None
+            loss = F.softmax_cross_entropy(model(xi), labels)
+            loss.backward()
+            losses.append(loss.item())
+        assert losses[0] == pytest.approx(losses[1], rel=1e-6)
+        for p, q in zip(fused.parameters(), plain.parameters()):
+            np.testing.assert_allclose(p.grad, q.grad, **tol)
+        np.testing.assert_allclose(x_grad[0].grad, x_grad[1].grad, **tol)
+    fused.eval(), plain.eval()
+    np.testing.assert_allclose(fused(x).data, plain(x).data, **tol)
+
+
+def test_fused_block_gradcheck():
+    model = article_cnn(seed=2, image_size=9, filters=3, hidden=5, classes=3).to(np.float64)
+    x = Tensor(RNG.uniform(0, 1, (2, 1, 9, 9)), requires_grad=True, dtype=np.float64)
+    labels = np.array([0, 2])
+    assert gradcheck(lambda x, *ps: F.softmax_cross_entropy(model(x), labels), x,
+                     *model.parameters(), reset=lambda: model.reseed(1))
 
 
 def test_layer_output_shapes():
@@ -99,8 +136,8 @@ def test_glorot_init_is_seeded_and_bounded():
     assert not a.bias.data.any()
     conv = Conv2D(1, 32, 3, rng=0)   # fans: 1*9 and 32*9, as Keras counts them
     assert np.abs(conv.weight.data).max() <= np.sqrt(6 / (9 + 288))
-    np.testing.assert_array_equal(article_cnn(seed=7).state_dict()["4.weight"],
-                                  article_cnn(seed=7).state_dict()["4.weight"])
+    np.testing.assert_array_equal(article_cnn(seed=7).state_dict()["2.weight"],
+                                  article_cnn(seed=7).state_dict()["2.weight"])
 
 
 def test_dropout_train_keeps_mean_eval_is_identity():
@@ -117,7 +154,7 @@ def test_dropout_train_keeps_mean_eval_is_identity():
 
 
 def test_state_dict_round_trip_and_errors():
-    a, b = article_cnn(seed=0), article_cnn(seed=1)
+    a, b = article_cnn(seed=0, fused=False), article_cnn(seed=1, fused=False)
     a.train()
     a[2](Tensor(np.ones((1, 4))))                       # advance a dropout counter
     b.load_state_dict(a.state_dict())

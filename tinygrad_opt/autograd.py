@@ -115,13 +115,20 @@ def backward(root, grad):
     successive backward calls add up until `zero_grad`); intermediate tensors keep none.
     """
     grads = {id(root): grad}
+    handed_out = {id(grad)}   # arrays a leaf may not keep without a copy
     for tensor in reversed(_topological_order(root)):
         g = grads.pop(id(tensor), None)
         if g is None:
             continue
         node = tensor._node
         if node is None:  # a leaf
-            tensor.grad = g.copy() if tensor.grad is None else tensor.grad + g
+            if tensor.grad is not None:
+                tensor.grad = tensor.grad + g
+            elif g.base is None and id(g) not in handed_out and g.flags.writeable:
+                tensor.grad = g           # a fresh array nobody else holds: no copy
+            else:
+                tensor.grad = g.copy()    # a view, or an array shared with another leaf
+            handed_out.add(id(tensor.grad))
             continue
         parent_grads = node.fn.backward(node.ctx, g)
         if not isinstance(parent_grads, tuple):

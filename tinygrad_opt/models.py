@@ -1,11 +1,11 @@
 """Models: the reference article's MNIST CNN."""
 import numpy as np
 
-from .nn import Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU, Sequential
+from .nn import Conv2D, ConvPoolDropout, Dense, Dropout, Flatten, MaxPool2D, ReLU, Sequential
 
 
 def article_cnn(seed=0, in_channels=1, image_size=28, filters=32, hidden=256, classes=10,
-                dtype=np.float32):
+                dtype=np.float32, fused=True):
     """The article's model (Keras' Sequential, in NCHW):
 
         Conv2D(32, 3x3, relu) -> MaxPool 2x2 -> Dropout(0.25) -> Flatten
@@ -16,14 +16,19 @@ def article_cnn(seed=0, in_channels=1, image_size=28, filters=32, hidden=256, cl
     and the dropout masks from seeds derived from it: a seed gives the same model and the
     same training run every time. The size arguments exist for small test variants.
 
+    fused=True runs the first three layers as one `ConvPoolDropout` block (one fused
+    kernel, same results, parameters named 0.conv.weight, ...); fused=False lists the
+    article's eight layers one by one (parameters named 0.weight, ...).
+
     Shapes: (N, in_channels, image_size, image_size) -> (N, classes).
     """
     rng = np.random.default_rng(seed)
     pooled = (image_size - 2) // 2
+    block = [Conv2D(in_channels, filters, 3, activation="relu", rng=rng, dtype=dtype),
+             MaxPool2D(2),
+             Dropout(0.25, seed=2 * seed + 1)]
     return Sequential(
-        Conv2D(in_channels, filters, 3, activation="relu", rng=rng, dtype=dtype),
-        MaxPool2D(2),
-        Dropout(0.25, seed=2 * seed + 1),
+        *([ConvPoolDropout(*block)] if fused else block),
         Flatten(),                                   # (N, F, P, P) -> (N, F*P*P)
         Dense(filters * pooled * pooled, hidden, rng=rng, dtype=dtype),
         ReLU(),

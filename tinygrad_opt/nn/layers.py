@@ -83,12 +83,16 @@ class Dropout(Module):
     def _reseed(self, seed):
         self.rng[:] = (seed, 0)
 
+    def next_key(self):
+        """The mask key of this training call; advances the call counter."""
+        key = dropout_key(self.rng[0], self.rng[1])
+        self.rng[1] += np.uint64(1)
+        return key
+
     def forward(self, x):
         if not self.training or self.rate == 0.0:
             return x
-        key = dropout_key(self.rng[0], self.rng[1])
-        self.rng[1] += np.uint64(1)
-        return F.dropout(x, self.rate, key)
+        return F.dropout(x, self.rate, self.next_key())
 
     def extra_repr(self):
         return f"rate={self.rate}"
@@ -125,3 +129,33 @@ class Dense(Module):
 class ReLU(Module):
     def forward(self, x):
         return x.relu()
+
+
+class ConvPoolDropout(Module):
+    """Conv2D(relu) -> MaxPool2D -> Dropout, the article's first block, run as one fused op
+    (`ops/fused.py`) when the convolution has stride 1 and no padding; otherwise, and under
+    the reference switch, as the three layers one after the other. Both compute the same
+    thing: the fusion saves passes over memory, not arithmetic.
+
+    Args: the three layers, which keep their parameters and buffers (named conv.*,
+        dropout.*).
+    Shapes: (N, C, H, W) -> (N, F, PH, PW), as the three layers.
+    """
+
+    def __init__(self, conv, pool, dropout):
+        if conv.activation != "relu":
+            raise ValueError("ConvPoolDropout fuses a Conv2D with activation='relu'")
+        self.conv, self.pool, self.dropout = conv, pool, dropout
+
+    def forward(self, x):
+        from .._jit import use_reference
+        from ..ops.fused import ConvPoolDropoutFn
+
+        if use_reference() or self.conv.stride != 1 or self.conv.padding != 0:
+            return self.dropout(self.pool(self.conv(x)))
+        rate, key = 0.0, 0
+        if self.dropout.training and self.dropout.rate > 0:
+            rate, key = self.dropout.rate, self.dropout.next_key()
+        return ConvPoolDropoutFn.apply(x, self.conv.weight, self.conv.bias,
+                                       pool_size=self.pool.pool_size,
+                                       pool_stride=self.pool.stride, rate=rate, key=key)

@@ -30,7 +30,10 @@ class MatMul(Function):
         if b.ndim == 1:
             g = np.expand_dims(g, -1)
         ga = g @ np.swapaxes(b2, -1, -2)
-        gb = np.swapaxes(a2, -1, -2) @ g
+        if a2.ndim == 2 and a2.shape[0] == 1:
+            gb = a2.T * g                   # an outer product: BLAS is slow at K = 1
+        else:
+            gb = np.swapaxes(a2, -1, -2) @ g
         if a.ndim == 1:
             ga = ga[..., 0, :]
         if b.ndim == 1:

@@ -48,13 +48,15 @@ def _maxpool2d_forward_loops(x, k, s, out, arg):
             for j in range(ow):
                 best_r, best_c = i * s, j * s
                 best = x[n, c, best_r, best_c]
+                best_at = best_r * w + best_c
                 for p in range(k):
                     for q in range(k):
                         v = x[n, c, i * s + p, j * s + q]
-                        if v > best:             # strict: the first max wins
-                            best, best_r, best_c = v, i * s + p, j * s + q
+                        bigger = v > best        # strict: the first max wins (selects,
+                        best = v if bigger else best          # not branches)
+                        best_at = (i * s + p) * w + j * s + q if bigger else best_at
                 out[n, c, i, j] = best
-                arg[n, c, i, j] = best_r * w + best_c
+                arg[n, c, i, j] = best_at
 
 
 def _maxpool2d_backward_loops(g, arg, gx):

@@ -88,9 +88,7 @@ class Optimizer:
         """Apply one update to every parameter that has a gradient."""
         grads = [p.grad for p in self.params]
         for i, g in enumerate(grads):
-            # a sum is finite unless an element is NaN or inf (or the sum overflows, which
-            # the exact check below then rules out): one fast pass in the usual case
-            if g is not None and not np.isfinite(g.sum()) and not np.isfinite(g).all():
+            if g is not None and not np.isfinite(g).all():
                 if self.nonfinite == "skip":
                     self.skipped_steps += 1
                     return
