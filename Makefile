@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test bench mnist mnist-quick clean
+.PHONY: install test bench mnist mnist-quick examples clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,12 @@ mnist: $(STAMP)
 
 mnist-quick: $(STAMP)
 	$(BIN)/tinygrad-opt mnist --epochs 1 --limit 3000 --out results/mnist-quick
+
+examples: $(STAMP)
+	$(BIN)/python examples/01_autograd_basics.py
+	$(BIN)/python examples/02_custom_op.py
+	$(BIN)/python examples/03_optimizer_paths.py --out examples/out
+	$(BIN)/python examples/04_training_loop.py --fast
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py

@@ -1,12 +1,27 @@
-"""`make bench`: medians of repeated runs, side by side in one process.
+"""`make bench`: medians of repeated runs, side by side in one sitting.
 
     python benchmarks/bench.py [--repeat N] [--quick]
 
-Reports: forward+backward of the article model at batch 64 (ms/step, samples/s), each
-Numba kernel against its numpy reference, and each fused optimizer update against its
-numpy reference and against one copy of the same bytes.
+Reports:
+- the training workloads of the article protocol on the real MNIST, each in a fresh
+  process so that its peak resident memory is its own: one training epoch at batch 64
+  with Adam (seconds, samples/s), the evaluation of the 10,000 test images, the step
+  latency of one-sample SGD, and one epoch of full-batch gradient descent;
+- the JIT compile time on a cold cache;
+- forward+backward of the article model at batch 64 (ms/step), per layer;
+- each Numba kernel against its numpy reference;
+- each fused optimizer update against its numpy reference and one copy of the same bytes.
+
+PyTorch is never imported: measure the peer with ../shared/peers/torch_article_cnn.py in
+the same sitting (see the README's performance section).
 """
 import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
 import time
 
 import numpy as np
@@ -14,7 +29,7 @@ import numpy as np
 from tinygrad_opt import Tensor
 from tinygrad_opt.models import article_cnn
 from tinygrad_opt.nn.functional import softmax_cross_entropy
-from tinygrad_opt.ops import conv, dropout, pool
+from tinygrad_opt.ops import conv, dropout, fused, pool
 
 
 def median_ms(fn, repeat, warmup=2):
@@ -29,18 +44,39 @@ def median_ms(fn, repeat, warmup=2):
 
 
 def bench_model(repeat, batch=64):
+    import cProfile
+    import pstats
+
+    from tinygrad_opt.optim import Adam
+
     model = article_cnn(seed=0).train()
+    opt = Adam(model.parameters())
     rng = np.random.default_rng(0)
     x = Tensor(rng.uniform(0, 1, (batch, 1, 28, 28)).astype(np.float32))
     y = rng.integers(0, 10, batch)
 
-    def step():
-        model.zero_grad()
+    def fwd_bwd():
+        opt.zero_grad()
         softmax_cross_entropy(model(x), y).backward()
 
-    ms = median_ms(step, repeat)
-    print(f"article model forward+backward, batch {batch}: {ms:.2f} ms/step, "
-          f"{batch / ms * 1e3:,.0f} samples/s")
+    def step():
+        fwd_bwd()
+        opt.step()
+
+    ms, ms_step = median_ms(fwd_bwd, repeat), median_ms(step, repeat)
+    print(f"\narticle model, batch {batch}: forward+backward {ms:.2f} ms, with the Adam "
+          f"step {ms_step:.2f} ms ({batch / ms_step * 1e3:,.0f} samples/s)")
+    profile = cProfile.Profile()
+    profile.enable()
+    for _ in range(repeat):
+        step()
+    profile.disable()
+    stats = pstats.Stats(profile).stats
+    rows = sorted(((v[2], f"{os.path.basename(k[0])}:{k[2]}") for k, v in stats.items()),
+                  reverse=True)[:10]
+    print("  where a step's time goes (cProfile, own time, ms per step):")
+    for seconds, where in rows:
+        print(f"    {1e3 * seconds / repeat:7.3f}  {where}")
 
 
 def bench_kernels(repeat):
@@ -53,6 +89,7 @@ def bench_kernels(repeat):
     p, arg = pool.maxpool2d_forward_kernel(y, 2, 2)
     gp = rng.standard_normal(p.shape).astype(np.float32)
     key = dropout.dropout_key(0, 0)
+    tx, tw, tb = Tensor(x), Tensor(w), Tensor(b)
     cases = [
         ("conv2d forward+relu", lambda: conv.conv2d_forward_kernel(x, w, b, 1, True),
          lambda: conv.conv2d_forward_reference(x, w, b, 1, True)),
@@ -66,6 +103,10 @@ def bench_kernels(repeat):
          lambda: pool.maxpool2d_backward_reference(gp, arg, y.shape)),
         ("dropout", lambda: dropout.dropout_kernel(p, 0.25, key),
          lambda: dropout.dropout_reference(p, 0.25, key)),
+        ("fused block forward",
+         lambda: fused.ConvPoolDropoutFn.apply(tx, tw, tb, rate=0.25, key=key),
+         lambda: dropout.dropout_reference(pool.maxpool2d_forward_reference(
+             conv.conv2d_forward_reference(x, w, b, 1, True), 2, 2)[0], 0.25, key)),
     ]
     print("\nkernels at the article's shapes (batch 64), median ms:")
     print(f"  {'kernel':24s} {'numba':>8s} {'numpy ref':>10s} {'speed-up':>9s}")
@@ -106,13 +147,101 @@ def bench_optimizers(repeat):
         print(f"  {name:22s} {fast:8.3f} {ref:10.3f} {ref / fast:8.1f}x {fast / copy_ms:6.1f}x")
 
 
+def workload(name, repeat, limit):
+    """Run one training workload here; print a JSON line with its figures."""
+    from tinygrad_opt.data import load
+    from tinygrad_opt.optim import SGD
+    from tinygrad_opt.train import Trainer
+
+    data = load("mnist")
+    train = (data.train_images[:limit], data.train_labels[:limit])
+    val = (data.test_images, data.test_labels)
+    n = len(train[0])
+    result = {}
+    if name == "epoch":       # batch 64, Adam, dropout on: the article protocol
+        times, evals = [], []
+        for _ in range(repeat):
+            trainer = Trainer(article_cnn(seed=0), "adam", quiet=True)
+            h = trainer.fit(train, val, 1)[0]
+            times.append(h["train_seconds"])
+            t0 = time.perf_counter()
+            trainer.evaluate(*val)
+            evals.append(time.perf_counter() - t0)
+        result = dict(train_s=float(np.median(times)), samples_per_s=n / np.median(times),
+                      eval_s=float(np.median(evals)), runs=len(times))
+    elif name == "batch1":    # one-sample SGD: the step latency
+        trainer = Trainer(article_cnn(seed=0), "sgd", quiet=True)
+        steps = min(n, 3000)
+        times = []
+        for i in range(steps):
+            t0 = time.perf_counter()
+            trainer.accumulate_gradient(train[0], train[1], np.array([i]))
+            trainer.optimizer.step()
+            times.append(time.perf_counter() - t0)
+        result = dict(step_ms=1e3 * float(np.median(times[100:])), steps=steps)
+    elif name == "gd":        # one update on the exact gradient of the whole set
+        trainer = Trainer(article_cnn(seed=0), "gd", quiet=True)
+        h = trainer.fit(train, val, 1)[0]
+        result = dict(train_s=h["train_seconds"], updates=h["updates"])
+    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(result))
+
+
+def _in_subprocess(args, env=None):
+    out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True,
+                         env=env, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def bench_workloads(repeat, limit):
+    print(f"training workloads (real MNIST{'' if limit is None else f', first {limit} images'}"
+          f", each in its own process):")
+    lim = [] if limit is None else ["--limit", str(limit)]
+    e = _in_subprocess(["--workload", "epoch", "--repeat", str(repeat), *lim])
+    print(f"  train epoch, batch 64, Adam:   {e['train_s']:.2f} s ({e['samples_per_s']:,.0f} "
+          f"samples/s), median of {e['runs']}; peak RSS {e['peak_rss_mib']:.0f} MiB")
+    print(f"  evaluation, 10,000 images:     {e['eval_s']:.2f} s")
+    b = _in_subprocess(["--workload", "batch1", *lim])
+    print(f"  one-sample SGD step:           {b['step_ms']:.2f} ms (median of "
+          f"{b['steps'] - 100} steps); peak RSS {b['peak_rss_mib']:.0f} MiB")
+    g = _in_subprocess(["--workload", "gd", *lim])
+    print(f"  full-batch GD epoch (1 update): {g['train_s']:.2f} s; peak RSS "
+          f"{g['peak_rss_mib']:.0f} MiB")
+
+
+def bench_compile():
+    """Import and one training step with an empty Numba cache: the first-run cost."""
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        code = ("import time; t0 = time.perf_counter(); import numpy as np; "
+                "from tinygrad_opt import Tensor; from tinygrad_opt.models import article_cnn; "
+                "from tinygrad_opt.optim import Adam; "
+                "from tinygrad_opt.nn.functional import softmax_cross_entropy as L; "
+                "m = article_cnn(); o = Adam(m.parameters()); "
+                "x = Tensor(np.zeros((64, 1, 28, 28))); l = L(m(x), np.zeros(64, int)); "
+                "l.backward(); o.step(); m.eval(); m(x); print(time.perf_counter() - t0)")
+        times = []
+        for _ in range(2):     # cold, then warm (cached)
+            out = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                                 text=True, env=env, check=True)
+            times.append(float(out.stdout.strip()))
+    print(f"\nJIT compile: first training step {times[0]:.1f} s with a cold cache, "
+          f"{times[1]:.1f} s once cached")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=30)
-    ap.add_argument("--quick", action="store_true", help="few repeats, for a smoke test")
+    ap.add_argument("--quick", action="store_true", help="few repeats, a data subset")
+    ap.add_argument("--workload", help=argparse.SUPPRESS)
+    ap.add_argument("--limit", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.workload:
+        return workload(args.workload, args.repeat, args.limit)
     repeat = 3 if args.quick else args.repeat
     t0 = time.perf_counter()
+    bench_workloads(1 if args.quick else 3, 2000 if args.quick else None)
+    bench_compile()
     bench_model(repeat)
     bench_kernels(repeat)
     bench_optimizers(repeat)

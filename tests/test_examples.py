@@ -1,0 +1,36 @@
+"""Each example runs to the end in its fast mode and writes what it promises."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run(name, *args):
+    out = subprocess.run([sys.executable, os.path.join(ROOT, "examples", name), *args],
+                         capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_autograd_basics():
+    assert "gradcheck: True" in run("01_autograd_basics.py")
+
+
+def test_custom_op_shows_a_caught_wrong_backward():
+    out = run("02_custom_op.py")
+    assert "Softplus: True" in out and "WrongSoftplus is caught" in out
+
+
+def test_optimizer_paths_writes_its_figure(tmp_path):
+    run("03_optimizer_paths.py", "--fast", "--out", str(tmp_path))
+    assert os.path.getsize(tmp_path / "optimizer_paths.png") > 50_000
+
+
+@pytest.mark.parametrize("args", [["--fast"]])
+def test_training_loop_learns(args):
+    out = run("04_training_loop.py", *args)
+    accuracy = float(out.split("val acc ")[1].split(",")[0])
+    assert accuracy > 0.8           # one epoch on 3,000 images
