@@ -22,6 +22,25 @@ def _environment():
                 system=platform.platform(), cpus=os.cpu_count())
 
 
+def warm_up(seed=0):
+    """Compile (or load from Numba's cache) every kernel a run uses, on two images, so
+    that no method's first epoch pays for it. Returns the seconds it took."""
+    from ..nn.functional import softmax_cross_entropy
+    from ..tensor import Tensor
+
+    t0 = time.perf_counter()
+    for name in ("adam", "momentum", "minibatch", "adagrad", "rmsprop", "adadelta"):
+        model = article_cnn(seed=seed)
+        opt = METHODS[name].make(model.parameters())
+        for batch in (2, 1):
+            x = Tensor(np.zeros((batch, 1, 28, 28), dtype=np.float32))
+            softmax_cross_entropy(model(x), np.zeros(batch, dtype=np.int64)).backward()
+            opt.step()
+        model.eval()
+        model(x)
+    return time.perf_counter() - t0
+
+
 def run_experiment(methods=tuple(METHODS), epochs=10, batch_size=None, preset="keras",
                    seed=0, limit=None, out="results/mnist", dataset="mnist", data_dir=None,
                    resume=False, quiet=False):
@@ -39,6 +58,12 @@ def run_experiment(methods=tuple(METHODS), epochs=10, batch_size=None, preset="k
                   val_samples=len(val[0]))
     runs = []
     started = time.perf_counter()
+    if not quiet:
+        print("compiling the Numba kernels (the first run on a machine; cached after)...",
+              end=" ", flush=True)
+    config["warm_up_seconds"] = warm_up(seed)
+    if not quiet:
+        print(f"{config['warm_up_seconds']:.1f} s", flush=True)
     try:
         for name in methods:
             method = METHODS[name]
