@@ -120,3 +120,26 @@ def test_cli_bad_input_is_one_line(args, message, capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_interrupt_keeps_finished_epochs_and_resume_finishes_the_same(tmp_path):
+    train, val = synthetic(64, 0), synthetic(16, 1)
+    full = Trainer(small_model(), "adam", batch_size=16, quiet=True)
+    full.fit(train, val, 2)
+    calls = {"n": 0}
+
+    def interrupting_loss(z, y):
+        calls["n"] += 1
+        if calls["n"] == 6:                 # in the second epoch (4 steps an epoch)
+            raise KeyboardInterrupt
+        return softmax_cross_entropy(z, y)
+
+    ckpt = str(tmp_path / "run.pkl")
+    first = Trainer(small_model(), "adam", batch_size=16, quiet=True, checkpoint=ckpt,
+                    loss=interrupting_loss)
+    with pytest.raises(KeyboardInterrupt):
+        first.fit(train, val, 2)
+    assert len(first.history) == 1          # the finished epoch is kept
+    resumed = Trainer(small_model(), "adam", batch_size=16, quiet=True, checkpoint=ckpt)
+    resumed.fit(train, val, 2, resume=True)
+    assert strip_times(resumed.history) == strip_times(full.history)

@@ -1,6 +1,7 @@
 """The optimizer base: parameters, per-parameter state, the step counter, validation,
 non-finite gradients and saving. The update rules live one per file beside it."""
 import math
+import numbers
 
 import numpy as np
 
@@ -39,7 +40,7 @@ class Optimizer:
         values.update({k: v for k, v in hyper.items() if v is not None})
         for k, v in values.items():
             if not isinstance(v, bool):
-                if not isinstance(v, (int, float)) or math.isnan(v):
+                if not isinstance(v, numbers.Real) or math.isnan(v):
                     raise ValueError(f"{name}: {k} must be a number, got {v!r}")
                 values[k] = float(v)    # Python floats: no numpy float64 upcasting
         self.hyper = values

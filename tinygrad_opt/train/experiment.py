@@ -79,12 +79,12 @@ def run_experiment(methods=tuple(METHODS), epochs=10, batch_size=None, preset="k
                 print(f"== {method.title}: {trainer.optimizer!r}, batch "
                       f"{trainer.batch_size or 'full'}", flush=True)
             try:
-                run["history"] = trainer.fit(train, val, epochs, resume=resume,
-                                             desc=f"{name} ")
+                trainer.fit(train, val, epochs, resume=resume, desc=f"{name} ")
             except NonFiniteLoss as e:
                 run["stopped"] = str(e)
                 print(f"{name}: {e}", file=sys.stderr)
-            run["history"] = trainer.history
+            finally:
+                run["history"] = trainer.history   # resuming replaces the list
             write_results(out, runs, config, time.perf_counter() - started)
     except KeyboardInterrupt:
         write_results(out, runs, config, time.perf_counter() - started, interrupted=True)

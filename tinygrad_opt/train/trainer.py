@@ -1,5 +1,6 @@
 """The training loop: batches, forward, loss, backward, step, evaluation, checkpoints."""
 import math
+import os
 import time
 
 import numpy as np
@@ -152,7 +153,6 @@ class Trainer:
             batch_size=self.batch_size, seed=self.seed))
 
     def _restore(self):
-        import os
         if not os.path.exists(self.checkpoint):
             return
         state = load_checkpoint(self.checkpoint)
