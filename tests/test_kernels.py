@@ -80,16 +80,22 @@ def test_dropout_mask_statistics_and_keys():
     assert abs(((a == 0) & (b == 0)).mean() - 0.25 ** 2) < 0.005   # keys independent
 
 
-def test_reference_switch_routes_ops():
+def test_reference_switch_routes_ops(monkeypatch):
     from tinygrad_opt import Tensor
     from tinygrad_opt.nn import functional as F
+    calls = []
+    for module, name in [(conv, "conv2d_forward_reference"), (pool, "maxpool2d_forward_reference")]:
+        original = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, _f=original, _n=name: calls.append(_n) or _f(*a))
     x = Tensor(_data((2, 1, 6, 6), np.float64, 7), dtype=np.float64)
     w = Tensor(_data((3, 1, 3, 3), np.float64, 8), dtype=np.float64)
     b = Tensor(np.zeros(3), dtype=np.float64)
     fast = F.max_pool2d(F.conv2d(x, w, b, relu=True)).data
+    assert calls == []                                  # kernels by default
     _jit.set_reference(True)
     try:
         slow = F.max_pool2d(F.conv2d(x, w, b, relu=True)).data
     finally:
         _jit.set_reference(False)
+    assert calls == ["conv2d_forward_reference", "maxpool2d_forward_reference"]
     np.testing.assert_allclose(fast, slow, rtol=1e-12)

@@ -156,7 +156,7 @@ def _conv2d_strided_grad_input_loops(g, w, stride, gx):
 _im2col = jit(_im2col_loops, parallel=True)
 _crop_bias_relu = jit(_crop_bias_relu_loops, parallel=True)
 _full_width = jit(_full_width_loops, parallel=True)
-_col2im = jit(_col2im_loops, parallel=True)
+col2im = jit(_col2im_loops, parallel=True)
 _strided = jit(_conv2d_strided_loops, parallel=True)
 _strided_grad_weight = jit(_conv2d_strided_grad_weight_loops, parallel=True)
 _strided_grad_input = jit(_conv2d_strided_grad_input_loops, parallel=True)
@@ -166,7 +166,8 @@ def _out_size(x_shape, w_shape, stride):
     return ((x_shape[2] - w_shape[2]) // stride + 1, (x_shape[3] - w_shape[3]) // stride + 1)
 
 
-def _cols(x, kh, kw, oh, ow):
+def im2col(x, kh, kw, oh, ow):
+    """The full-width columns of x for a kh x kw kernel, stride 1: (C*KH*KW, N, L)."""
     n, c, h, wd = x.shape
     cols = np.empty((c * kh * kw, n, (oh - 1) * wd + ow), dtype=x.dtype)
     _im2col(x, kh, kw, cols)
@@ -179,7 +180,7 @@ def conv2d_forward_kernel(x, w, b, stride, relu):
     if stride != 1:
         _strided(x, w, b, stride, relu, out)
         return out
-    cols = _cols(x, w.shape[2], w.shape[3], oh, ow)                  # (CKK, N, L)
+    cols = im2col(x, w.shape[2], w.shape[3], oh, ow)                  # (CKK, N, L)
     y = w.reshape(w.shape[0], -1) @ cols.reshape(cols.shape[0], -1)  # (F, N*L)
     _crop_bias_relu(y.reshape(w.shape[0], x.shape[0], -1), b, x.shape[3], relu, out)
     return out
@@ -197,7 +198,7 @@ def conv2d_grad_weight_kernel(x, g, kh, kw, stride):
     if stride != 1:
         _strided_grad_weight(x, g, stride, gw)
         return gw
-    cols = _cols(x, kh, kw, g.shape[2], g.shape[3])          # (CKK, N, L)
+    cols = im2col(x, kh, kw, g.shape[2], g.shape[3])          # (CKK, N, L)
     gf = _full(g, x.shape[3])                                # (F, N, L)
     gw[...] = (gf.reshape(gf.shape[0], -1) @ cols.reshape(cols.shape[0], -1).T).reshape(gw.shape)
     return gw
@@ -210,7 +211,7 @@ def conv2d_grad_input_kernel(g, w, x_shape, stride):
         return gx
     gf = _full(g, x_shape[3])                                # (F, N, L)
     gcols = w.reshape(w.shape[0], -1).T @ gf.reshape(gf.shape[0], -1)     # (CKK, N*L)
-    _col2im(gcols.reshape(-1, gf.shape[1], gf.shape[2]), w.shape[2], w.shape[3], gx)
+    col2im(gcols.reshape(-1, gf.shape[1], gf.shape[2]), w.shape[2], w.shape[3], gx)
     return gx
 
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from .._jit import jit, prange
 from ..autograd import Function
-from .conv import _cols, _col2im, check_conv_input
+from .conv import check_conv_input, col2im, im2col
 from .dropout import _GOLDEN, _M1, _M2, keep_threshold
 from .pool import pool_output_size
 
@@ -106,7 +106,7 @@ class ConvPoolDropoutFn(Function):
         if pool_size > oh or pool_size > ow:
             raise ValueError(f"MaxPool2D window {pool_size}x{pool_size} is larger than the "
                              f"input {oh}x{ow} (shape {(n, w.shape[0], oh, ow)})")
-        cols = _cols(x, w.shape[2], w.shape[3], oh, ow)                  # (CKK, N, L)
+        cols = im2col(x, w.shape[2], w.shape[3], oh, ow)                  # (CKK, N, L)
         y = (w.reshape(w.shape[0], -1) @ cols.reshape(cols.shape[0], -1)).reshape(
             w.shape[0], n, -1)                                           # (F, N, L)
         shape = (n, w.shape[0], pool_output_size(oh, pool_size, s),
@@ -133,5 +133,5 @@ class ConvPoolDropoutFn(Function):
         if ctx.needs_input_grad[0]:
             gcols = w.reshape(w.shape[0], -1).T @ g2                         # (CKK, N*L)
             gx = np.empty(x_shape, dtype=out.dtype)
-            _col2im(gcols.reshape(cols.shape), w.shape[2], w.shape[3], gx)
+            col2im(gcols.reshape(cols.shape), w.shape[2], w.shape[3], gx)
         return gx, gw, gb

@@ -91,7 +91,7 @@ def plot_curves(path_prefix, runs):
              "loss"),
             ("train_loss", "training loss (mean over the epoch)", "Training loss per epoch",
              None)]:
-        fig, ax = plt.subplots(figsize=(9, 5.5))
+        fig, ax = plt.subplots(figsize=(11, 5.5))
         for i, run in enumerate(runs):
             h, color = run["history"], colors[i % len(colors)]
             if h:
@@ -111,7 +111,7 @@ def plot_curves(path_prefix, runs):
         if key != "val_acc":
             ax.set_yscale("log")
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8, loc="best")
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         fig.tight_layout()
         path = f"{path_prefix}{key}.png"
         fig.savefig(path, dpi=110)
