@@ -191,3 +191,18 @@ def test_bad_inputs():
         F.softmax_cross_entropy(logits, np.array([0, 1]))
     with pytest.raises(ValueError, match=r"rate must be in \[0, 1\), got 1.0"):
         Dropout(1.0)
+
+
+def test_fused_block_equals_the_three_layers_at_batch_64():
+    """The article's size: the kernels' parallel paths (small batches run serially)."""
+    fused, plain = article_cnn(seed=3, fused=True), article_cnn(seed=3, fused=False)
+    x = Tensor(RNG.uniform(0, 1, (64, 1, 28, 28)))
+    labels = np.arange(64) % 10
+    losses = []
+    for model in (fused, plain):
+        loss = F.softmax_cross_entropy(model(x), labels)
+        loss.backward()
+        losses.append(loss.item())
+    assert losses[0] == pytest.approx(losses[1], rel=1e-6)
+    for p, q in zip(fused.parameters(), plain.parameters()):
+        np.testing.assert_allclose(p.grad, q.grad, rtol=1e-4, atol=1e-6)

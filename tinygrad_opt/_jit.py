@@ -43,10 +43,11 @@ def set_reference(enabled):
     _reference = bool(enabled)
 
 
-def elementwise(fn, parallel_from=1 << 15):
-    """Compile an elementwise kernel twice: serially, for small arrays where starting
-    threads costs more than it saves, and with `parallel=True` for arrays of at least
-    `parallel_from` elements (chosen by the size of the first argument)."""
+def serial_or_parallel(fn, parallel_from=1 << 15):
+    """Compile a kernel twice: serially, for small work where starting threads costs more
+    than it saves (and a descheduled core stalls the whole step: a batch of one sample),
+    and with `parallel=True` when its first argument has at least `parallel_from`
+    elements."""
     serial, parallel = jit(fn), jit(fn, parallel=True)
 
     def run(*args):

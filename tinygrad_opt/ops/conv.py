@@ -12,7 +12,7 @@ products); tests check that the two agree.
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .._jit import jit, prange, use_reference
+from .._jit import jit, prange, serial_or_parallel, use_reference
 from ..autograd import Function
 
 
@@ -153,7 +153,7 @@ def _conv2d_strided_grad_input_loops(g, w, stride, gx):
                                 gx[n, c, i * stride + p, j * stride + q] += wv * g[n, f, i, j]
 
 
-_im2col = jit(_im2col_loops, parallel=True)
+_im2col = serial_or_parallel(_im2col_loops)
 _crop_bias_relu = jit(_crop_bias_relu_loops, parallel=True)
 _full_width = jit(_full_width_loops, parallel=True)
 col2im = jit(_col2im_loops, parallel=True)

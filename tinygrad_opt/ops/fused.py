@@ -18,7 +18,7 @@ that the two agree, gradients included). The readable path is the unfused layers
 """
 import numpy as np
 
-from .._jit import jit, prange
+from .._jit import prange, serial_or_parallel
 from ..autograd import Function
 from .conv import check_conv_input, col2im, im2col
 from .dropout import _GOLDEN, _M1, _M2, keep_threshold
@@ -86,8 +86,8 @@ def _backward_loops(g, out, arg, scale, gfull, plane_sums):
         plane_sums[n, f] = total                # the bias gradient, plane by plane
 
 
-_forward_kernel = jit(_forward_loops, parallel=True)
-_backward_kernel = jit(_backward_loops, parallel=True)
+_forward_kernel = serial_or_parallel(_forward_loops)     # parallel from a few samples up
+_backward_kernel = serial_or_parallel(_backward_loops)
 
 
 class ConvPoolDropoutFn(Function):

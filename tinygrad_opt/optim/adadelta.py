@@ -25,7 +25,7 @@ rho=0.95, eps=1e-6).
 """
 import numpy as np
 
-from .._jit import elementwise, prange
+from .._jit import prange, serial_or_parallel
 from .optimizer import Optimizer
 
 
@@ -45,7 +45,7 @@ def _adadelta_loops(w, g, s, u, lr, rho, one_minus_rho, eps):
         w[i] -= lr * d
 
 
-_adadelta_kernel = elementwise(_adadelta_loops)
+_adadelta_kernel = serial_or_parallel(_adadelta_loops)
 
 
 class Adadelta(Optimizer):

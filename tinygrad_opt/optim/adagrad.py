@@ -17,7 +17,7 @@ why the article's Adagrad row learns slowly.
 """
 import numpy as np
 
-from .._jit import elementwise, prange
+from .._jit import prange, serial_or_parallel
 from .optimizer import Optimizer
 
 
@@ -33,7 +33,7 @@ def _adagrad_loops(w, g, a, lr, eps):
         w[i] -= lr * g[i] / np.sqrt(a[i] + eps)
 
 
-_adagrad_kernel = elementwise(_adagrad_loops)
+_adagrad_kernel = serial_or_parallel(_adagrad_loops)
 
 
 class Adagrad(Optimizer):

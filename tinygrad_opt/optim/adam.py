@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from .._jit import elementwise, prange
+from .._jit import prange, serial_or_parallel
 from .optimizer import Optimizer
 
 
@@ -42,7 +42,7 @@ def _adam_loops(w, g, m, v, beta1, one_minus_beta1, beta2, one_minus_beta2, alph
         w[i] -= alpha_t * m[i] / (np.sqrt(v[i]) + eps)
 
 
-_adam_kernel = elementwise(_adam_loops)
+_adam_kernel = serial_or_parallel(_adam_loops)
 
 
 class Adam(Optimizer):

@@ -17,7 +17,7 @@ Defaults: Keras' (lr=0.001, rho=0.9, eps=1e-7), which are also Hinton's rho and 
 """
 import numpy as np
 
-from .._jit import elementwise, prange
+from .._jit import prange, serial_or_parallel
 from .optimizer import Optimizer
 
 
@@ -33,7 +33,7 @@ def _rmsprop_loops(w, g, v, lr, rho, one_minus_rho, eps):
         w[i] -= lr * g[i] / np.sqrt(v[i] + eps)
 
 
-_rmsprop_kernel = elementwise(_rmsprop_loops)
+_rmsprop_kernel = serial_or_parallel(_rmsprop_loops)
 
 
 class RMSprop(Optimizer):

@@ -20,7 +20,7 @@ trajectory for a constant lr.
 State: v (the velocity), zeros, only when momentum > 0.
 Defaults: Keras' (lr=0.01, momentum=0.0, nesterov=False); the papers give none.
 """
-from .._jit import elementwise, prange
+from .._jit import prange, serial_or_parallel
 from .optimizer import Optimizer
 
 
@@ -50,8 +50,8 @@ def _sgd_momentum_loops(w, g, v, lr, momentum, nesterov):
             w[i] += v[i]
 
 
-_sgd_kernel = elementwise(_sgd_loops)
-_sgd_momentum_kernel = elementwise(_sgd_momentum_loops)
+_sgd_kernel = serial_or_parallel(_sgd_loops)
+_sgd_momentum_kernel = serial_or_parallel(_sgd_momentum_loops)
 
 
 class SGD(Optimizer):
