@@ -61,7 +61,6 @@ def main(argv=None):
 
     from .data import DataError
     from .train.experiment import run_experiment
-    from .train.trainer import NonFiniteLoss  # noqa: F401  (reported per run)
     try:
         run_experiment(methods=args.optimizers, epochs=args.epochs, batch_size=args.batch_size,
                        preset=args.preset, seed=args.seed, limit=args.limit, out=args.out,

@@ -1,7 +1,9 @@
 """The layers of the article's model (Keras names), layout NCHW everywhere."""
 import numpy as np
 
+from .._jit import use_reference
 from ..ops.dropout import dropout_key
+from ..ops.fused import ConvPoolDropoutFn
 from ..tensor import Tensor
 from . import functional as F
 from .init import as_generator, glorot_uniform
@@ -148,9 +150,6 @@ class ConvPoolDropout(Module):
         self.conv, self.pool, self.dropout = conv, pool, dropout
 
     def forward(self, x):
-        from .._jit import use_reference
-        from ..ops.fused import ConvPoolDropoutFn
-
         if use_reference() or self.conv.stride != 1 or self.conv.padding != 0:
             return self.dropout(self.pool(self.conv(x)))
         rate, key = 0.0, 0
