@@ -27,11 +27,13 @@ def _minutes(seconds):
     return f"{int(seconds // 60)}:{int(seconds % 60):02d} min"
 
 
-def table_rows(runs):
-    """One row per method: ours at epochs 1, 5, 10 and the article's where it has one."""
+def table_rows(runs, with_article=True):
+    """One row per method: ours at epochs 1, 5, 10 and the article's where it has one
+    (with_article=False for another data set than MNIST: nothing to compare with)."""
     rows = []
     for run in runs:
-        h, art = run["history"], ARTICLE.get(run["article_row"] or "")
+        h = run["history"]
+        art = ARTICLE.get(run["article_row"] or "") if with_article else None
         row = {"method": run["name"], "title": run["title"],
                "article_row": run["article_row"] or ""}
         for i, e in enumerate(EPOCHS):
@@ -74,8 +76,9 @@ def write_markdown(path, rows, note=""):
         f.write("\n".join(lines) + "\n")
 
 
-def plot_curves(path_prefix, runs):
-    """Validation accuracy, validation loss and training loss per epoch, all methods."""
+def plot_curves(path_prefix, runs, with_article=True, dataset="MNIST"):
+    """Validation accuracy, validation loss and training loss per epoch, all methods;
+    the article's points as crosses when `with_article`."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -85,10 +88,10 @@ def plot_curves(path_prefix, runs):
     written = []
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for key, label, title, article_key in [
-            ("val_acc", "validation accuracy", "Validation accuracy per epoch (MNIST test set)",
-             "acc"),
-            ("val_loss", "validation loss", "Validation loss per epoch (MNIST test set)",
-             "loss"),
+            ("val_acc", "validation accuracy", f"Validation accuracy per epoch ({dataset} test set)",
+             "acc" if with_article else None),
+            ("val_loss", "validation loss", f"Validation loss per epoch ({dataset} test set)",
+             "loss" if with_article else None),
             ("train_loss", "training loss (mean over the epoch)", "Training loss per epoch",
              None)]:
         fig, ax = plt.subplots(figsize=(11, 5.5))
@@ -107,7 +110,11 @@ def plot_curves(path_prefix, runs):
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
         ax.set_title(title + ", article CNN")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        last = max([len(r["history"]) for r in runs] + [EPOCHS[-1] if article_key else 1])
+        ax.set_xlim(0.5, last + 0.5)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+        if last <= 20:
+            ax.set_xticks(range(1, last + 1))
         if key != "val_acc":
             ax.set_yscale("log")
         ax.grid(True, alpha=0.3)
