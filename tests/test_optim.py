@@ -242,8 +242,10 @@ def test_state_dict_round_trip_continues_bit_for_bit(name, cls, hyper, transcrip
 def test_load_state_dict_rejects_other_shapes():
     opt = Adam([Tensor(np.zeros(3), requires_grad=True)])
     saved = opt.state_dict()
+    other = Adam([Tensor(np.zeros(4), requires_grad=True)], lr=0.5)
     with pytest.raises(ValueError, match=r"state 'm' of parameter 0 has shape \(4,\), got \(3,\)"):
-        Adam([Tensor(np.zeros(4), requires_grad=True)]).load_state_dict(saved)
+        other.load_state_dict(saved)
+    assert other.hyper["lr"] == 0.5 and other.t == 0      # a failed load changes nothing
 
 
 BAD = [

@@ -27,9 +27,12 @@ prange = numba.prange
 _reference = os.environ.get("TINYGRAD_OPT_REFERENCE", "") not in ("", "0")
 
 
-def jit(fn, parallel=False):
-    """Compile the plain Python kernel `fn` (lazily, on first call, per dtype)."""
-    return numba.njit(cache=True, parallel=parallel, nogil=True)(fn)
+def jit(fn, parallel=False, inline=False):
+    """Compile the plain Python kernel `fn` (lazily, on first call, per dtype).
+    inline=True: a helper called from other kernels, inlined into them (so their loops
+    still vectorise)."""
+    return numba.njit(cache=True, parallel=parallel, nogil=True,
+                      inline="always" if inline else "never")(fn)
 
 
 def use_reference():

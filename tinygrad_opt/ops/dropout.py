@@ -52,16 +52,22 @@ def dropout_reference(x, rate, key):
 
 
 # --- Numba kernel -------------------------------------------------------------------------
+def _element_hash(key, i):
+    """lowbias32(key + i * golden) for one element, in uint32 arithmetic: the mask hash,
+    shared by this kernel and the fused block's (ops/fused.py)."""
+    z = np.uint32(key + np.uint32(i) * np.uint32(_GOLDEN))
+    z = np.uint32((z ^ (z >> np.uint32(16))) * np.uint32(_M1))
+    z = np.uint32((z ^ (z >> np.uint32(15))) * np.uint32(_M2))
+    return np.uint32(z ^ (z >> np.uint32(16)))
+
+
+element_hash = jit(_element_hash, inline=True)
+
+
 def _dropout_loops(x, threshold, scale, key, out):
     xf, of = x.reshape(-1), out.reshape(-1)
-    golden, m1, m2 = np.uint32(_GOLDEN), np.uint32(_M1), np.uint32(_M2)
-    s15, s16 = np.uint32(15), np.uint32(16)
     for i in prange(xf.size):
-        z = np.uint32(key + np.uint32(i) * golden)
-        z = np.uint32((z ^ (z >> s16)) * m1)
-        z = np.uint32((z ^ (z >> s15)) * m2)
-        z = np.uint32(z ^ (z >> s16))
-        of[i] = xf[i] * scale if z >= threshold else 0
+        of[i] = xf[i] * scale if element_hash(key, i) >= threshold else 0
 
 
 _kernel = jit(_dropout_loops, parallel=True)

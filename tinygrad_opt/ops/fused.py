@@ -21,15 +21,13 @@ import numpy as np
 from .._jit import prange, serial_or_parallel
 from ..autograd import Function
 from .conv import check_conv_input, col2im, im2col
-from .dropout import _GOLDEN, _M1, _M2, keep_threshold
-from .pool import pool_output_size
+from .dropout import element_hash, keep_threshold
+from .pool import check_pool_input, pool_output_size
 
 
 def _forward_loops(y, b, wd, k, s, use_dropout, threshold, scale, key, out, arg):
     n_out, n_batch = y.shape[0], y.shape[1]
     ph, pw = out.shape[2], out.shape[3]
-    golden, m1, m2 = np.uint32(_GOLDEN), np.uint32(_M1), np.uint32(_M2)
-    s15, s16 = np.uint32(15), np.uint32(16)
     zero = y.dtype.type(0)
     for nf in prange(n_batch * n_out):          # one (n, f) plane per iteration
         n, f = nf // n_out, nf % n_out
@@ -62,11 +60,8 @@ def _forward_loops(y, b, wd, k, s, use_dropout, threshold, scale, key, out, arg)
         if use_dropout:                         # pass 2: the hash of ops/dropout.py
             first = (n * n_out + f) * ph * pw   # flat index of out[n, f, 0, 0]
             for t in range(ph * pw):            # (its own loop: it vectorises)
-                z = np.uint32(key + np.uint32(first + t) * golden)
-                z = np.uint32((z ^ (z >> s16)) * m1)
-                z = np.uint32((z ^ (z >> s15)) * m2)
-                z = np.uint32(z ^ (z >> s16))
-                o[t] = o[t] * scale if z >= threshold else zero
+                kept = element_hash(key, first + t) >= threshold
+                o[t] = o[t] * scale if kept else zero
 
 
 def _backward_loops(g, out, arg, scale, gfull, plane_sums):
@@ -103,9 +98,7 @@ class ConvPoolDropoutFn(Function):
         s = pool_stride or pool_size
         n, c, h, wd = x.shape
         oh, ow = h - w.shape[2] + 1, wd - w.shape[3] + 1
-        if pool_size > oh or pool_size > ow:
-            raise ValueError(f"MaxPool2D window {pool_size}x{pool_size} is larger than the "
-                             f"input {oh}x{ow} (shape {(n, w.shape[0], oh, ow)})")
+        check_pool_input((n, w.shape[0], oh, ow), pool_size)
         cols = im2col(x, w.shape[2], w.shape[3], oh, ow)                  # (CKK, N, L)
         y = (w.reshape(w.shape[0], -1) @ cols.reshape(cols.shape[0], -1)).reshape(
             w.shape[0], n, -1)                                           # (F, N, L)

@@ -89,15 +89,20 @@ def maxpool2d_backward_kernel(g, arg, x_shape):
     return gx
 
 
+def check_pool_input(shape, pool_size):
+    """Raise ValueError unless an input of `shape` (N, C, H, W) holds a pooling window."""
+    if len(shape) != 4:
+        raise ValueError(f"MaxPool2D expected input of shape (N, C, H, W), got {shape}")
+    if pool_size > shape[2] or pool_size > shape[3]:
+        raise ValueError(f"MaxPool2D window {pool_size}x{pool_size} is larger than the "
+                         f"input {shape[2]}x{shape[3]} (shape {shape})")
+
+
 class MaxPool2DFn(Function):
     @staticmethod
     def forward(ctx, x, pool_size=2, stride=None):
         s = stride or pool_size
-        if x.ndim != 4:
-            raise ValueError(f"MaxPool2D expected input of shape (N, C, H, W), got {x.shape}")
-        if pool_size > x.shape[2] or pool_size > x.shape[3]:
-            raise ValueError(f"MaxPool2D window {pool_size}x{pool_size} is larger than the "
-                             f"input {x.shape[2]}x{x.shape[3]} (shape {x.shape})")
+        check_pool_input(x.shape, pool_size)
         fwd = maxpool2d_forward_reference if use_reference() else maxpool2d_forward_kernel
         out, arg = fwd(np.ascontiguousarray(x), pool_size, s)
         ctx.save_for_backward(arg, x.shape)

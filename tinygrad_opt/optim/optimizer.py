@@ -120,7 +120,18 @@ class Optimizer:
         hyper = {k: (v if isinstance(v, bool) else float(v))
                  for k, v in state_dict["hyperparameters"].items()}
         self.validate(**hyper)
-        self.hyper = hyper     # first: which state exists can depend on it (SGD momentum)
+        previous, self.hyper = self.hyper, hyper   # first: which state exists can depend
+        try:                                       # on it (SGD's momentum)
+            self.state = self._checked_state(saved)
+        except (KeyError, ValueError):
+            self.hyper = previous                  # a failed load changes nothing
+            raise
+        self.t = int(state_dict["t"])
+        self.skipped_steps = int(state_dict.get("skipped_steps", 0))
+
+    def _checked_state(self, saved):
+        """Fresh state arrays filled from `saved`, after checking names and shapes."""
+        name = type(self).__name__
         fresh = [self.init_state(p.data) for p in self.params]
         for i, (mine, theirs) in enumerate(zip(fresh, saved)):
             if set(mine) != set(theirs):
@@ -132,9 +143,7 @@ class Optimizer:
                                      f"{i} has shape {mine[k].shape}, got "
                                      f"{np.shape(theirs[k])}")
                 np.copyto(mine[k], theirs[k])
-        self.state = fresh
-        self.t = int(state_dict["t"])
-        self.skipped_steps = int(state_dict.get("skipped_steps", 0))
+        return fresh
 
     def __repr__(self):
         hyper = ", ".join(f"{k}={v:g}" if not isinstance(v, bool) else f"{k}={v}"

@@ -55,6 +55,11 @@ class Trainer:
         self.dtype = optimizer.params[0].dtype    # inputs are fed in the model's dtype
         self.history = []
 
+    def _input(self, images):
+        """uint8 images -> a Tensor in the model's dtype, converted once (no extra copy)."""
+        x = to_float(images)
+        return Tensor._wrap(x if x.dtype == self.dtype else x.astype(self.dtype))
+
     # --- one update ---------------------------------------------------------------------
     def accumulate_gradient(self, images, labels, index):
         """Gradient of the mean loss over `index`, through chunks of at most chunk_size,
@@ -63,7 +68,7 @@ class Trainer:
         self.optimizer.zero_grad()
         total_loss, correct = 0.0, 0
         for part in chunks(index, self.chunk_size):
-            logits = self.model(Tensor(to_float(images[part]), dtype=self.dtype))
+            logits = self.model(self._input(images[part]))
             loss = self.loss(logits, labels[part])
             share = len(part) / len(index)
             (loss * share if share != 1.0 else loss).backward()
@@ -78,8 +83,7 @@ class Trainer:
         total, correct = 0.0, 0
         with no_grad():
             for i in range(0, len(images), batch_size):
-                logits = self.model(Tensor(to_float(images[i:i + batch_size]),
-                                           dtype=self.dtype))
+                logits = self.model(self._input(images[i:i + batch_size]))
                 y = labels[i:i + batch_size]
                 total += self.loss(logits, y).item() * len(y)
                 correct += int(np.sum(logits.data.argmax(axis=1) == y))
