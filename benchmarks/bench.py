@@ -15,6 +15,8 @@ Reports:
 PyTorch is never imported: measure the peer with ../shared/peers/torch_article_cnn.py in
 the same sitting (see the README's performance section).
 """
+import tinygrad_opt  # first: it sets the BLAS threads' policy before numpy loads  # noqa
+
 import argparse
 import json
 import os

@@ -99,3 +99,70 @@ def test_reference_switch_routes_ops(monkeypatch):
         _jit.set_reference(False)
     assert calls == ["conv2d_forward_reference", "maxpool2d_forward_reference"]
     np.testing.assert_allclose(fast, slow, rtol=1e-12)
+
+
+# (N, C, H, W), (F, KH, KW), pool size, pool stride: the last case is big enough for the
+# fused kernels' parallel paths
+FUSED_CASES = [((1, 1, 6, 6), (2, 3, 3), 2, 2), ((3, 3, 9, 8), (4, 2, 3), 2, 2),
+               ((2, 2, 11, 10), (3, 3, 3), 3, 2), ((2, 1, 8, 9), (2, 3, 2), 2, 1),
+               ((48, 3, 16, 16), (16, 3, 3), 2, 2)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("xs,ws,k,s", FUSED_CASES)
+def test_fused_block_matches_the_unfused_references(xs, ws, k, s, dtype):
+    """Forward against the chained numpy references; all three gradients against the
+    unfused ops (conv with relu, max-pool, dropout) run through autograd."""
+    from tinygrad_opt import Tensor
+    from tinygrad_opt.ops import fused
+    from tinygrad_opt.ops.conv import Conv2DFn
+    from tinygrad_opt.ops.dropout import DropoutFn
+    from tinygrad_opt.ops.pool import MaxPool2DFn
+    x, w, b = _data(xs, dtype, 9), _data((ws[0], xs[1], ws[1], ws[2]), dtype, 10), \
+        _data(ws[0], dtype, 11) * 0.3
+    key = dropout.dropout_key(5, 2)
+    for rate in (0.0, 0.25):
+        got = fused.ConvPoolDropoutFn.forward(_Ctx(), x, w, b, k, s, rate, key)
+        np.testing.assert_allclose(got, fused.conv_pool_dropout_reference(x, w, b, k, s,
+                                                                          rate, key),
+                                   **TOL[dtype])
+    g = _data(got.shape, dtype, 12)
+    grads = []
+    for use_fused in (True, False):
+        ts = [Tensor(a, requires_grad=True, dtype=dtype) for a in (x, w, b)]
+        if use_fused:
+            out = fused.ConvPoolDropoutFn.apply(*ts, pool_size=k, pool_stride=s, rate=0.25,
+                                                key=key)
+        else:
+            out = Conv2DFn.apply(*ts, relu=True)
+            out = MaxPool2DFn.apply(out, pool_size=k, stride=s)
+            out = DropoutFn.apply(out, rate=0.25, key=key)
+        (out * Tensor(g, dtype=dtype)).sum().backward()
+        grads.append([t.grad for t in ts])
+    for got, want in zip(*grads):
+        np.testing.assert_allclose(got, want, **TOL[dtype])
+
+
+class _Ctx:
+    needs_input_grad = (True, True, True)
+
+    def save_for_backward(self, *values):
+        pass
+
+
+def test_serial_and_parallel_builds_are_cached_apart(tmp_path):
+    """Numba files a cached function under its name, not its options: the two builds of a
+    kernel must not load each other's code (the parallel one once ran serially)."""
+    import subprocess
+    import sys
+    code = ("import numpy as np, numba\n"
+            "from tinygrad_opt.optim.sgd import _sgd_kernel as k\n"
+            "for n in (10, 1 << 16):\n"
+            "    w, g = np.ones(n, np.float32), np.ones(n, np.float32)\n"
+            "    k(w, g, np.float32(0.5))\n"
+            "print(numba.threading_layer())\n")
+    env = dict(__import__("os").environ, NUMBA_CACHE_DIR=str(tmp_path))
+    for _ in range(2):             # compile and save both builds, then load both
+        run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                             text=True)
+        assert run.returncode == 0, run.stderr      # raises if no parallel code ran

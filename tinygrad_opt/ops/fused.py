@@ -3,86 +3,183 @@
     out = dropout(maxpool(relu(conv(x, w) + b)))
 
 Unfused, these are four ops, each a full pass over the largest activation of the model
-(N x 32 x 26 x 26) forward and again backward. Fused:
+(N x 32 x 26 x 26, 5.5 MB in float32) forward and again backward. Fused, that activation
+never reaches memory:
 
-- forward: one BLAS product y = w @ cols (the full-width layout of `conv.py`), then one
-  kernel that, per output of the pool, finds the window's max of y + b, applies relu and
-  the dropout mask, and records where the max was;
-- backward: one kernel that sends each gradient through the dropout mask, relu and the
-  recorded argmax straight into the full-width layout, then BLAS products for the weight
-  (and, if needed, input) gradients.
+- forward: per sample and filter, the convolution of one plane is computed into a small
+  buffer that stays in the L1 cache, in the "full width" layout of `conv.py` (output
+  pixel (i, j) at i*W + j, so each kernel tap is one long contiguous multiply-add that
+  vectorises); the pool then reads its windows from that buffer, adds the bias, applies
+  relu and the dropout mask, and records where each window's max was;
+- backward: only the recorded maxima receive a gradient, so the weight gradient is a sum
+  over the pooled outputs alone: gw[f, c, p, q] += d * x[n, c, (i, j) + (p, q)], with
+  (i, j) the recorded position and d the gradient let through dropout and relu. That is
+  4x fewer terms than the dense convolution gradient, with nothing materialised. The
+  input gradient, when wanted, scatters d * w the same way.
 
-It computes exactly what the unfused layers compute: the same sums, the same
-first-max-wins rule, and the same dropout hash of the same element index (tests check
-that the two agree, gradients included). The readable path is the unfused layers.
+It computes what the unfused layers compute: the same sums, the same first-max-wins rule,
+and the same dropout hash of the same element index (tests check that the two agree,
+gradients included). The readable path is the unfused layers: `conv_pool_dropout_reference`
+chains their numpy references.
 """
 import numpy as np
 
-from .._jit import prange, serial_or_parallel
+from .._jit import jit, prange, serial_or_parallel
 from ..autograd import Function
-from .conv import check_conv_input, col2im, im2col
-from .dropout import element_hash, keep_threshold
-from .pool import check_pool_input, pool_output_size
+from .conv import check_conv_input, conv2d_forward_reference
+from .dropout import dropout_reference, element_hash, keep_threshold
+from .pool import check_pool_input, maxpool2d_forward_reference, pool_output_size
 
 
-def _forward_loops(y, b, wd, k, s, use_dropout, threshold, scale, key, out, arg):
-    n_out, n_batch = y.shape[0], y.shape[1]
+def conv_pool_dropout_reference(x, w, b, pool_size=2, pool_stride=None, rate=0.0, key=0):
+    """The block's forward pass from the three layers' numpy references."""
+    y = conv2d_forward_reference(x, w, b, 1, True)
+    y = maxpool2d_forward_reference(y, pool_size, pool_stride or pool_size)[0]
+    return dropout_reference(y, rate, key) if rate > 0 else y
+
+
+def _pool2x2(y, wd, o, a, zero):
+    """The article's 2x2 pool with stride 2, written out (it vectorises: 2x faster):
+    o[i, j] = relu(max of y's window at (2i, 2j)), a[i, j] = where that max was."""
+    ph, pw = o.shape
+    for i in range(ph):
+        top = 2 * i * wd                        # flat index of the window's top row
+        r0, r1 = y[top:top + 2 * pw], y[top + wd:top + wd + 2 * pw]
+        oi, ai = o[i], a[i]
+        for j in range(pw):
+            best, best_at = r0[2 * j], top + 2 * j
+            val = r0[2 * j + 1]                 # the first max wins; selects, not
+            bigger = val > best                 # branches: random data defeats branch
+            best = val if bigger else best      # prediction
+            best_at = top + 2 * j + 1 if bigger else best_at
+            val = r1[2 * j]
+            bigger = val > best
+            best = val if bigger else best
+            best_at = top + wd + 2 * j if bigger else best_at
+            val = r1[2 * j + 1]
+            bigger = val > best
+            best = val if bigger else best
+            best_at = top + wd + 2 * j + 1 if bigger else best_at
+            oi[j] = best if best > zero else zero      # relu
+            ai[j] = best_at
+
+
+def _pool(y, wd, k, s, o, a, zero):
+    """Any k x k pool with stride s: o[i, j] = relu(max of y's window at (i*s, j*s))."""
+    ph, pw = o.shape
+    for i in range(ph):
+        for j in range(pw):
+            best_at = (i * s) * wd + j * s
+            best = y[best_at]
+            for u in range(k):
+                for v in range(k):
+                    at = (i * s + u) * wd + j * s + v
+                    val = y[at]
+                    bigger = val > best
+                    best = val if bigger else best
+                    best_at = at if bigger else best_at
+            o[i, j] = best if best > zero else zero
+            a[i, j] = best_at
+
+
+pool2x2, pool = jit(_pool2x2, inline=True), jit(_pool, inline=True)
+
+
+def _forward_loops(x, w, b, k, s, use_dropout, threshold, scale, key, out, arg):
+    n_batch, n_in, h, wd = x.shape
+    n_out, kh, kw = w.shape[0], w.shape[2], w.shape[3]
     ph, pw = out.shape[2], out.shape[3]
-    zero = y.dtype.type(0)
-    for nf in prange(n_batch * n_out):          # one (n, f) plane per iteration
-        n, f = nf // n_out, nf % n_out
-        row, bias = y[f, n], b[f]
-        o, a = out[n, f].reshape(-1), arg[n, f].reshape(-1)
-        for i in range(ph):                     # pass 1: bias, max-pool, relu
-            for j in range(pw):
-                if k == 2 and s == 2:           # the article's pool, unrolled (2x faster)
-                    at = 2 * i * wd + 2 * j
-                    best, best_at = row[at] + bias, at
-                    for at in (at + 1, at + wd, at + wd + 1):
-                        v = row[at] + bias
-                        bigger = v > best
-                        best = v if bigger else best
-                        best_at = at if bigger else best_at
-                    o[i * pw + j] = best if best > zero else zero
-                    a[i * pw + j] = best_at
+    span = ((ph - 1) * s + k - 1) * wd + (pw - 1) * s + k   # the conv outputs pooled
+    zero = out.dtype.type(0)
+    xr = x.reshape(n_batch, n_in, h * wd)       # flat planes: a tap is one slice
+    for n in prange(n_batch):                   # one sample per iteration
+        y = np.empty(span, dtype=out.dtype)     # one conv plane, full width (in L1)
+        for f in range(n_out):
+            for t in range(span):               # pass 1: bias + the convolution, tap
+                y[t] = b[f]                     # by tap
+            for c in range(n_in):
+                for p in range(kh):
+                    for q in range(kw):
+                        wv = w[f, c, p, q]
+                        xs = xr[n, c, p * wd + q:p * wd + q + span]
+                        for t in range(span):
+                            y[t] += wv * xs[t]
+            if k == 2 and s == 2:               # pass 2: max-pool, relu; the conv
+                pool2x2(y, wd, out[n, f], arg[n, f], zero)   # output (r, c) of each
+            else:                               # max is recorded as r*W + c
+                pool(y, wd, k, s, out[n, f], arg[n, f], zero)
+            if use_dropout:                     # pass 3: the hash of ops/dropout.py
+                o = out[n, f].reshape(-1)
+                first = (n * n_out + f) * ph * pw   # flat index of out[n, f, 0, 0]
+                for t in range(ph * pw):        # (its own loop: it vectorises)
+                    kept = element_hash(key, first + t) >= threshold
+                    o[t] = o[t] * scale if kept else zero
+
+
+def _tap_offsets(n_in, h, wd, kh, kw):
+    """Flat offset of tap (c, p, q) from the top-left input pixel of a window."""
+    offs = np.empty(n_in * kh * kw, dtype=np.int64)
+    for c in range(n_in):
+        for p in range(kh):
+            for q in range(kw):
+                offs[(c * kh + p) * kw + q] = (c * h + p) * wd + q
+    return offs
+
+
+tap_offsets = jit(_tap_offsets, inline=True)
+
+
+def _grad_params_loops(x, g, out, arg, scale, kh, kw, gw, gb):
+    """gw[f, c, p, q] = sum over pooled outputs of d * x[n, c, at + p*W + q]; gb[f] = sum d.
+    One filter per iteration: each sum is accumulated by one thread, in a fixed order."""
+    n_batch, n_in, h, wd = x.shape
+    n_out, n_pool = g.shape[1], g.shape[2] * g.shape[3]
+    offs = tap_offsets(n_in, h, wd, kh, kw)
+    xr = x.reshape(n_batch, -1)
+    gr, outr = g.reshape(n_batch, n_out, n_pool), out.reshape(n_batch, n_out, n_pool)
+    argr, gwr = arg.reshape(n_batch, n_out, n_pool), gw.reshape(n_out, -1)
+    for f in prange(n_out):
+        acc = np.zeros(offs.size)               # float64 accumulators
+        total = 0.0
+        for n in range(n_batch):
+            xn, gp, op, ap = xr[n], gr[n, f], outr[n, f], argr[n, f]
+            for t in range(n_pool):
+                if not op[t] > 0:               # dropped, or cut by relu: no gradient
                     continue
-                best_at = (i * s) * wd + j * s
-                best = row[best_at] + bias
-                for p in range(k):
-                    for q in range(k):
-                        at = (i * s + p) * wd + j * s + q
-                        v = row[at] + bias
-                        bigger = v > best               # the first max wins; selects,
-                        best = v if bigger else best    # not branches: random data
-                        best_at = at if bigger else best_at   # defeats branch prediction
-                o[i * pw + j] = best if best > zero else zero      # relu
-                a[i * pw + j] = best_at
-        if use_dropout:                         # pass 2: the hash of ops/dropout.py
-            first = (n * n_out + f) * ph * pw   # flat index of out[n, f, 0, 0]
-            for t in range(ph * pw):            # (its own loop: it vectorises)
-                kept = element_hash(key, first + t) >= threshold
-                o[t] = o[t] * scale if kept else zero
-
-
-def _backward_loops(g, out, arg, scale, gfull, plane_sums):
-    n_batch, n_out, ph, pw = g.shape
-    for nf in prange(n_batch * n_out):
-        n, f = nf // n_out, nf % n_out
-        row = gfull[f, n]
-        row[:] = 0
-        zero = gfull.dtype.type(0)
-        total = zero
-        for i in range(ph):
-            for j in range(pw):
-                passed = out[n, f, i, j] > 0    # kept by dropout and past relu (a select,
-                d = g[n, f, i, j] * scale if passed else zero       # not a branch)
-                row[arg[n, f, i, j]] += d
+                d = gp[t] * scale
                 total += d
-        plane_sums[n, f] = total                # the bias gradient, plane by plane
+                for u in range(offs.size):
+                    acc[u] += d * xn[ap[t] + offs[u]]
+        for u in range(offs.size):
+            gwr[f, u] = acc[u]
+        gb[f] = total
+
+
+def _grad_input_loops(g, out, arg, w, scale, gx):
+    """gx[n, c, at + p*W + q] += d * w[f, c, p, q], one sample per iteration."""
+    n_batch, n_in, h, wd = gx.shape
+    n_out, kh, kw = w.shape[0], w.shape[2], w.shape[3]
+    n_pool = g.shape[2] * g.shape[3]
+    offs = tap_offsets(n_in, h, wd, kh, kw)
+    gr, outr = g.reshape(n_batch, n_out, n_pool), out.reshape(n_batch, n_out, n_pool)
+    argr, wr, gxr = arg.reshape(n_batch, n_out, n_pool), w.reshape(n_out, -1), gx.reshape(
+        n_batch, -1)
+    for n in prange(n_batch):
+        gxn = gxr[n]
+        gxn[:] = 0
+        for f in range(n_out):
+            gp, op, ap = gr[n, f], outr[n, f], argr[n, f]
+            for t in range(n_pool):
+                if not op[t] > 0:
+                    continue
+                d = gp[t] * scale
+                for u in range(offs.size):
+                    gxn[ap[t] + offs[u]] += d * wr[f, u]
 
 
 _forward_kernel = serial_or_parallel(_forward_loops)     # parallel from a few samples up
-_backward_kernel = serial_or_parallel(_backward_loops)
+_grad_params_kernel = serial_or_parallel(_grad_params_loops)
+_grad_input_kernel = serial_or_parallel(_grad_input_loops)
 
 
 class ConvPoolDropoutFn(Function):
@@ -94,37 +191,30 @@ class ConvPoolDropoutFn(Function):
     @staticmethod
     def forward(ctx, x, w, b, pool_size=2, pool_stride=None, rate=0.0, key=0):
         check_conv_input(x.shape, w.shape, 0)
-        x = np.ascontiguousarray(x)
         s = pool_stride or pool_size
         n, c, h, wd = x.shape
         oh, ow = h - w.shape[2] + 1, wd - w.shape[3] + 1
         check_pool_input((n, w.shape[0], oh, ow), pool_size)
-        cols = im2col(x, w.shape[2], w.shape[3], oh, ow)                  # (CKK, N, L)
-        y = (w.reshape(w.shape[0], -1) @ cols.reshape(cols.shape[0], -1)).reshape(
-            w.shape[0], n, -1)                                           # (F, N, L)
+        dtype = np.result_type(x, w)
+        x = np.ascontiguousarray(x, dtype=dtype)
+        w = np.ascontiguousarray(w, dtype=dtype)
         shape = (n, w.shape[0], pool_output_size(oh, pool_size, s),
                  pool_output_size(ow, pool_size, s))
-        out, arg = np.empty(shape, dtype=y.dtype), np.empty(shape, dtype=np.int32)
-        scale = y.dtype.type(1.0 / (1.0 - rate))
-        _forward_kernel(y, b.astype(y.dtype, copy=False), wd, pool_size, s, rate > 0,
+        out, arg = np.empty(shape, dtype=dtype), np.empty(shape, dtype=np.int32)
+        scale = dtype.type(1.0 / (1.0 - rate))
+        _forward_kernel(x, w, b.astype(dtype, copy=False), pool_size, s, rate > 0,
                         np.uint32(keep_threshold(rate)), scale, np.uint32(key), out, arg)
-        ctx.save_for_backward(x.shape, w, cols, out, arg, scale if rate > 0 else
-                              y.dtype.type(1.0))
+        ctx.save_for_backward(x, w, out, arg, scale if rate > 0 else dtype.type(1.0))
         return out
 
     @staticmethod
     def backward(ctx, g):
-        x_shape, w, cols, out, arg, scale = ctx.saved
-        gfull = np.empty((w.shape[0],) + cols.shape[1:], dtype=out.dtype)   # (F, N, L)
-        plane_sums = np.empty(out.shape[:2], dtype=out.dtype)                # (N, F)
-        _backward_kernel(np.ascontiguousarray(g, dtype=out.dtype), out, arg, scale, gfull,
-                         plane_sums)
-        g2 = gfull.reshape(w.shape[0], -1)                                   # (F, N*L)
-        gw = (g2 @ cols.reshape(cols.shape[0], -1).T).reshape(w.shape)
-        gb = plane_sums.sum(axis=0)
+        x, w, out, arg, scale = ctx.saved
+        g = np.ascontiguousarray(g, dtype=out.dtype)
+        gw, gb = np.empty_like(w), np.empty(w.shape[0], dtype=out.dtype)
+        _grad_params_kernel(x, g, out, arg, scale, w.shape[2], w.shape[3], gw, gb)
         gx = None
         if ctx.needs_input_grad[0]:
-            gcols = w.reshape(w.shape[0], -1).T @ g2                         # (CKK, N*L)
-            gx = np.empty(x_shape, dtype=out.dtype)
-            col2im(gcols.reshape(cols.shape), w.shape[2], w.shape[3], gx)
+            gx = np.empty_like(x)
+            _grad_input_kernel(g, out, arg, w, scale, gx)
         return gx, gw, gb
