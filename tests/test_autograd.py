@@ -173,3 +173,23 @@ def test_backward_without_requires_grad():
 def test_pow_needs_scalar_exponent():
     with pytest.raises(TypeError, match="scalar exponent"):
         Tensor([1.0]) ** Tensor([2.0])
+
+
+def test_one_row_weight_gradient_is_kept_factored_and_exact():
+    """x (1, K) @ W: W's gradient is an outer product, held as its factors until read."""
+    from tinygrad_opt.autograd import Outer
+    x = Tensor(rand(1, 5), dtype=np.float64)
+    w = Tensor(rand(5, 3), requires_grad=True, dtype=np.float64)
+    g = rand(1, 3)
+    (x @ w).backward(g)
+    assert isinstance(w._grad, Outer)
+    np.testing.assert_array_equal(w.grad, x.data.T @ g)      # read: the array, once
+    assert isinstance(w._grad, np.ndarray)
+    (x @ w).backward(g)                                      # accumulates onto it
+    np.testing.assert_allclose(w.grad, 2 * x.data.T @ g, rtol=1e-15)
+    w.grad = None
+    ((x @ w) * 2 + x @ w).sum().backward()                   # two paths: summed
+    np.testing.assert_allclose(w.grad, 3 * x.data.T @ np.ones((1, 3)), rtol=1e-15)
+    a = Tensor(rand(5, 3), requires_grad=True, dtype=np.float64)
+    (x @ (a * 2)).sum().backward()                           # not a leaf: built at once
+    np.testing.assert_allclose(a.grad, 2 * x.data.T @ np.ones((1, 3)), rtol=1e-15)

@@ -314,3 +314,45 @@ def test_registry_of_the_eight_methods():
     assert isinstance(METHODS["adam"].make(p), Adam)
     with pytest.raises(ValueError, match="unknown method 'nadam'; known: gd, sgd, minibatch"):
         get_method("nadam")
+
+
+def _one_sample_dense_grad(rate_zero=0.5, dtype=np.float32, seed=0):
+    """A dense layer's weight and its one-sample gradient (autograd.Outer), with a share
+    of zero inputs as relu and dropout leave them."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((1, 40)).astype(dtype)
+    x[0, rng.random(40) < rate_zero] = 0
+    w = Tensor(rng.standard_normal((40, 7)).astype(dtype), requires_grad=True, dtype=dtype)
+    (Tensor(x, dtype=dtype) @ w).backward(rng.standard_normal((1, 7)).astype(dtype))
+    return w
+
+
+@pytest.mark.parametrize("make", [lambda ps: SGD(ps), lambda ps: SGD(ps, momentum=0.9),
+                                  Adam], ids=["sgd", "momentum", "adam"])
+def test_factored_gradient_updates_equal_the_dense_ones(make):
+    """Plain SGD applies an Outer gradient without building it; the result is the dense
+    update's, bit for bit (other rules build the array first)."""
+    from tinygrad_opt.autograd import Outer
+    for dtype in (np.float32, np.float64):
+        factored, dense = _one_sample_dense_grad(dtype=dtype), _one_sample_dense_grad(
+            dtype=dtype)
+        assert isinstance(factored._grad, Outer)
+        dense.grad = dense.grad.copy()                      # an ordinary array
+        for w in (factored, dense):
+            make([w]).step()
+        np.testing.assert_array_equal(factored.data, dense.data)
+
+
+def test_factored_gradient_nonfinite_values_and_overflow_are_caught():
+    from tinygrad_opt.autograd import Outer
+    w = _one_sample_dense_grad()
+    w._grad.v[2] = np.inf
+    with pytest.raises(FloatingPointError, match="40 NaN or inf values"):
+        SGD([w]).step()
+    w = _one_sample_dense_grad(rate_zero=0.0)
+    before = w.data.copy()
+    w._grad = Outer(np.full(40, 1e20, np.float32), np.full(7, 1e20, np.float32))
+    opt = SGD([w], nonfinite="skip")           # finite factors, overflowing products
+    opt.step()
+    assert opt.skipped_steps == 1 and opt.t == 0
+    np.testing.assert_array_equal(w.data, before)

@@ -75,6 +75,33 @@ class Function:
         return out
 
 
+class Outer:
+    """A gradient held as the outer product u[:, None] * v[None, :], not as the array.
+
+    For one sample, the weight gradient of a dense layer, x^T g, is an outer product: in
+    this form it is len(u) + len(v) numbers instead of len(u) * len(v) (1.4 million for
+    the article's first dense layer), and plain SGD applies it without the array ever
+    being written (optim/sgd.py). Only a leaf's sole gradient stays in this form;
+    `Tensor.grad` turns it into the array the first time it is read, so a user never
+    meets it.
+    """
+
+    __slots__ = ("u", "v")
+
+    def __init__(self, u, v):
+        self.u, self.v = u, v
+
+    shape = property(lambda self: (self.u.size, self.v.size))
+
+    def materialize(self):
+        """The array: the same products, rounded the same way, as u[:, None] * v."""
+        return np.multiply.outer(self.u, self.v)
+
+
+def _dense(grad):
+    return grad.materialize() if isinstance(grad, Outer) else grad
+
+
 def unbroadcast(grad, shape):
     """Sum `grad` down to `shape`, undoing numpy broadcasting (the one place it is undone)."""
     if grad.shape == tuple(shape):
@@ -122,6 +149,11 @@ def backward(root, grad):
             continue
         node = tensor._node
         if node is None:  # a leaf
+            if isinstance(g, Outer):
+                if tensor._grad is None:
+                    tensor._grad = g      # kept factored until someone reads .grad
+                    continue
+                g = g.materialize()
             if tensor.grad is not None:
                 tensor.grad = tensor.grad + g
             elif g.base is None and id(g) not in handed_out and g.flags.writeable:
@@ -136,6 +168,11 @@ def backward(root, grad):
         for parent, pg in zip(node.parents, parent_grads):
             if pg is None or not parent.requires_grad:
                 continue
-            pg = unbroadcast(np.asarray(pg, dtype=parent.data.dtype), parent.shape)
             key = id(parent)
-            grads[key] = pg if key not in grads else grads[key] + pg
+            dtype = parent.data.dtype
+            if isinstance(pg, Outer) and parent._node is None and key not in grads \
+                    and pg.shape == parent.shape:      # a leaf's first gradient: keep it
+                pg = Outer(pg.u.astype(dtype), pg.v.astype(dtype))         # (own copies)
+            else:
+                pg = unbroadcast(np.asarray(_dense(pg), dtype=dtype), parent.shape)
+            grads[key] = pg if key not in grads else _dense(grads[key]) + pg

@@ -33,7 +33,7 @@ class Tensor:
         if dtype not in _FLOATS:
             raise TypeError(f"Tensor dtype must be float32 or float64, got {dtype}")
         self.data = np.array(data, dtype=dtype)
-        self.grad = None
+        self._grad = None
         self.requires_grad = bool(requires_grad)
         self._node = None
 
@@ -41,8 +41,19 @@ class Tensor:
     def _wrap(cls, array):
         """A tensor around an op's output array, without copying or casting it."""
         t = cls.__new__(cls)
-        t.data, t.grad, t.requires_grad, t._node = array, None, False, None
+        t.data, t._grad, t.requires_grad, t._node = array, None, False, None
         return t
+
+    @property
+    def grad(self):
+        """d loss / d self after `backward()`: a numpy array of self's shape, or None."""
+        if isinstance(self._grad, autograd.Outer):      # one sample's dense-layer weight
+            self._grad = self._grad.materialize()       # gradient, kept factored so far
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        self._grad = value
 
     # --- plain properties -----------------------------------------------------------
     shape = property(lambda self: self.data.shape)

@@ -2,7 +2,7 @@
 removed again), leading axes broadcast as batch axes."""
 import numpy as np
 
-from ..autograd import Function
+from ..autograd import Function, Outer
 
 
 class MatMul(Function):
@@ -30,7 +30,9 @@ class MatMul(Function):
         if b.ndim == 1:
             g = np.expand_dims(g, -1)
         ga = g @ np.swapaxes(b2, -1, -2)
-        if a2.ndim == 2 and a2.shape[0] == 1:
+        if a2.ndim == 2 and a2.shape[0] == 1 and b.ndim == 2:
+            gb = Outer(a2[0], g[0])         # one row: an outer product, kept factored
+        elif a2.ndim == 2 and a2.shape[0] == 1:
             gb = a2.T * g                   # an outer product: BLAS is slow at K = 1
         else:
             gb = np.swapaxes(a2, -1, -2) @ g

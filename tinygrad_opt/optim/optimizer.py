@@ -6,6 +6,7 @@ import numbers
 import numpy as np
 
 from .._jit import use_reference
+from ..autograd import Outer
 
 
 class Optimizer:
@@ -85,23 +86,37 @@ class Optimizer:
         for p in self.params:
             p.grad = None
 
+    def outer_update(self, w, g, state):
+        """Apply a gradient held as an outer product (`autograd.Outer`) without building
+        the array, and return True; or return False to have it built and passed to
+        `kernel_update`. The base class always builds it; plain SGD does not (sgd.py)."""
+        return False
+
     def step(self):
         """Apply one update to every parameter that has a gradient."""
-        grads = [p.grad for p in self.params]
+        grads = [p._grad for p in self.params]
         for i, g in enumerate(grads):
-            if g is not None and not np.isfinite(g).all():
+            if g is not None and not _all_finite(g):
                 if self.nonfinite == "skip":
                     self.skipped_steps += 1
                     return
+                with np.errstate(over="ignore", invalid="ignore"):
+                    g = self.params[i].grad
                 raise FloatingPointError(
                     f"{type(self).__name__}: the gradient of parameter {i} (shape "
                     f"{g.shape}) has {int(np.sum(~np.isfinite(g)))} NaN or inf values at "
                     f"step {self.t + 1}; no parameter was updated")
         self.t += 1
-        update = self.reference_update if use_reference() else self.kernel_update
+        reference = use_reference()
+        update = self.reference_update if reference else self.kernel_update
         for p, g, state in zip(self.params, grads, self.state):
-            if g is not None:
-                update(p.data, np.ascontiguousarray(g, dtype=p.data.dtype), state)
+            if g is None:
+                continue
+            if isinstance(g, Outer):
+                if not reference and self.outer_update(p.data, g, state):
+                    continue
+                g = p.grad                                   # the array, built once
+            update(p.data, np.ascontiguousarray(g, dtype=p.data.dtype), state)
 
     # --- saving -----------------------------------------------------------------------
     def state_dict(self):
@@ -149,3 +164,17 @@ class Optimizer:
         hyper = ", ".join(f"{k}={v:g}" if not isinstance(v, bool) else f"{k}={v}"
                           for k, v in self.hyper.items())
         return f"{type(self).__name__}({hyper})"
+
+
+def _all_finite(g):
+    """No NaN or inf in the gradient g (an array, or an Outer u ⊗ v: its products are all
+    finite when u and v are and max|u| * max|v| stays below the dtype's largest value)."""
+    if not isinstance(g, Outer):
+        return bool(np.isfinite(g).all())
+    if not (np.isfinite(g.u).all() and np.isfinite(g.v).all()):
+        return False
+    biggest = float(np.abs(g.u).max(initial=0)) * float(np.abs(g.v).max(initial=0))
+    if biggest <= float(np.finfo(g.u.dtype).max):
+        return True
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.isfinite(g.materialize()).all())

@@ -50,8 +50,20 @@ def _sgd_momentum_loops(w, g, v, lr, momentum, nesterov):
             w[i] += v[i]
 
 
+def _sgd_outer_loops(w, u, v, lr):
+    """w -= lr * g for g = u[:, None] * v (one sample's dense-layer gradient, kept as its
+    factors: autograd.Outer), without writing g: the same products, rounded the same way.
+    Row i of g is zero where u[i] is (relu and dropout zero most of a layer's inputs): it
+    leaves w's row as it is, and is skipped."""
+    for i in prange(u.size):
+        if u[i] != 0:
+            for j in range(v.size):
+                w[i, j] -= lr * (u[i] * v[j])
+
+
 _sgd_kernel = serial_or_parallel(_sgd_loops)
 _sgd_momentum_kernel = serial_or_parallel(_sgd_momentum_loops)
+_sgd_outer_kernel = serial_or_parallel(_sgd_outer_loops)
 
 
 class SGD(Optimizer):
@@ -77,6 +89,12 @@ class SGD(Optimizer):
     def reference_update(self, w, g, state):
         h = self.hyper
         sgd_reference(w, g, state.get("v"), h["lr"], h["momentum"], h["nesterov"])
+
+    def outer_update(self, w, g, state):
+        if self.hyper["momentum"] > 0:
+            return False            # the velocity is dense anyway: materialise g
+        _sgd_outer_kernel(w, g.u, g.v, w.dtype.type(self.hyper["lr"]))
+        return True
 
     def kernel_update(self, w, g, state):
         h, f = self.hyper, w.dtype.type
