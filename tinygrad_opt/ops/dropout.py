@@ -15,7 +15,7 @@ to float, is not on AVX2).
 """
 import numpy as np
 
-from .._jit import jit, prange, use_reference
+from .._jit import jit, prange, serial_or_parallel, use_reference
 from ..autograd import Function
 
 _GOLDEN = 0x9E3779B9
@@ -70,7 +70,7 @@ def _dropout_loops(x, threshold, scale, key, out):
         of[i] = xf[i] * scale if element_hash(key, i) >= threshold else 0
 
 
-_kernel = jit(_dropout_loops, parallel=True)
+_kernel = serial_or_parallel(_dropout_loops)
 
 
 def dropout_kernel(x, rate, key):
