@@ -27,9 +27,10 @@ def test_maxpool_gradcheck():
     assert gradcheck(lambda x: F.max_pool2d(x, 3, 2), x)
 
 
-def test_dense_relu_flatten_gradcheck():
+@pytest.mark.parametrize("batch", [3, 1])     # one sample: the factored weight gradient
+def test_dense_relu_flatten_gradcheck(batch):
     dense = Dense(12, 5, rng=1).to(np.float64)
-    x = t64(3, 3, 2, 2)
+    x = t64(batch, 3, 2, 2)
     net = Sequential(Flatten(), dense, ReLU())
     assert gradcheck(lambda x, w, b: net(x), x, dense.weight, dense.bias)
 

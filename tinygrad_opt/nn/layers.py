@@ -4,6 +4,7 @@ import numpy as np
 from .._jit import use_reference
 from ..ops.dropout import dropout_key
 from ..ops.fused import ConvPoolDropoutFn
+from ..ops.matmul import Linear
 from ..tensor import Tensor
 from . import functional as F
 from .init import as_generator, glorot_uniform
@@ -122,7 +123,7 @@ class Dense(Module):
         if x.ndim != 2 or x.shape[1] != self.weight.shape[0]:
             raise ValueError(f"Dense expected input of shape (N, {self.weight.shape[0]}), "
                              f"got {x.shape}")
-        return x @ self.weight + self.bias
+        return Linear.apply(x, self.weight, self.bias)
 
     def extra_repr(self):
         return f"{self.weight.shape[0]}, {self.weight.shape[1]}"

@@ -41,3 +41,23 @@ class MatMul(Function):
         if b.ndim == 1:
             gb = gb[..., 0]
         return ga, gb
+
+
+class Linear(Function):
+    """The dense layer's op, y = x @ w + b for x (N, K), w (K, M), b (M,): one op where
+    MatMul and Add would be two, each with its own bookkeeping (per step, at batch 1).
+
+        d x = g @ w^T        d w = x^T @ g        d b = sum_n g
+    """
+
+    @staticmethod
+    def forward(ctx, x, w, b):
+        ctx.save_for_backward(x, w)
+        return x @ w + b
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w = ctx.saved
+        gx = g @ w.T if ctx.needs_input_grad[0] else None
+        gw = Outer(x[0], g[0]) if x.shape[0] == 1 else x.T @ g   # one sample: factored
+        return gx, gw, g.sum(axis=0)
