@@ -8,7 +8,7 @@ Reports:
   with Adam (seconds, samples/s), the evaluation of the 10,000 test images, the step
   latency of one-sample SGD, and one epoch of full-batch gradient descent;
 - the JIT compile time on a cold cache;
-- forward+backward of the article model at batch 64 (ms/step), per layer;
+- forward+backward of the article model at batch 64 (ms/step), per op, forward and backward;
 - each Numba kernel against its numpy reference;
 - each fused optimizer update against its numpy reference and one copy of the same bytes.
 
@@ -46,9 +46,8 @@ def median_ms(fn, repeat, warmup=2):
 
 
 def bench_model(repeat, batch=64):
-    import cProfile
-    import pstats
-
+    """A training step of the article model, and where its time goes: each op's forward
+    and backward, timed around the op (median per step), and the optimizer's update."""
     from tinygrad_opt.optim import Adam
 
     model = article_cnn(seed=0).train()
@@ -68,17 +67,46 @@ def bench_model(repeat, batch=64):
     ms, ms_step = median_ms(fwd_bwd, repeat), median_ms(step, repeat)
     print(f"\narticle model, batch {batch}: forward+backward {ms:.2f} ms, with the Adam "
           f"step {ms_step:.2f} ms ({batch / ms_step * 1e3:,.0f} samples/s)")
-    profile = cProfile.Profile()
-    profile.enable()
-    for _ in range(repeat):
-        step()
-    profile.disable()
-    stats = pstats.Stats(profile).stats
-    rows = sorted(((v[2], f"{os.path.basename(k[0])}:{k[2]}") for k, v in stats.items()),
-                  reverse=True)[:10]
-    print("  where a step's time goes (cProfile, own time, ms per step):")
-    for seconds, where in rows:
-        print(f"    {1e3 * seconds / repeat:7.3f}  {where}")
+    times = {}
+
+    def timed(name, fn):
+        def run(*args, **kwargs):
+            t0 = time.perf_counter()
+            out = fn(*args, **kwargs)
+            times.setdefault(name, []).append(time.perf_counter() - t0)
+            return out
+        return staticmethod(run)
+
+    ops = {node.fn for node in _nodes(model, x, y)}
+    saved = {op: (op.forward, op.backward) for op in ops}
+    for op in ops:
+        op.forward = timed(f"{op.__name__} forward", op.forward)
+        op.backward = timed(f"{op.__name__} backward", op.backward)
+    opt.step = timed("Adam step (update + NaN check)", opt.step).__func__
+    try:
+        for _ in range(repeat):
+            step()
+    finally:
+        for op, (f, b) in saved.items():
+            op.forward, op.backward = staticmethod(f), staticmethod(b)
+        del opt.step
+    print("  where a step's time goes (ms, median per step):")
+    for name, ts in sorted(times.items(), key=lambda kv: -np.median(kv[1])):
+        calls = len(ts) // repeat
+        per_step = 1e3 * np.median(np.reshape(ts, (repeat, calls)).sum(axis=1))
+        print(f"    {per_step:7.3f}  {name}" + (f" ({calls} calls)" if calls > 1 else ""))
+
+
+def _nodes(model, x, y):
+    """The graph nodes of one training step: which ops it runs."""
+    out, stack, seen = [], [softmax_cross_entropy(model(x), y)], set()
+    while stack:
+        t = stack.pop()
+        if t._node is not None and id(t) not in seen:
+            seen.add(id(t))
+            out.append(t._node)
+            stack.extend(t._node.parents)
+    return out
 
 
 def bench_kernels(repeat):
@@ -91,7 +119,8 @@ def bench_kernels(repeat):
     p, arg = pool.maxpool2d_forward_kernel(y, 2, 2)
     gp = rng.standard_normal(p.shape).astype(np.float32)
     key = dropout.dropout_key(0, 0)
-    tx, tw, tb = Tensor(x), Tensor(w), Tensor(b)
+    tx, tw, tb = Tensor(x), Tensor(w, requires_grad=True), Tensor(b, requires_grad=True)
+    node = fused.ConvPoolDropoutFn.apply(tx, tw, tb, rate=0.25, key=key)._node
     cases = [
         ("conv2d forward+relu", lambda: conv.conv2d_forward_kernel(x, w, b, 1, True),
          lambda: conv.conv2d_forward_reference(x, w, b, 1, True)),
@@ -107,14 +136,17 @@ def bench_kernels(repeat):
          lambda: dropout.dropout_reference(p, 0.25, key)),
         ("fused block forward",
          lambda: fused.ConvPoolDropoutFn.apply(tx, tw, tb, rate=0.25, key=key),
-         lambda: dropout.dropout_reference(pool.maxpool2d_forward_reference(
-             conv.conv2d_forward_reference(x, w, b, 1, True), 2, 2)[0], 0.25, key)),
+         lambda: fused.conv_pool_dropout_reference(x, w, b, 2, 2, 0.25, key)),
+        ("fused block backward*", lambda: node.fn.backward(node.ctx, gp),
+         lambda: fused.conv_pool_dropout_backward_reference(x, w, b, gp, 2, 2, 0.25, key)),
     ]
     print("\nkernels at the article's shapes (batch 64), median ms:")
     print(f"  {'kernel':24s} {'numba':>8s} {'numpy ref':>10s} {'speed-up':>9s}")
     for name, fast, ref in cases:
         f, r = median_ms(fast, repeat), median_ms(ref, repeat)
         print(f"  {name:24s} {f:8.3f} {r:10.3f} {r / f:8.1f}x")
+    print("  * the weight and bias gradients, as in the model (its input is the data); the "
+          "reference also recomputes the forward pass it needs")
 
 
 def bench_optimizers(repeat):

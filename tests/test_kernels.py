@@ -111,7 +111,7 @@ FUSED_CASES = [((1, 1, 6, 6), (2, 3, 3), 2, 2), ((3, 3, 9, 8), (4, 2, 3), 2, 2),
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 @pytest.mark.parametrize("xs,ws,k,s", FUSED_CASES)
 def test_fused_block_matches_the_unfused_references(xs, ws, k, s, dtype):
-    """Forward against the chained numpy references; all three gradients against the
+    """Forward and backward against the chained numpy references, and against the
     unfused ops (conv with relu, max-pool, dropout) run through autograd."""
     from tinygrad_opt import Tensor
     from tinygrad_opt.ops import fused
@@ -127,6 +127,7 @@ def test_fused_block_matches_the_unfused_references(xs, ws, k, s, dtype):
                                                                           rate, key),
                                    **TOL[dtype])
     g = _data(got.shape, dtype, 12)
+    want = fused.conv_pool_dropout_backward_reference(x, w, b, g, k, s, 0.25, key)
     grads = []
     for use_fused in (True, False):
         ts = [Tensor(a, requires_grad=True, dtype=dtype) for a in (x, w, b)]
@@ -139,8 +140,9 @@ def test_fused_block_matches_the_unfused_references(xs, ws, k, s, dtype):
             out = DropoutFn.apply(out, rate=0.25, key=key)
         (out * Tensor(g, dtype=dtype)).sum().backward()
         grads.append([t.grad for t in ts])
-    for got, want in zip(*grads):
-        np.testing.assert_allclose(got, want, **TOL[dtype])
+    for got_fused, got_unfused, reference in zip(*grads, want):
+        np.testing.assert_allclose(got_fused, reference, **TOL[dtype])
+        np.testing.assert_allclose(got_unfused, reference, **TOL[dtype])
 
 
 class _Ctx:
@@ -166,3 +168,14 @@ def test_serial_and_parallel_builds_are_cached_apart(tmp_path):
         run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                              text=True)
         assert run.returncode == 0, run.stderr      # raises if no parallel code ran
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_one_sample_linear_kernel_matches_reference(dtype):
+    from tinygrad_opt import Tensor
+    from tinygrad_opt.ops.matmul import Linear, linear_reference
+    x, w, b = _data((1, 300), dtype, 13), _data((300, 17), dtype, 14), _data(17, dtype, 15)
+    x[0, ::3] = 0                                       # the zeros relu and dropout leave
+    got = Linear.apply(Tensor(x, dtype=dtype), Tensor(w, dtype=dtype), Tensor(b, dtype=dtype))
+    np.testing.assert_allclose(got.data, linear_reference(x, w, b), **TOL[dtype])
+    assert got.dtype == dtype and got.shape == (1, 17)

@@ -26,9 +26,11 @@ import numpy as np
 
 from .._jit import jit, prange, serial_or_parallel
 from ..autograd import Function
-from .conv import check_conv_input, conv2d_forward_reference
+from .conv import (check_conv_input, conv2d_forward_reference, conv2d_grad_input_reference,
+                   conv2d_grad_weight_reference)
 from .dropout import dropout_reference, element_hash, keep_threshold
-from .pool import check_pool_input, maxpool2d_forward_reference, pool_output_size
+from .pool import (check_pool_input, maxpool2d_backward_reference,
+                   maxpool2d_forward_reference, pool_output_size)
 
 
 def conv_pool_dropout_reference(x, w, b, pool_size=2, pool_stride=None, rate=0.0, key=0):
@@ -36,6 +38,20 @@ def conv_pool_dropout_reference(x, w, b, pool_size=2, pool_stride=None, rate=0.0
     y = conv2d_forward_reference(x, w, b, 1, True)
     y = maxpool2d_forward_reference(y, pool_size, pool_stride or pool_size)[0]
     return dropout_reference(y, rate, key) if rate > 0 else y
+
+
+def conv_pool_dropout_backward_reference(x, w, b, g, pool_size=2, pool_stride=None,
+                                         rate=0.0, key=0):
+    """The block's gradients (input, weight, bias) for the output gradient g, from the
+    three layers' numpy references, backwards: dropout, max-pool, relu, conv."""
+    y = conv2d_forward_reference(x, w, b, 1, True)                  # relu(conv + b)
+    arg = maxpool2d_forward_reference(y, pool_size, pool_stride or pool_size)[1]
+    if rate > 0:
+        g = dropout_reference(g, rate, key)          # the same mask, applied to g
+    g = maxpool2d_backward_reference(g, arg, y.shape) * (y > 0)
+    return (conv2d_grad_input_reference(g, w, x.shape, 1),
+            conv2d_grad_weight_reference(x, g, w.shape[2], w.shape[3], 1),
+            g.sum(axis=(0, 2, 3)))
 
 
 def _pool2x2(y, wd, o, a, zero):

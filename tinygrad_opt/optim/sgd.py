@@ -18,6 +18,9 @@ framework); PyTorch keeps lr outside (v ← μv + g, w ← w - lr·v), which is 
 trajectory for a constant lr.
 
 State: v (the velocity), zeros, only when momentum > 0.
+One sample's gradient of a dense layer's weight arrives as an outer product, in factored
+form (`autograd.Outer`); plain SGD applies it without building the array
+(`_sgd_outer_loops`: the same numbers, a fraction of the memory traffic).
 Defaults: Keras' (lr=0.01, momentum=0.0, nesterov=False); the papers give none.
 """
 from .._jit import prange, serial_or_parallel
