@@ -98,7 +98,24 @@ def _pool(y, wd, k, s, o, a, zero):
             a[i, j] = best_at
 
 
-pool2x2, pool = jit(_pool2x2, inline=True), jit(_pool, inline=True)
+def _conv3x3(xf, w, bias, wd, y):
+    """y[t] = bias + sum over the 9 taps of w[p, q] * xf[t + p*W + q]: the article's
+    single-channel 3x3 convolution of one plane, all nine taps in one pass (2x faster than
+    nine passes over y; the same sums in the same order)."""
+    span = y.size
+    w0, w1, w2, w3, w4, w5, w6, w7, w8 = (w[0, 0], w[0, 1], w[0, 2], w[1, 0], w[1, 1],
+                                          w[1, 2], w[2, 0], w[2, 1], w[2, 2])
+    x0, x1, x2 = xf[0:span], xf[1:1 + span], xf[2:2 + span]
+    x3, x4, x5 = xf[wd:wd + span], xf[wd + 1:wd + 1 + span], xf[wd + 2:wd + 2 + span]
+    x6, x7, x8 = (xf[2 * wd:2 * wd + span], xf[2 * wd + 1:2 * wd + 1 + span],
+                  xf[2 * wd + 2:2 * wd + 2 + span])
+    for t in range(span):
+        y[t] = ((((((((bias + w0 * x0[t]) + w1 * x1[t]) + w2 * x2[t]) + w3 * x3[t])
+                  + w4 * x4[t]) + w5 * x5[t]) + w6 * x6[t]) + w7 * x7[t]) + w8 * x8[t]
+
+
+pool2x2, pool, conv3x3 = (jit(_pool2x2, inline=True), jit(_pool, inline=True),
+                          jit(_conv3x3, inline=True))
 
 
 def _forward_loops(x, w, b, k, s, use_dropout, threshold, scale, key, out, arg):
@@ -110,16 +127,19 @@ def _forward_loops(x, w, b, k, s, use_dropout, threshold, scale, key, out, arg):
     xr = x.reshape(n_batch, n_in, h * wd)       # flat planes: a tap is one slice
     for n in prange(n_batch):                   # one sample per iteration
         y = np.empty(span, dtype=out.dtype)     # one conv plane, full width (in L1)
-        for f in range(n_out):
-            for t in range(span):               # pass 1: bias + the convolution, tap
-                y[t] = b[f]                     # by tap
-            for c in range(n_in):
-                for p in range(kh):
-                    for q in range(kw):
-                        wv = w[f, c, p, q]
-                        xs = xr[n, c, p * wd + q:p * wd + q + span]
-                        for t in range(span):
-                            y[t] += wv * xs[t]
+        for f in range(n_out):                  # pass 1: bias + the convolution
+            if n_in == 1 and kh == 3 and kw == 3:
+                conv3x3(xr[n, 0], w[f, 0], b[f], wd, y)       # the article's layer
+            else:
+                for t in range(span):           # any other: tap by tap
+                    y[t] = b[f]
+                for c in range(n_in):
+                    for p in range(kh):
+                        for q in range(kw):
+                            wv = w[f, c, p, q]
+                            xs = xr[n, c, p * wd + q:p * wd + q + span]
+                            for t in range(span):
+                                y[t] += wv * xs[t]
             if k == 2 and s == 2:               # pass 2: max-pool, relu; the conv
                 pool2x2(y, wd, out[n, f], arg[n, f], zero)   # output (r, c) of each
             else:                               # max is recorded as r*W + c
