@@ -20,7 +20,7 @@ exactly (0.9697 against 0.9693 at epoch 10), which Keras' defaults (lr 0.01, mom
 0.9) do not reproduce: with the same model in PyTorch (`shared/peers/`, as reported in
 its README) they reach 0.9885. With momentum 0.9 the effective step is
 lr / (1 - momentum), so lr 0.001 gives the plain-SGD step of 0.01. Our `make mnist` run
-with it: 0.9152, 0.9570, 0.9681 at epochs 1, 5 and 10, against the article's 0.9168,
+with it: 0.9150, 0.9563, 0.9687 at epochs 1, 5 and 10, against the article's 0.9168,
 0.9585, 0.9697 (docs/results/mnist/). We use it.
 """
 from dataclasses import dataclass, field
