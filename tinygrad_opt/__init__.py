@@ -4,8 +4,8 @@ import os
 # OpenBLAS's threads spin for a while after each matrix product (2**28 cycles by default),
 # taking the cores from the Numba kernels and the Python code that come next: on the
 # 2-core machine this was written on, an epoch of the article model took 8.4 s with the
-# default and 7.1 s with this (`make bench`). OpenBLAS reads it once, when numpy first
-# loads: import tinygrad_opt before numpy to get it, or set it in the environment.
+# default and 7.1 s with this (`bench.py --workload epoch`). OpenBLAS reads it when numpy
+# first loads: import tinygrad_opt before numpy to get it, or set it in the environment.
 # (Numba's own threads are told the same in _jit.py.)
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 

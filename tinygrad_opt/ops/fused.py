@@ -6,21 +6,22 @@ Unfused, these are four ops, each a full pass over the largest activation of the
 (N x 32 x 26 x 26, 5.5 MB in float32) forward and again backward. Fused, that activation
 never reaches memory:
 
-- forward: per sample and filter, the convolution of one plane is computed into a small
-  buffer that stays in the L1 cache, in the "full width" layout of `conv.py` (output
-  pixel (i, j) at i*W + j, so each kernel tap is one long contiguous multiply-add that
-  vectorises); the pool then reads its windows from that buffer, adds the bias, applies
-  relu and the dropout mask, and records where each window's max was;
+- forward: per sample and filter, bias + the convolution of one plane is computed into a
+  small buffer that stays in the L1 cache, in the "full width" layout of `conv.py`
+  (output pixel (i, j) at i*W + j, so each kernel tap is one long contiguous multiply-add
+  that vectorises); the pool then reads its windows from that buffer, applies relu and
+  the dropout mask, and records where each window's max was;
 - backward: only the recorded maxima receive a gradient, so the weight gradient is a sum
   over the pooled outputs alone: gw[f, c, p, q] += d * x[n, c, (i, j) + (p, q)], with
   (i, j) the recorded position and d the gradient let through dropout and relu. That is
-  4x fewer terms than the dense convolution gradient, with nothing materialised. The
-  input gradient, when wanted, scatters d * w the same way.
+  a quarter of the terms of the dense convolution gradient for a 2x2 pool, with nothing
+  materialised. The input gradient, when wanted, scatters d * w the same way.
 
-It computes what the unfused layers compute: the same sums, the same first-max-wins rule,
-and the same dropout hash of the same element index (tests check that the two agree,
-gradients included). The readable path is the unfused layers: `conv_pool_dropout_reference`
-chains their numpy references.
+It computes what the unfused layers compute: the same terms (the bias is added first,
+so sums can differ in the last bit), the same first-max-wins rule, and the same dropout
+hash of the same element index (tests check that the two agree, gradients included). The
+readable path is the unfused layers: `conv_pool_dropout_reference` and
+`conv_pool_dropout_backward_reference` chain their numpy references.
 """
 import numpy as np
 
@@ -215,7 +216,7 @@ def _grad_input_loops(g, out, arg, w, scale, gx):
                     gxn[ap[t] + offs[u]] += d * wr[f, u]
 
 
-_forward_kernel = serial_or_parallel(_forward_loops)     # parallel from a few samples up
+_forward_kernel = serial_or_parallel(_forward_loops)   # parallel from 42 MNIST images up
 _grad_params_kernel = serial_or_parallel(_grad_params_loops)
 _grad_input_kernel = serial_or_parallel(_grad_input_loops)
 
