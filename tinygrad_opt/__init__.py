@@ -1,7 +1,7 @@
 """tinygrad_opt: a from-scratch autograd engine on numpy and Numba, about optimizers."""
 import os
 
-# OpenBLAS's threads spin for a while after each matrix product (2**28 cycles by default),
+# OpenBLAS's idle threads spin for a while after each matrix product before they sleep,
 # taking the cores from the Numba kernels and the Python code that come next: on the
 # 2-core machine this was written on, an epoch of the article model took 8.4 s with the
 # default and 7.1 s with this (`bench.py --workload epoch`). OpenBLAS reads it when numpy
