@@ -179,3 +179,17 @@ def test_one_sample_linear_kernel_matches_reference(dtype):
     got = Linear.apply(Tensor(x, dtype=dtype), Tensor(w, dtype=dtype), Tensor(b, dtype=dtype))
     np.testing.assert_allclose(got.data, linear_reference(x, w, b), **TOL[dtype])
     assert got.dtype == dtype and got.shape == (1, 17)
+
+
+def test_import_tells_openblas_threads_to_sleep_unless_told_otherwise():
+    import os
+    import subprocess
+    import sys
+    code = "import tinygrad_opt, os; print(os.environ['OPENBLAS_THREAD_TIMEOUT'])"
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+    for given, expected in ((None, "4"), ("12", "12")):
+        if given:
+            env["OPENBLAS_THREAD_TIMEOUT"] = given
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                             text=True, check=True)
+        assert out.stdout.strip() == expected
