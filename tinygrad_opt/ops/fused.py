@@ -172,11 +172,13 @@ def _grad_params_loops(x, g, out, arg, scale, kh, kw, gw, gb):
     n_batch, n_in, h, wd = x.shape
     n_out, n_pool = g.shape[1], g.shape[2] * g.shape[3]
     offs = tap_offsets(n_in, h, wd, kh, kw)
+    nine = n_in == 1 and kh == 3 and kw == 3    # the article's layer: see below
     xr = x.reshape(n_batch, -1)
     gr, outr = g.reshape(n_batch, n_out, n_pool), out.reshape(n_batch, n_out, n_pool)
     argr, gwr = arg.reshape(n_batch, n_out, n_pool), gw.reshape(n_out, -1)
     for f in prange(n_out):
         acc = np.zeros(offs.size)               # float64 accumulators
+        a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = a8 = 0.0
         total = 0.0
         ds, ats = np.empty(n_pool, dtype=g.dtype), np.empty(n_pool, dtype=np.int32)
         for n in range(n_batch):
@@ -187,8 +189,25 @@ def _grad_params_loops(x, g, out, arg, scale, kh, kw, gw, gb):
                 m += op[t] > 0                  # prediction: 1.5x faster measured)
             for e in range(m):                  # then their sums
                 total += ds[e]
-                for u in range(offs.size):
-                    acc[u] += ds[e] * xn[ats[e] + offs[u]]
+            if nine:                            # one channel, 3x3: the nine sums written
+                for e in range(m):              # out stay in registers (1.6x faster
+                    d, at = ds[e], ats[e]       # measured; the same sums)
+                    a0 += d * xn[at]
+                    a1 += d * xn[at + 1]
+                    a2 += d * xn[at + 2]
+                    a3 += d * xn[at + wd]
+                    a4 += d * xn[at + wd + 1]
+                    a5 += d * xn[at + wd + 2]
+                    a6 += d * xn[at + 2 * wd]
+                    a7 += d * xn[at + 2 * wd + 1]
+                    a8 += d * xn[at + 2 * wd + 2]
+            else:
+                for e in range(m):
+                    for u in range(offs.size):
+                        acc[u] += ds[e] * xn[ats[e] + offs[u]]
+        if nine:
+            acc[0], acc[1], acc[2], acc[3], acc[4] = a0, a1, a2, a3, a4
+            acc[5], acc[6], acc[7], acc[8] = a5, a6, a7, a8
         for u in range(offs.size):
             gwr[f, u] = acc[u]
         gb[f] = total
