@@ -75,14 +75,14 @@ def bench_model(repeat, batch=64):
             out = fn(*args, **kwargs)
             times.setdefault(name, []).append(time.perf_counter() - t0)
             return out
-        return staticmethod(run)
+        return run
 
     ops = {node.fn for node in _nodes(model, x, y)}
     saved = {op: (op.forward, op.backward) for op in ops}
     for op in ops:
-        op.forward = timed(f"{op.__name__} forward", op.forward)
-        op.backward = timed(f"{op.__name__} backward", op.backward)
-    opt.step = timed("Adam step (update + NaN check)", opt.step).__func__
+        op.forward = staticmethod(timed(f"{op.__name__} forward", op.forward))
+        op.backward = staticmethod(timed(f"{op.__name__} backward", op.backward))
+    opt.step = timed("Adam step (update + NaN check)", opt.step)
     try:
         for _ in range(repeat):
             step()
@@ -90,11 +90,14 @@ def bench_model(repeat, batch=64):
         for op, (f, b) in saved.items():
             op.forward, op.backward = staticmethod(f), staticmethod(b)
         del opt.step
-    print("  where a step's time goes (ms, median per step):")
-    for name, ts in sorted(times.items(), key=lambda kv: -np.median(kv[1])):
+    rows = []
+    for name, ts in times.items():          # per step: the sum of its calls, median
         calls = len(ts) // repeat
         per_step = 1e3 * np.median(np.reshape(ts, (repeat, calls)).sum(axis=1))
-        print(f"    {per_step:7.3f}  {name}" + (f" ({calls} calls)" if calls > 1 else ""))
+        rows.append((per_step, name + (f" ({calls} calls)" if calls > 1 else "")))
+    print("  where a step's time goes (ms, median per step):")
+    for per_step, name in sorted(rows, reverse=True):
+        print(f"    {per_step:7.3f}  {name}")
 
 
 def _nodes(model, x, y):
