@@ -1,6 +1,8 @@
 """tinygrad_opt: a from-scratch autograd engine on numpy and Numba, about optimizers."""
 import os
 
+__version__ = "0.1.0"   # first: the modules below may read it
+
 # OpenBLAS's idle threads spin for a while after each matrix product before they sleep,
 # taking the cores from the Numba kernels and the Python code that come next: on the
 # 2-core machine this was written on, an epoch of the article model took 8.4 s with the
@@ -13,5 +15,4 @@ from .autograd import Function, no_grad
 from .gradcheck import GradcheckError, gradcheck
 from .tensor import Tensor
 
-__version__ = "0.1.0"
 __all__ = ["Tensor", "Function", "no_grad", "gradcheck", "GradcheckError"]

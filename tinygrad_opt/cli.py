@@ -1,6 +1,7 @@
 """Command line: `tinygrad-opt mnist ...` (or `python -m tinygrad_opt mnist ...`)."""
 import argparse
 import os
+import signal
 import sys
 
 from .optim import METHODS
@@ -41,11 +42,33 @@ def parser():
                    help="use only the first N training images")
     m.add_argument("--out", default="results/mnist")
     m.add_argument("--dataset", choices=("mnist", "fashion-mnist"), default="mnist")
-    m.add_argument("--data-dir", default=None, help="folder with the four IDX files")
-    m.add_argument("--resume", action="store_true",
-                   help="continue from the checkpoints in OUT/checkpoints")
+    m.add_argument("--data-dir", type=_folder, default=None,
+                   help="folder with the four IDX files")
+    again = m.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true",
+                       help="continue the methods' runs from OUT/checkpoints (refused if a "
+                            "checkpoint's settings differ from this run's)")
+    again.add_argument("--overwrite", action="store_true",
+                       help="replace the results and checkpoints already in OUT. Without "
+                            "--resume or --overwrite, a run refuses to touch the results "
+                            "of a method already in OUT (those of other methods are kept)")
     m.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
+
+
+def _folder(text):
+    if not text.strip():
+        raise argparse.ArgumentTypeError("empty folder name")
+    return text
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled as Ctrl-C is: finished epochs are written, then the run stops."""
+
+
+def _on_sigterm(signum, frame):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)     # once: let the results be written
+    raise Terminated
 
 
 def main(argv=None):
@@ -53,28 +76,44 @@ def main(argv=None):
     args = p.parse_args(argv)
     try:
         os.makedirs(args.out, exist_ok=True)
-        probe = os.path.join(args.out, ".write-test")
-        open(probe, "w").close()
-        os.unlink(probe)
+        from .train.files import check_writable
+        check_writable(args.out)
     except OSError as e:
         p.error(f"output folder {args.out!r} is not writable: {e.strerror}")
 
     from .data import DataError
-    from .train.experiment import run_experiment
+    from .train.checkpoint import CheckpointError
+    from .train.experiment import OutputError, run_experiment
+    from .train.files import FolderBusy
     try:
-        run_experiment(methods=args.optimizers, epochs=args.epochs, batch_size=args.batch_size,
-                       preset=args.preset, seed=args.seed, limit=args.limit, out=args.out,
-                       dataset=args.dataset, data_dir=args.data_dir, resume=args.resume,
-                       quiet=args.quiet)
-    except DataError as e:
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:                      # not the main thread: no signal handlers
+        previous = None
+    try:
+        runs = run_experiment(
+            methods=args.optimizers, epochs=args.epochs, batch_size=args.batch_size,
+            preset=args.preset, seed=args.seed, limit=args.limit, out=args.out,
+            dataset=args.dataset, data_dir=args.data_dir, resume=args.resume,
+            overwrite=args.overwrite, quiet=args.quiet)
+    except (DataError, CheckpointError, OutputError, FolderBusy) as e:
         print(f"tinygrad-opt: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"\ntinygrad-opt: interrupted; finished epochs are in {args.out} (continue "
+    except OSError as e:
+        print(f"tinygrad-opt: error: {e.filename or args.out}: {e.strerror}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as e:
+        what = "terminated" if isinstance(e, Terminated) else "interrupted"
+        print(f"\ntinygrad-opt: {what}; finished epochs are in {args.out} (continue "
               f"with --resume)", file=sys.stderr)
-        return 130
+        return 143 if isinstance(e, Terminated) else 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     print(f"results: {os.path.join(args.out, 'table.md')}")
-    return 0
+    stopped = [r["stopped"] for r in runs if r["stopped"]]
+    for reason in stopped:
+        print(f"tinygrad-opt: error: {reason}", file=sys.stderr)
+    return 1 if stopped else 0
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """Training: the Trainer, checkpoints, and the article's MNIST experiment."""
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .trainer import NonFiniteLoss, Trainer
 
-__all__ = ["Trainer", "NonFiniteLoss", "save_checkpoint", "load_checkpoint"]
+__all__ = ["Trainer", "NonFiniteLoss", "CheckpointError", "save_checkpoint", "load_checkpoint"]

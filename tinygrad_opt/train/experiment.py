@@ -12,6 +12,8 @@ from ..data import load
 from ..models import article_cnn
 from ..optim import METHODS
 from . import report
+from .checkpoint import load_checkpoint
+from .files import OutputLock, atomic_write_text, check_writable, remove_temporaries
 from .trainer import NonFiniteLoss, Trainer
 
 
@@ -41,21 +43,118 @@ def warm_up(seed=0):
     return time.perf_counter() - t0
 
 
+class OutputError(RuntimeError):
+    """The output folder holds results this run would overwrite or mix with its own."""
+
+
+# What makes two runs comparable in one table: a folder holds runs that agree on these.
+SHARED = ("dataset", "train_samples", "val_samples", "limit", "seed", "preset", "batch_size")
+
+
+def _previous_results(out):
+    """The runs and config in OUT/results.json, or None. Raises OutputError if unreadable."""
+    path = os.path.join(out, "results.json")
+    if not os.path.lexists(path):
+        return None
+    try:
+        if os.path.islink(path) or not os.path.isfile(path):
+            raise ValueError("not a plain file")
+        with open(path) as f:
+            previous = json.load(f)
+        runs, config = list(previous["runs"]), dict(previous["config"])
+        if not all(isinstance(r, dict) and "name" in r and "history" in r for r in runs):
+            raise ValueError("a run without a name or a history")
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise OutputError(f"{path}: unreadable results ({e}); move it away, or pass "
+                          f"--overwrite to replace it") from None
+    return dict(runs=runs, config=config)
+
+
+def _plan(out, methods, config, resume, overwrite):
+    """Decide which earlier runs this run keeps; refuse what would lose or mix results.
+    Returns the kept runs (of methods not run now)."""
+    checkpoints = os.path.join(out, "checkpoints")
+    previous = _previous_results(out) if not overwrite else None
+    if overwrite:
+        for name in os.listdir(checkpoints) if os.path.isdir(checkpoints) else ():
+            if name.endswith((".npz", ".pkl")):
+                os.unlink(os.path.join(checkpoints, name))
+        return []
+    if previous is not None:
+        differ = [f"{k}: saved {previous['config'].get(k)!r}, requested {config.get(k)!r}"
+                  for k in SHARED if previous["config"].get(k) != config.get(k)]
+        if differ:
+            raise OutputError(f"{out} holds results of another experiment ("
+                              + "; ".join(differ) + "): choose another --out, or pass "
+                              "--overwrite to replace them")
+    done = {r["name"] for r in previous["runs"]} if previous else set()
+    done |= {m for m in methods
+             if any(os.path.lexists(os.path.join(checkpoints, m + ext))
+                    for ext in (".npz", ".pkl"))}
+    clash = [m for m in methods if m in done]
+    if clash and not resume:
+        raise OutputError(f"{out} already holds results of {', '.join(clash)}: pass --resume "
+                          f"to continue them, --overwrite to replace them, or choose "
+                          f"another --out")
+    return [r for r in previous["runs"] if r["name"] not in methods] if previous else []
+
+
+def _trainer(name, seed, preset, batch_size, quiet, out, config):
+    method = METHODS[name]
+    settings = {k: config[k] for k in ("dataset", "train_samples", "limit")}
+    return Trainer(article_cnn(seed=seed), name, seed=seed, preset=preset, quiet=quiet,
+                   batch_size=method.batch_size if batch_size is None else batch_size,
+                   checkpoint=os.path.join(out, "checkpoints", f"{name}.npz"),
+                   settings=settings)
+
+
 def run_experiment(methods=tuple(METHODS), epochs=10, batch_size=None, preset="keras",
                    seed=0, limit=None, out="results/mnist", dataset="mnist", data_dir=None,
-                   resume=False, quiet=False):
+                   resume=False, overwrite=False, quiet=False):
     """Train the article's CNN with each method and write results.json, table.md,
-    table.csv and the plots into `out`. Returns the list of runs.
+    table.csv and the plots into `out`. Returns the list of runs of this call.
 
-    batch_size overrides the methods' own (None keeps them). On Ctrl-C the finished
-    epochs of every method are written before the KeyboardInterrupt goes on.
+    batch_size overrides the methods' own (None keeps them). The folder is locked for
+    the run (a second run into it raises FolderBusy). Results already in `out` are kept
+    for methods not run now; for methods run now they need `resume` (continue them from
+    their checkpoints) or `overwrite` (replace them), else OutputError. A resumed
+    checkpoint must come from the same settings (CheckpointError otherwise). On Ctrl-C
+    (or SIGTERM, when the caller turns it into KeyboardInterrupt) the finished epochs of
+    every method are written before the KeyboardInterrupt goes on.
     """
+    if resume and overwrite:
+        raise ValueError("resume and overwrite exclude each other")
     data = load(dataset, data_dir)
     train = (data.train_images[:limit], data.train_labels[:limit])
     val = (data.test_images, data.test_labels)
     config = dict(methods=list(methods), epochs=epochs, batch_size=batch_size, preset=preset,
                   seed=seed, limit=limit, dataset=dataset, train_samples=len(train[0]),
                   val_samples=len(val[0]))
+    checkpoints = os.path.join(out, "checkpoints")
+    os.makedirs(out, exist_ok=True)
+    with OutputLock(out):
+        if os.path.islink(checkpoints):
+            raise OutputError(f"{checkpoints} is a symbolic link; refusing to write "
+                              f"through it")
+        os.makedirs(checkpoints, exist_ok=True)
+        check_writable(out)
+        check_writable(checkpoints)         # a read-only folder: found before training
+        remove_temporaries(out)             # what a kill -9 during a write left
+        remove_temporaries(checkpoints)
+        kept = _plan(out, methods, config, resume, overwrite)
+        if resume:                          # every checkpoint checked before any training
+            for name in methods:
+                trainer = _trainer(name, seed, preset, batch_size, True, out, config)
+                if os.path.lexists(trainer.checkpoint[:-4] + ".pkl") and \
+                        not os.path.lexists(trainer.checkpoint):
+                    load_checkpoint(trainer.checkpoint[:-4] + ".pkl")   # says why not
+                trainer.restore(epochs)
+        return _run(methods, epochs, batch_size, preset, seed, out, resume, quiet, config,
+                    train, val, kept)
+
+
+def _run(methods, epochs, batch_size, preset, seed, out, resume, quiet, config, train, val,
+         kept):
     runs = []
     started = time.perf_counter()
     if not quiet:
@@ -67,37 +166,41 @@ def run_experiment(methods=tuple(METHODS), epochs=10, batch_size=None, preset="k
     try:
         for name in methods:
             method = METHODS[name]
-            model = article_cnn(seed=seed)
-            trainer = Trainer(model, name, seed=seed, preset=preset, quiet=quiet,
-                              batch_size=method.batch_size if batch_size is None else batch_size,
-                              checkpoint=os.path.join(out, "checkpoints", f"{name}.pkl"))
+            trainer = _trainer(name, seed, preset, batch_size, quiet, out, config)
+            if resume and not trainer.restore(epochs):
+                print(f"{name}: no checkpoint in {os.path.dirname(trainer.checkpoint)}; "
+                      f"starting it from epoch 1", file=sys.stderr, flush=True)
             run = dict(name=name, title=method.title, article_row=method.article_row,
                        optimizer=repr(trainer.optimizer), batch_size=trainer.batch_size,
-                       history=trainer.history, stopped=None)
+                       settings=trainer.settings, history=trainer.history, stopped=None)
             runs.append(run)
             if not quiet:
                 print(f"== {method.title}: {trainer.optimizer!r}, batch "
                       f"{trainer.batch_size or 'full'}", flush=True)
             try:
-                trainer.fit(train, val, epochs, resume=resume, desc=f"{name} ")
+                trainer.fit(train, val, epochs, desc=f"{name} ")
             except NonFiniteLoss as e:
-                run["stopped"] = str(e)
+                run["stopped"] = f"{name}: {e}"
                 print(f"{name}: {e}", file=sys.stderr)
             finally:
-                run["history"] = trainer.history   # resuming replaces the list
-            write_results(out, runs, config, time.perf_counter() - started)
+                run["history"] = trainer.history
+            write_results(out, kept + runs, config, time.perf_counter() - started)
     except KeyboardInterrupt:
-        write_results(out, runs, config, time.perf_counter() - started, interrupted=True)
+        write_results(out, kept + runs, config, time.perf_counter() - started,
+                      interrupted=True)
         raise
     return runs
 
 
 def write_results(out, runs, config, seconds, interrupted=False):
-    """results.json, table.md, table.csv and three plots: what is finished so far."""
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "results.json"), "w") as f:
-        json.dump(dict(config=config, environment=_environment(), wall_seconds=seconds,
-                       interrupted=interrupted, runs=runs), f, indent=1)
+    """results.json, table.md, table.csv and three plots: what is finished so far, each
+    file replaced atomically."""
+    if not runs:                                # interrupted before the first method
+        return
+    config = dict(config, methods=[r["name"] for r in runs])
+    atomic_write_text(os.path.join(out, "results.json"), json.dumps(
+        dict(config=config, environment=_environment(), wall_seconds=seconds,
+             interrupted=interrupted, runs=runs), indent=1))
     mnist = config["dataset"] == "mnist"        # the article's numbers are MNIST's
     rows = report.table_rows(runs, with_article=mnist)
     report.write_csv(os.path.join(out, "table.csv"), rows)

@@ -1,5 +1,8 @@
 """The article's results table, beside ours, and the plots."""
 import csv
+import io
+
+from .files import atomic_write, atomic_write_text
 
 # The article's Keras results (validation accuracy and loss at epochs 1, 5, 10, total time).
 # Its SGD row prints the epoch-5 loss as "1451": read as .1451.
@@ -49,10 +52,11 @@ def table_rows(runs, with_article=True):
 
 
 def write_csv(path, rows):
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, text.getvalue())
 
 
 def write_markdown(path, rows, note=""):
@@ -72,8 +76,7 @@ def write_markdown(path, rows, note=""):
         name = r["title"] + (f" (article: {r['article_row']})" if r["article_row"] and
                              r["article_row"] != r["title"] else "")
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {time_cell} |")
-    with open(path, "w") as f:
-        f.write("\n".join(lines) + "\n")
+    atomic_write_text(path, "\n".join(lines) + "\n")
 
 
 def plot_curves(path_prefix, runs, with_article=True, dataset="MNIST"):
@@ -121,7 +124,7 @@ def plot_curves(path_prefix, runs, with_article=True, dataset="MNIST"):
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         fig.tight_layout()
         path = f"{path_prefix}{key}.png"
-        fig.savefig(path, dpi=110)
+        atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
         plt.close(fig)
         written.append(path)
     return written

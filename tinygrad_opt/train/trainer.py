@@ -5,13 +5,15 @@ import time
 
 import numpy as np
 
+from .. import __version__
 from ..autograd import no_grad
 from ..data.loader import batch_indices, chunks
 from ..data.mnist import to_float
 from ..nn.functional import softmax_cross_entropy
 from ..optim import Optimizer, get_method
 from ..tensor import Tensor
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .files import check_writable
 
 
 class NonFiniteLoss(FloatingPointError):
@@ -33,12 +35,17 @@ class Trainer:
         quiet: no progress bars.
         chunk_size: the largest batch that goes through the model at once; bigger
             batches (gradient descent) accumulate their gradient over chunks.
-        checkpoint: path of the checkpoint written at the end of every epoch, or None.
+        checkpoint: path of the checkpoint (an .npz file, see checkpoint.py) written at
+            the end of every epoch, or None.
+        settings: more of what defines the run (data set, its size, ...), recorded in the
+            checkpoint beside the optimizer's class and hyperparameters, the batch size,
+            the seed and the package version; resuming refuses a checkpoint whose
+            settings differ.
     """
 
     def __init__(self, model, optimizer, loss=softmax_cross_entropy, seed=0,
                  batch_size="method", preset="keras", quiet=False, chunk_size=1000,
-                 checkpoint=None):
+                 checkpoint=None, settings=None):
         method = None
         if isinstance(optimizer, str):
             method = get_method(optimizer)
@@ -54,6 +61,11 @@ class Trainer:
         self.rng = np.random.default_rng(seed)
         self.dtype = optimizer.params[0].dtype    # inputs are fed in the model's dtype
         self.history = []
+        self.settings = dict(method=method.name if method else None,
+                             optimizer=type(optimizer).__name__, preset=optimizer.preset,
+                             **optimizer.hyper, batch_size=batch_size, seed=seed)
+        self.settings.update(settings or {})
+        self.settings["version"] = __version__
 
     def _input(self, images):
         """uint8 images -> a Tensor in the model's dtype, converted once (no extra copy)."""
@@ -101,12 +113,19 @@ class Trainer:
             the history: one dict per epoch (epoch, train_loss, train_acc, val_loss,
             val_acc, seconds, updates).
         Raises:
+            CheckpointError: resuming from a checkpoint that is unreadable or of
+                another run (see `restore`).
+            OSError: the checkpoint's folder cannot be written (found before training).
             NonFiniteLoss: the loss became NaN or inf (the history so far is kept in
                 `self.history` and in the last checkpoint).
             KeyboardInterrupt: after the last finished epoch's checkpoint is in place.
         """
         if resume and self.checkpoint:
-            self._restore()
+            self.restore(epochs)
+        if self.checkpoint:                 # a read-only folder: found now, not after
+            folder = os.path.dirname(os.path.abspath(self.checkpoint))   # an epoch
+            os.makedirs(folder, exist_ok=True)
+            check_writable(folder)
         images, labels = train
         self.model.train()
         for epoch in range(len(self.history) + 1, epochs + 1):
@@ -152,15 +171,49 @@ class Trainer:
     # --- checkpoints --------------------------------------------------------------------
     def _save(self):
         save_checkpoint(self.checkpoint, dict(
-            model=self.model.state_dict(), optimizer=self.optimizer.state_dict(),
-            rng=self.rng.bit_generator.state, history=self.history,
-            batch_size=self.batch_size, seed=self.seed))
+            settings=self.settings, history=self.history, rng=self.rng.bit_generator.state,
+            model=self.model.state_dict(), optimizer=self.optimizer.state_dict()))
 
-    def _restore(self):
-        if not os.path.exists(self.checkpoint):
-            return
-        state = load_checkpoint(self.checkpoint)
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.rng.bit_generator.state = state["rng"]
-        self.history = list(state["history"])
+    def restore(self, epochs=None):
+        """Continue from `self.checkpoint`: model, optimizer, shuffling and history.
+
+        Returns False (and changes nothing) when there is no checkpoint file.
+        Raises:
+            CheckpointError: naming the file: unreadable or not a checkpoint; or saved by
+                another run, listing each setting that differs (saved vs requested); or
+                holding more epochs than `epochs` (only the number of epochs may grow).
+                Nothing is changed.
+        """
+        path = self.checkpoint
+        if not os.path.lexists(path):
+            return False
+        state = load_checkpoint(path)
+        try:
+            saved, history = dict(state["settings"]), list(state["history"])
+            if [h["epoch"] for h in history] != list(range(1, len(history) + 1)):
+                raise ValueError("its history is not epochs 1, 2, ...")
+        except (KeyError, TypeError, ValueError) as e:
+            raise CheckpointError(f"{path}: not a training checkpoint ({e})") from None
+        differ = [f"{k}: saved {saved.get(k)!r}, requested {self.settings.get(k)!r}"
+                  for k in list(self.settings) + [k for k in saved if k not in self.settings]
+                  if saved.get(k, "(not recorded)") != self.settings.get(k, "(not recorded)")]
+        if differ:
+            raise CheckpointError(f"{path}: the checkpoint is of another run; refusing to "
+                                  f"resume it with different settings: " + "; ".join(differ))
+        if epochs is not None and len(history) > epochs:
+            raise CheckpointError(f"{path}: the checkpoint has {len(history)} epochs, more "
+                                  f"than the {epochs} requested (only the number of epochs "
+                                  f"may grow)")
+        rng = np.random.default_rng()
+        previous = self.model.state_dict()
+        try:
+            rng.bit_generator.state = state["rng"]
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+        except (KeyError, TypeError, ValueError) as e:
+            self.model.load_state_dict(previous)
+            msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+            raise CheckpointError(f"{path}: does not fit this model and optimizer "
+                                  f"({msg})") from None
+        self.rng, self.history = rng, history
+        return True

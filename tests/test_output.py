@@ -1,0 +1,220 @@
+"""The output folder: atomic result files, no link followed, one run at a time, nothing
+overwritten without being asked, and a run that fails says so in its exit status."""
+import dataclasses
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tinygrad_opt.optim import METHODS
+
+from test_checkpoint import QUICK, _command, cli
+
+RESULTS = ("results.json", "table.md", "table.csv", "val_acc.png", "val_loss.png",
+           "train_loss.png")
+
+
+@pytest.fixture(scope="module")
+def first(tmp_path_factory):
+    """A folder holding one epoch of adam (256 images)."""
+    from tinygrad_opt.cli import main
+    out = tmp_path_factory.mktemp("first") / "res"
+    assert main(["mnist", "--optimizers", "adam", "--epochs", "1", "--out", str(out),
+                 *QUICK]) == 0
+    return out
+
+
+def _copy(first, tmp_path):
+    import shutil
+    shutil.copytree(first, tmp_path / "res")
+    return tmp_path / "res"
+
+
+def _contents(out):
+    return {n: (out / n).read_bytes() for n in RESULTS}
+
+
+# --- atomic writes ------------------------------------------------------------------------
+def test_a_failure_while_writing_leaves_the_previous_results(first, tmp_path, capsys,
+                                                             monkeypatch):
+    """A full disk (or any error) in the middle of writing a result file once left it
+    truncated: each file is now written aside and renamed into place."""
+    from matplotlib.figure import Figure
+
+    from tinygrad_opt.train import experiment
+    out = _copy(first, tmp_path)
+
+    def disk_full(self, fname, **kwargs):
+        f = open(fname, "wb") if isinstance(fname, (str, os.PathLike)) else fname
+        f.write(b"\x89PNG half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def environment_fails():
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    for patch in ((Figure, "savefig", disk_full), (experiment, "_environment",
+                                                   environment_fails)):
+        before = _contents(out)
+        with monkeypatch.context() as m:
+            m.setattr(*patch)
+            code, _, err = cli(capsys, "--optimizers", "adam", "--epochs", "1", "--out",
+                               str(out), "--overwrite", *QUICK)
+        assert code == 2 and "No space left on device" in err
+        failed = RESULTS[3:] if patch[1] == "savefig" else RESULTS[:1]
+        for name in failed:                     # the file that failed, and those after it
+            assert (out / name).read_bytes() == before[name], name
+        json.load(open(out / "results.json"))   # the others: old or new, each complete
+        assert not [n for n in os.listdir(out) if n.startswith(".tmp-")]
+
+
+# --- links planted in the folder ----------------------------------------------------------
+def test_links_planted_in_the_folder_are_replaced_not_followed(tmp_path, capsys):
+    out, victim = tmp_path / "res", tmp_path / "victim.txt"
+    out.mkdir()
+    victim.write_text("precious")
+    for name in RESULTS[1:] + (".write-test",):
+        os.symlink(victim, out / name)
+    code, _, err = cli(capsys, "--optimizers", "adam", "--epochs", "1", "--out", str(out),
+                       *QUICK)
+    assert code == 0, err
+    assert victim.read_text() == "precious"
+    assert not any(os.path.islink(out / n) for n in RESULTS)
+    os.symlink(victim, out / "results.json.tmp")
+    os.unlink(out / "results.json")
+    os.symlink(victim, out / "results.json")
+    code, _, err = cli(capsys, "--optimizers", "rmsprop", "--epochs", "1", "--out", str(out),
+                       *QUICK)             # a link as results.json: not read as results
+    assert code == 2 and "results.json: unreadable results (not a plain file)" in err
+    assert cli(capsys, "--optimizers", "adam", "--epochs", "1", "--out", str(out),
+               "--overwrite", *QUICK)[0] == 0
+    assert victim.read_text() == "precious" and not os.path.islink(out / "results.json")
+
+
+def test_a_link_as_the_checkpoints_folder_is_refused(tmp_path, capsys):
+    out, elsewhere = tmp_path / "res", tmp_path / "elsewhere"
+    out.mkdir()
+    elsewhere.mkdir()
+    os.symlink(elsewhere, out / "checkpoints")
+    code, _, err = cli(capsys, "--optimizers", "adam", "--epochs", "1", "--out", str(out),
+                       *QUICK)
+    assert code == 2 and "checkpoints is a symbolic link" in err
+    assert os.listdir(elsewhere) == []
+
+
+# --- one run per folder -------------------------------------------------------------------
+def test_a_second_run_into_a_busy_folder_refuses_until_the_first_dies(tmp_path, capsys):
+    out = tmp_path / "res"
+    out.mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\n"
+         "from tinygrad_opt.train.files import OutputLock\n"
+         "with OutputLock(sys.argv[1]):\n"
+         "    print('locked', flush=True)\n"
+         "    time.sleep(120)\n", str(out)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        code, _, err = cli(capsys, "--optimizers", "adam", "--epochs", "1", "--out", str(out),
+                           *QUICK)
+        assert code == 2 and "another run is writing into this folder" in err
+        assert not (out / "results.json").exists()
+    finally:
+        holder.send_signal(signal.SIGKILL)      # the OS releases the lock of a dead process
+        holder.wait()
+    code, _, err = cli(capsys, "--optimizers", "adam", "--epochs", "1", "--out", str(out),
+                       *QUICK)
+    assert code == 0, err
+
+
+# --- nothing overwritten without being asked ----------------------------------------------
+def test_rerunning_into_a_folder_with_results_refuses_and_names_overwrite(first, tmp_path,
+                                                                          capsys):
+    out = _copy(first, tmp_path)
+    before = _contents(out)
+    code, _, err = cli(capsys, "--optimizers", "adam", "--epochs", "1", "--out", str(out),
+                       *QUICK)
+    assert code == 2 and "already holds results of adam" in err and "--overwrite" in err
+    assert _contents(out) == before
+    code, _, err = cli(capsys, "--optimizers", "adam", "--epochs", "1", "--out", str(out),
+                       "--seed", "4", "--overwrite", *QUICK)
+    assert code == 0, err
+    results = json.load(open(out / "results.json"))
+    assert results["config"]["seed"] == 4 and [r["name"] for r in results["runs"]] == ["adam"]
+
+
+def test_a_run_of_other_methods_keeps_the_earlier_ones(first, tmp_path, capsys):
+    out = _copy(first, tmp_path)
+    adam = json.load(open(out / "results.json"))["runs"][0]
+    code, _, err = cli(capsys, "--optimizers", "minibatch", "--epochs", "1", "--out",
+                       str(out), *QUICK)
+    assert code == 0, err
+    runs = json.load(open(out / "results.json"))["runs"]
+    assert [r["name"] for r in runs] == ["adam", "minibatch"] and runs[0] == adam
+    table = (out / "table.md").read_text()
+    assert "| Adam |" in table and "| Mini-batch gradient descent" in table
+
+
+def test_resume_and_overwrite_exclude_each_other(tmp_path, capsys):
+    code, _, err = cli(capsys, "--out", str(tmp_path), "--resume", "--overwrite")
+    assert code == 2 and "not allowed with argument" in err
+
+
+def test_an_empty_data_dir_is_one_line(tmp_path, capsys):
+    code, _, err = cli(capsys, "--out", str(tmp_path), "--data-dir", "")
+    assert code == 2 and "--data-dir: empty folder name" in err and "Traceback" not in err
+
+
+# --- a run that fails says so -------------------------------------------------------------
+def test_a_nan_loss_exits_nonzero_naming_the_method_and_epoch(tmp_path, capsys, monkeypatch):
+    """A method whose loss became NaN once ended with exit status 0."""
+    monkeypatch.setitem(METHODS, "minibatch", dataclasses.replace(
+        METHODS["minibatch"], hyperparameters=dict(lr=1e30)))
+    code, _, err = cli(capsys, "--optimizers", "minibatch,adam", "--epochs", "2", "--out",
+                       str(tmp_path / "res"), *QUICK)
+    assert code == 1
+    assert "tinygrad-opt: error: minibatch: loss became" in err and "at epoch 1" in err
+    runs = json.load(open(tmp_path / "res" / "results.json"))["runs"]
+    assert runs[0]["stopped"] and len(runs[1]["history"]) == 2      # adam still ran
+
+
+def test_sigterm_writes_the_finished_epochs_like_ctrl_c(tmp_path):
+    out = tmp_path / "res"
+    run = subprocess.Popen(_command(out, "--epochs", "40"), stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "checkpoints" / "adam.npz").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        run.send_signal(signal.SIGTERM)
+        _, err = run.communicate(timeout=120)
+    finally:
+        run.kill()
+    assert run.returncode == 143 and "terminated; finished epochs are in" in err
+    results = json.load(open(out / "results.json"))
+    assert results["interrupted"] is True and len(results["runs"][0]["history"]) >= 1
+    assert all((out / n).stat().st_size > 0 for n in RESULTS)
+
+
+def test_a_read_only_checkpoints_folder_is_found_before_training(tmp_path, capsys,
+                                                                  monkeypatch):
+    """It was found only when the first epoch's checkpoint was written. (Tests run as
+    root, for whom permission bits do not apply: the refusal is simulated at the call
+    that creates files.)"""
+    import tempfile
+    real = tempfile.mkstemp
+
+    def read_only(*args, dir=None, **kwargs):
+        if dir is not None and os.path.basename(os.path.normpath(dir)) == "checkpoints":
+            raise PermissionError(errno.EACCES, "Permission denied", dir)
+        return real(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    out = tmp_path / "res"
+    code, stdout, err = cli(capsys, "--optimizers", "adam", "--epochs", "1", "--out", str(out),
+                            "--limit", "256")
+    assert code == 2 and "checkpoints: Permission denied" in err
+    assert "epoch 1" not in stdout and not (out / "results.json").exists()
