@@ -193,3 +193,63 @@ def test_one_row_weight_gradient_is_kept_factored_and_exact():
     a = Tensor(rand(5, 3), requires_grad=True, dtype=np.float64)
     (x @ (a * 2)).sum().backward()                           # not a leaf: built at once
     np.testing.assert_allclose(a.grad, 2 * x.data.T @ np.ones((1, 3)), rtol=1e-15)
+
+
+# --- a custom op's backward that cannot be right is an error, not a silent reshape ------
+class _Transposed(Function):
+    @staticmethod
+    def forward(ctx, a):
+        return a * 2
+
+    @staticmethod
+    def backward(ctx, g):
+        return (g * 2).T                # the right size, the wrong layout
+
+
+class _Flattened(_Transposed):
+    @staticmethod
+    def backward(ctx, g):
+        return (g * 2).reshape(-1)
+
+
+class _TwoForOne(_Transposed):
+    @staticmethod
+    def backward(ctx, g):
+        return g * 2, g
+
+
+class _OneForTwo(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        return a * b
+
+    @staticmethod
+    def backward(ctx, g):
+        return (g,)
+
+
+@pytest.mark.parametrize("op,message", [
+    (_Transposed, r"_Transposed.backward, input 0: a gradient of shape \(3, 2\) for an input "
+                  r"of shape \(2, 3\)"),
+    (_Flattened, r"_Flattened.backward, input 0: a gradient of shape \(6,\) for an input of "
+                 r"shape \(2, 3\)"),
+    (_TwoForOne, r"_TwoForOne.backward returned 2 gradients for 1 tensor inputs"),
+])
+def test_a_gradient_that_cannot_belong_to_its_input_is_an_error(op, message):
+    x = Tensor(np.arange(6.0).reshape(2, 3), requires_grad=True, dtype=np.float64)
+    with pytest.raises(ValueError, match=message):
+        op.apply(x).sum().backward()
+
+
+def test_too_few_gradients_is_an_error():
+    a, b = (Tensor(np.ones(3), requires_grad=True) for _ in range(2))
+    with pytest.raises(ValueError, match=r"_OneForTwo.backward returned 1 gradients for 2"):
+        _OneForTwo.apply(a, b).sum().backward()
+
+
+def test_broadcasting_reductions_stay_legitimate():
+    a = Tensor(np.ones((3, 1)), requires_grad=True, dtype=np.float64)
+    b = Tensor(np.ones(4), requires_grad=True, dtype=np.float64)
+    c = Tensor(np.ones(()), requires_grad=True, dtype=np.float64)
+    ((a + b) * c).sum().backward()
+    assert a.grad.tolist() == [[4.0]] * 3 and b.grad.tolist() == [3.0] * 4 and c.grad == 24.0

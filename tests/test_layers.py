@@ -207,3 +207,20 @@ def test_fused_block_equals_the_three_layers_at_batch_64():
     assert losses[0] == pytest.approx(losses[1], rel=1e-6)
     for p, q in zip(fused.parameters(), plain.parameters()):
         np.testing.assert_allclose(p.grad, q.grad, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("change", [
+    lambda s: s.__setitem__("4.weight", np.zeros((3, 3))),          # checked last once
+    lambda s: s.__setitem__("2.rng", np.zeros(5, np.uint64)),       # a buffer's shape
+    lambda s: s.__setitem__("4.bias", np.array(["a"] * 256)),       # not numbers
+])
+def test_a_failed_load_state_dict_changes_nothing(change):
+    """The parameters before the faulty entry were once already overwritten."""
+    a, b = article_cnn(seed=0, fused=False), article_cnn(seed=1, fused=False)
+    before = b.state_dict()
+    state = a.state_dict()
+    change(state)
+    with pytest.raises(ValueError):
+        b.load_state_dict(state)
+    for k, v in b.state_dict().items():
+        np.testing.assert_array_equal(v, before[k])

@@ -356,3 +356,92 @@ def test_factored_gradient_nonfinite_values_and_overflow_are_caught():
     opt.step()
     assert opt.skipped_steps == 1 and opt.t == 0
     np.testing.assert_array_equal(w.data, before)
+
+
+# --- the API refuses what would corrupt memory or training ---------------------------------
+@pytest.mark.parametrize("grad,message", [
+    (np.zeros(1, np.float32), r"gradient of parameter 1 is ndarray of shape \(1,\) and dtype "
+                              r"float32; the parameter has shape \(1000,\)"),
+    (np.zeros((1000, 1), np.float32), r"parameter 1 .* shape \(1000, 1\)"),
+    (np.zeros(1000, np.float64), r"parameter 1 .* dtype float64; the parameter has shape "
+                                 r"\(1000,\) and dtype float32"),
+    ([0.0] * 1000, r"parameter 1 is list"),
+])
+@pytest.mark.parametrize("cls", [SGD, Adam])
+def test_gradient_of_another_shape_or_dtype_is_refused(cls, grad, message):
+    """A 1-element gradient for a big parameter once made the kernels read past its end:
+    silent garbage, or a segmentation fault for 30M elements."""
+    a, b = Tensor(np.ones(3), requires_grad=True), Tensor(np.ones(1000), requires_grad=True)
+    opt = cls([a, b])
+    a.grad, b.grad = np.ones(3, np.float32), grad
+    with pytest.raises(ValueError, match=message):
+        opt.step()
+    assert opt.t == 0 and a.data.tolist() == [1.0] * 3 and (b.data == 1).all()
+
+
+def test_the_same_tensor_twice_is_refused():
+    p, q = Tensor([1.0], requires_grad=True), Tensor([2.0], requires_grad=True)
+    with pytest.raises(ValueError, match=r"parameter 2 is the same Tensor as parameter 0"):
+        SGD([p, q, p])
+
+
+@pytest.mark.parametrize("cls,kwargs,message", [
+    (SGD, dict(lr=True), r"SGD: lr must be a number, got True"),
+    (Adam, dict(eps=np.bool_(True)), r"Adam: eps must be a number, got (np.)?True"),
+    (SGD, dict(momentum=0.9, nesterov=1.0), r"SGD: nesterov must be True or False, got 1.0"),
+    (Adam, dict(lr="0.1"), r"Adam: lr must be a number, got '0.1'"),
+])
+def test_booleans_are_not_numbers_nor_numbers_switches(cls, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        cls([Tensor([1.0], requires_grad=True)], **kwargs)
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda s: s["state"][0]["m"].__setitem__(1, np.nan), r"state 'm' of parameter 0 holds 1 NaN"),
+    (lambda s: s["state"][0].__setitem__("v", np.zeros(2)), r"state 'v' of parameter 0 has shape \(3,\), got \(2,\)"),
+    (lambda s: s["hyperparameters"].__setitem__("lr", True), r"lr must be a number, got True"),
+    (lambda s: s["hyperparameters"].__setitem__("lr", float("nan")), r"lr must be a number, got nan"),
+    (lambda s: s.__setitem__("t", -1), r"t must be a whole number >= 0, got -1"),
+    (lambda s: s["hyperparameters"].pop("eps"), r"hyperparameters \['beta1', 'beta2', 'lr'\] saved"),
+])
+def test_a_bad_optimizer_state_is_refused_and_changes_nothing(change, message):
+    p = Tensor(np.ones(3), requires_grad=True)
+    opt = Adam([p], lr=0.5)
+    p.grad = np.ones(3, np.float32)
+    opt.step()
+    saved = opt.state_dict()
+    before = opt.state_dict()
+    change(saved)
+    with pytest.raises((ValueError, KeyError), match=message):
+        opt.load_state_dict(saved)
+    after = opt.state_dict()
+    assert after["t"] == before["t"] == 1 and after["hyperparameters"] == before["hyperparameters"]
+    for k in ("m", "v"):
+        np.testing.assert_array_equal(after["state"][0][k], before["state"][0][k])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name,cls,hyper,transcription", CASES, ids=[c[0] for c in CASES])
+def test_update_kernels_keep_nan_and_inf_as_the_references(name, cls, hyper, transcription,
+                                                           dtype):
+    """Weights and state holding NaN or inf (a model loaded with them, an overflow): each
+    kernel leaves NaN and inf exactly where its numpy reference does."""
+    rng = np.random.default_rng(3)
+    w0 = rng.standard_normal(3000).astype(dtype)
+    w0[[5, 70, 900]] = np.nan, np.inf, -np.inf
+    g = rng.standard_normal(3000).astype(dtype)
+    g[[6, 71]] = 1e30 if dtype == np.float32 else 1e300       # squares overflow to inf
+    results = []
+    for update in ("kernel_update", "reference_update"):
+        p = Tensor(w0, requires_grad=True, dtype=dtype)
+        opt = cls([p], **hyper)
+        opt.t = 1
+        for s in opt.state[0].values():
+            s[[7, 8]] = np.nan, np.inf
+        with np.errstate(all="ignore"):
+            getattr(opt, update)(p.data, g.copy(), opt.state[0])
+        results.append([p.data] + [opt.state[0][k] for k in sorted(opt.state[0])])
+    for got, want in zip(*results):
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+        np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
+        np.testing.assert_allclose(got, want, rtol=1e-6 if dtype == np.float32 else 1e-14)

@@ -103,9 +103,22 @@ def _dense(grad):
 
 
 def unbroadcast(grad, shape):
-    """Sum `grad` down to `shape`, undoing numpy broadcasting (the one place it is undone)."""
-    if grad.shape == tuple(shape):
+    """Sum `grad` down to `shape`, undoing numpy broadcasting (the one place it is undone).
+
+    Raises ValueError unless an array of `shape` broadcasts to grad's shape: a gradient of
+    another shape (a transposed or flattened array of the right size) is a bug in the
+    op's backward, never reshaped silently."""
+    shape = tuple(shape)
+    if grad.shape == shape:
         return grad
+    try:
+        fits = np.broadcast_shapes(shape, grad.shape) == grad.shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"a gradient of shape {grad.shape} for an input of shape {shape}: "
+                         f"it must have the input's shape, or the shape the input was "
+                         f"broadcast to")
     extra = grad.ndim - len(shape)
     if extra > 0:  # leading axes that broadcasting added
         grad = grad.sum(axis=tuple(range(extra)))
@@ -163,9 +176,13 @@ def backward(root, grad):
             handed_out.add(id(tensor.grad))
             continue
         parent_grads = node.fn.backward(node.ctx, g)
-        if not isinstance(parent_grads, tuple):
+        if not isinstance(parent_grads, (tuple, list)):
             parent_grads = (parent_grads,)
-        for parent, pg in zip(node.parents, parent_grads):
+        if len(parent_grads) != len(node.parents):
+            raise ValueError(f"{node.fn.__name__}.backward returned {len(parent_grads)} "
+                             f"gradients for {len(node.parents)} tensor inputs (one per "
+                             f"input, None where there is none)")
+        for i, (parent, pg) in enumerate(zip(node.parents, parent_grads)):
             if pg is None or not parent.requires_grad:
                 continue
             key = id(parent)
@@ -174,5 +191,8 @@ def backward(root, grad):
                     and pg.shape == parent.shape:      # a leaf's first gradient: keep it
                 pg = Outer(pg.u.astype(dtype), pg.v.astype(dtype))         # (own copies)
             else:
-                pg = unbroadcast(np.asarray(_dense(pg), dtype=dtype), parent.shape)
+                try:
+                    pg = unbroadcast(np.asarray(_dense(pg), dtype=dtype), parent.shape)
+                except ValueError as e:
+                    raise ValueError(f"{node.fn.__name__}.backward, input {i}: {e}") from None
             grads[key] = pg if key not in grads else _dense(grads[key]) + pg

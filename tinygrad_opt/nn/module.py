@@ -88,12 +88,14 @@ class Module:
         return state
 
     def load_state_dict(self, state):
-        """Copy arrays into the parameters and buffers of the same names.
+        """Copy arrays into the parameters and buffers of the same names. Everything is
+        checked before anything is copied: a failed load changes nothing.
 
         Raises:
             KeyError: a parameter or buffer is missing from `state`, or `state` has a
                 key this module does not know.
-            ValueError: an array has another shape than its parameter.
+            ValueError: an array has another shape than its parameter or buffer, or
+                holds something other than numbers.
         """
         own = dict(self.named_parameters())
         buffers = dict(self.named_buffers())
@@ -102,14 +104,21 @@ class Module:
         if missing or unexpected:
             raise KeyError(f"load_state_dict: missing keys {missing}, unexpected keys "
                            f"{unexpected}")
-        for k, p in own.items():
+        values = {}
+        for k, target in [(k, p.data) for k, p in own.items()] + list(buffers.items()):
             value = np.asarray(state[k])
-            if value.shape != p.shape:
-                raise ValueError(f"load_state_dict: {k} has shape {p.shape} here, got "
-                                 f"{value.shape}")
-            p.data[...] = value
+            if value.shape != np.shape(target):
+                raise ValueError(f"load_state_dict: {k} has shape {np.shape(target)} here, "
+                                 f"got {value.shape}")
+            if value.dtype.kind not in "biuf" or (
+                    k in buffers and not np.can_cast(value.dtype, target.dtype, "same_kind")):
+                raise ValueError(f"load_state_dict: {k} is of dtype {value.dtype}, which "
+                                 f"does not fit {np.asarray(target).dtype}")
+            values[k] = value
+        for k, p in own.items():
+            p.data[...] = values[k]
         for k, b in buffers.items():
-            np.copyto(b, state[k])
+            np.copyto(b, values[k], casting="same_kind")
 
     def __repr__(self):
         lines = [f"  ({name}): {child!r}".replace("\n", "\n  ") for name, child in self.children()]

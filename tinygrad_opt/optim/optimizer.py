@@ -39,17 +39,17 @@ class Optimizer:
             raise ValueError(f"{name}: nonfinite must be 'raise' or 'skip', got {nonfinite!r}")
         values = dict(self.presets["keras"], **self.presets[preset])
         values.update({k: v for k, v in hyper.items() if v is not None})
-        for k, v in values.items():
-            if not isinstance(v, bool):
-                if not isinstance(v, numbers.Real) or math.isnan(v):
-                    raise ValueError(f"{name}: {k} must be a number, got {v!r}")
-                values[k] = float(v)    # Python floats: no numpy float64 upcasting
-        self.hyper = values
+        self.hyper = values = self._typed(values)
         self.validate(**values)
         self.params = list(params)
         if not self.params:
             raise ValueError(f"{name}: got an empty parameter list")
+        seen = {}
         for i, p in enumerate(self.params):
+            first = seen.setdefault(id(p), i)
+            if first != i:          # it would be updated twice per step
+                raise ValueError(f"{name}: parameter {i} is the same Tensor as parameter "
+                                 f"{first}; list each parameter once")
             data = getattr(p, "data", None)
             if not isinstance(data, np.ndarray) or data.dtype not in (np.float32, np.float64):
                 raise TypeError(f"{name}: parameter {i} must be a Tensor of float32 or "
@@ -61,6 +61,22 @@ class Optimizer:
         self.t = 0
         self.skipped_steps = 0
         self.state = [self.init_state(p.data) for p in self.params]
+
+    def _typed(self, values):
+        """Hyperparameters as Python floats, and bools where the rule's default is a bool
+        (nesterov): `lr=True` is no learning rate, `nesterov=1.0` no switch."""
+        name, defaults = type(self).__name__, self.presets["keras"]
+        for k, v in values.items():
+            if isinstance(defaults.get(k), bool):
+                if not isinstance(v, (bool, np.bool_)):
+                    raise ValueError(f"{name}: {k} must be True or False, got {v!r}")
+                values[k] = bool(v)
+            elif isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real) \
+                    or math.isnan(v):
+                raise ValueError(f"{name}: {k} must be a number, got {v!r}")
+            else:
+                values[k] = float(v)    # Python floats: no numpy float64 upcasting
+        return values
 
     # --- for subclasses ---------------------------------------------------------------
     def init_state(self, w):
@@ -95,6 +111,16 @@ class Optimizer:
     def step(self):
         """Apply one update to every parameter that has a gradient."""
         grads = [p._grad for p in self.params]
+        for i, (p, g) in enumerate(zip(self.params, grads)):
+            if g is None:
+                continue
+            if not isinstance(g, (np.ndarray, Outer)) or g.shape != p.data.shape \
+                    or _dtype(g) != p.data.dtype:   # the kernels would read past the end
+                raise ValueError(
+                    f"{type(self).__name__}: the gradient of parameter {i} is "
+                    f"{type(g).__name__} of shape {getattr(g, 'shape', None)} and dtype "
+                    f"{_dtype(g)}; the parameter has shape {p.data.shape} and dtype "
+                    f"{p.data.dtype}; nothing was updated")
         for i, g in enumerate(grads):
             if g is not None and not _all_finite(g):
                 if self.nonfinite == "skip":
@@ -116,7 +142,7 @@ class Optimizer:
                 if not reference and self.outer_update(p.data, g, state):
                     continue
                 g = p.grad                                   # the array, built once
-            update(p.data, np.ascontiguousarray(g, dtype=p.data.dtype), state)
+            update(p.data, np.ascontiguousarray(g), state)
 
     # --- saving -----------------------------------------------------------------------
     def state_dict(self):
@@ -132,17 +158,24 @@ class Optimizer:
         if len(saved) != len(self.state):
             raise ValueError(f"{name}.load_state_dict: {len(saved)} parameter states "
                              f"saved, this optimizer has {len(self.state)} parameters")
-        hyper = {k: (v if isinstance(v, bool) else float(v))
-                 for k, v in state_dict["hyperparameters"].items()}
+        hyper = dict(state_dict["hyperparameters"])
+        if set(hyper) != set(self.hyper):
+            raise KeyError(f"{name}.load_state_dict: hyperparameters {sorted(hyper)} saved, "
+                           f"this optimizer has {sorted(self.hyper)}")
+        hyper = self._typed(hyper)
         self.validate(**hyper)
+        t, skipped = state_dict["t"], state_dict.get("skipped_steps", 0)
+        for k, v in (("t", t), ("skipped_steps", skipped)):
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 0:
+                raise ValueError(f"{name}.load_state_dict: {k} must be a whole number "
+                                 f">= 0, got {v!r}")
         previous, self.hyper = self.hyper, hyper   # first: which state exists can depend
         try:                                       # on it (SGD's momentum)
             self.state = self._checked_state(saved)
         except (KeyError, ValueError):
             self.hyper = previous                  # a failed load changes nothing
             raise
-        self.t = int(state_dict["t"])
-        self.skipped_steps = int(state_dict.get("skipped_steps", 0))
+        self.t, self.skipped_steps = int(t), int(skipped)
 
     def _checked_state(self, saved):
         """Fresh state arrays filled from `saved`, after checking names and shapes."""
@@ -153,17 +186,27 @@ class Optimizer:
                 raise KeyError(f"{name}.load_state_dict: parameter {i} has state "
                                f"{sorted(mine)}, got {sorted(theirs)}")
             for k in mine:
-                if mine[k].shape != np.shape(theirs[k]):
+                value = np.asarray(theirs[k])
+                if mine[k].shape != value.shape:
                     raise ValueError(f"{name}.load_state_dict: state {k!r} of parameter "
-                                     f"{i} has shape {mine[k].shape}, got "
-                                     f"{np.shape(theirs[k])}")
-                np.copyto(mine[k], theirs[k])
+                                     f"{i} has shape {mine[k].shape}, got {value.shape}")
+                if value.dtype.kind not in "biuf":
+                    raise ValueError(f"{name}.load_state_dict: state {k!r} of parameter "
+                                     f"{i} is of dtype {value.dtype}, not numbers")
+                if np.isnan(value).any():
+                    raise ValueError(f"{name}.load_state_dict: state {k!r} of parameter "
+                                     f"{i} holds {int(np.isnan(value).sum())} NaN values")
+                np.copyto(mine[k], value, casting="same_kind")
         return fresh
 
     def __repr__(self):
         hyper = ", ".join(f"{k}={v:g}" if not isinstance(v, bool) else f"{k}={v}"
                           for k, v in self.hyper.items())
         return f"{type(self).__name__}({hyper})"
+
+
+def _dtype(g):
+    return g.u.dtype if isinstance(g, Outer) else getattr(g, "dtype", None)
 
 
 def _all_finite(g):
