@@ -193,3 +193,114 @@ def test_import_tells_openblas_threads_to_sleep_unless_told_otherwise():
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                              text=True, check=True)
         assert out.stdout.strip() == expected
+
+
+# --- NaN and inf: every kernel gives what its reference gives -----------------------------
+def _poison(a, seed, values=(np.nan, np.inf, -np.inf)):
+    """A copy of a with NaN, +inf and -inf at random places."""
+    a = a.copy()
+    flat = a.reshape(-1)
+    at = np.random.default_rng(seed).choice(flat.size, size=min(len(values), flat.size),
+                                            replace=False)
+    flat[at] = values[:len(at)]
+    return a
+
+
+def _same(got, want, dtype):
+    """Equal within tolerance, NaN where the reference has NaN, inf where it has inf."""
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
+    np.testing.assert_allclose(got, want, **TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("xs,ws,stride,pad", [CONV_CASES[1], CONV_CASES[2], CONV_CASES[5]])
+@pytest.mark.parametrize("where", ["x", "w", "g"])
+def test_conv_kernels_propagate_nan_and_inf_as_the_reference(xs, ws, stride, pad, where,
+                                                            dtype):
+    x = np.pad(_data(xs, dtype, 0), ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    w = _data((ws[0], xs[1], ws[1], ws[2]), dtype, 1)
+    b = _data(ws[0], dtype, 2)
+    x, w = (_poison(x, 20) if where == "x" else x), (_poison(w, 21) if where == "w" else w)
+    with np.errstate(invalid="ignore", over="ignore"):
+        for relu in (False, True):
+            _same(conv.conv2d_forward_kernel(x, w, b, stride, relu),
+                  conv.conv2d_forward_reference(x, w, b, stride, relu), dtype)
+        g = _data(conv.conv2d_forward_reference(x, w, b, stride, False).shape, dtype, 3)
+        g = _poison(g, 22) if where == "g" else g
+        _same(conv.conv2d_grad_weight_kernel(x, g, ws[1], ws[2], stride),
+              conv.conv2d_grad_weight_reference(x, g, ws[1], ws[2], stride), dtype)
+        _same(conv.conv2d_grad_input_kernel(g, w, x.shape, stride),
+              conv.conv2d_grad_input_reference(g, w, x.shape, stride), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("shape,k,s", [((2, 3, 7, 5), 2, 2), ((2, 5, 9, 9), 3, 1)])
+def test_maxpool_kernels_propagate_nan_as_the_reference(shape, k, s, dtype):
+    x = _poison(_data(shape, dtype, 4), 23, (np.nan, np.inf, -np.inf, np.nan, np.nan))
+    x[1, 2, 0, 0] = np.nan                  # a NaN first in its window
+    x[1, 2, 0, 1] = np.nan
+    out_k, arg_k = pool.maxpool2d_forward_kernel(x, k, s)
+    out_r, arg_r = pool.maxpool2d_forward_reference(x, k, s)
+    np.testing.assert_array_equal(out_k, out_r)         # NaN where the reference has NaN
+    np.testing.assert_array_equal(arg_k, arg_r)
+    g = _poison(_data(out_k.shape, dtype, 5), 24)
+    _same(pool.maxpool2d_backward_kernel(g, arg_k, shape),
+          pool.maxpool2d_backward_reference(g, arg_r, shape), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("shape", [(7, 13), (64, 32, 13, 13)])
+def test_dropout_kernel_keeps_nan_and_inf_as_the_reference(shape, dtype):
+    x = _poison(_data(shape, dtype, 6), 25, (np.nan,) * 20 + (np.inf, -np.inf) * 10)
+    key = dropout.dropout_key(11, 3)
+    with np.errstate(invalid="ignore"):
+        np.testing.assert_array_equal(dropout.dropout_kernel(x, 0.5, key),
+                                      dropout.dropout_reference(x, 0.5, key))
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("xs,ws,k,s", [FUSED_CASES[0], FUSED_CASES[2], FUSED_CASES[4],
+                                       ((4, 1, 28, 28), (32, 3, 3), 2, 2)])
+@pytest.mark.parametrize("where", ["x", "w", "b", "g", "all w"])
+def test_fused_block_propagates_nan_and_inf_as_the_references(xs, ws, k, s, where, dtype):
+    """The fused kernel once turned NaN weights into zeros (relu and pool dropped them):
+    all 288 conv weights NaN trained on silently."""
+    from tinygrad_opt.ops import fused
+    x, w, b = _data(xs, dtype, 9), _data((ws[0], xs[1], ws[1], ws[2]), dtype, 10), \
+        _data(ws[0], dtype, 11) * 0.3
+    x = _poison(x, 26) if where == "x" else x
+    w = _poison(w, 27) if where == "w" else np.full_like(w, np.nan) if where == "all w" else w
+    b = _poison(b, 28) if where == "b" else b
+    key = dropout.dropout_key(5, 2)
+    with np.errstate(invalid="ignore", over="ignore"):
+        for rate in (0.0, 0.25):
+            ctx = _SavingCtx()
+            got = fused.ConvPoolDropoutFn.forward(ctx, x, w, b, k, s, rate, key)
+            _same(got, fused.conv_pool_dropout_reference(x, w, b, k, s, rate, key), dtype)
+            g = _data(got.shape, dtype, 12)
+            g = _poison(g, 29) if where == "g" else g
+            want = fused.conv_pool_dropout_backward_reference(x, w, b, g, k, s, rate, key)
+            for got_grad, want_grad in zip(fused.ConvPoolDropoutFn.backward(ctx, g), want):
+                _same(got_grad, want_grad, dtype)
+
+
+class _SavingCtx:
+    needs_input_grad = (True, True, True)
+
+    def save_for_backward(self, *values):
+        self.saved = values
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_one_sample_linear_kernel_keeps_nan_of_rows_with_zero_input(dtype):
+    from tinygrad_opt import Tensor
+    from tinygrad_opt.ops.matmul import Linear, linear_reference
+    x, w, b = _data((1, 300), dtype, 13), _data((300, 17), dtype, 14), _data(17, dtype, 15)
+    x[0, ::3] = 0
+    w[0, 4], w[3, 9], w[6, 2] = np.nan, np.inf, -np.inf     # rows whose input is 0
+    w[1, 5] = np.nan                                         # a row whose input is not
+    with np.errstate(invalid="ignore"):
+        got = Linear.apply(Tensor(x, dtype=dtype), Tensor(w, dtype=dtype),
+                           Tensor(b, dtype=dtype)).data
+        _same(got, linear_reference(x, w, b), dtype)

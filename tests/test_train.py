@@ -143,3 +143,14 @@ def test_interrupt_keeps_finished_epochs_and_resume_finishes_the_same(tmp_path):
     resumed = Trainer(small_model(), "adam", batch_size=16, quiet=True, checkpoint=ckpt)
     resumed.fit(train, val, 2, resume=True)
     assert strip_times(resumed.history) == strip_times(full.history)
+
+
+def test_nan_weights_in_the_fused_block_stop_training():
+    """All conv weights NaN once trained on silently: the fused kernel's relu and pool
+    turned NaN into 0 (accuracy 0.1135, exit status 0)."""
+    train, val = synthetic(64, 0), synthetic(16, 1)
+    model = small_model()
+    model[0].conv.weight.data[...] = np.nan
+    trainer = Trainer(model, "adam", batch_size=16, quiet=True)
+    with pytest.raises(NonFiniteLoss, match=r"loss became nan at epoch 1, step 1"):
+        trainer.fit(train, val, 1)

@@ -68,14 +68,15 @@ def _im2col_loops(x, kh, kw, cols):
 
 
 def _crop_bias_relu_loops(y, b, wd, relu, out):
-    """out[n, f, i, j] = max(y[f, n, i*W + j] + b[f], 0 if relu): full width -> NCHW."""
+    """out[n, f, i, j] = max(y[f, n, i*W + j] + b[f], 0 if relu): full width -> NCHW.
+    (relu keeps NaN, as numpy's maximum does: `not v <= 0` is true for NaN.)"""
     n_batch, n_out, oh, ow = out.shape
     for nf in prange(n_batch * n_out):
         n, f = nf // n_out, nf % n_out
         for i in range(oh):
             for j in range(ow):
                 v = y[f, n, i * wd + j] + b[f]
-                out[n, f, i, j] = v if (v > 0 or not relu) else 0
+                out[n, f, i, j] = v if (not v <= 0 or not relu) else 0   # NaN stays
 
 
 def _full_width_loops(g, wd, out):
@@ -119,7 +120,7 @@ def _conv2d_strided_loops(x, w, b, stride, relu, out):
                     for p in range(kh):
                         for q in range(kw):
                             acc += w[f, c, p, q] * x[n, c, i * stride + p, j * stride + q]
-                out[n, f, i, j] = acc if (acc > 0 or not relu) else 0
+                out[n, f, i, j] = acc if (not acc <= 0 or not relu) else 0   # NaN stays
 
 
 def _conv2d_strided_grad_weight_loops(x, g, stride, gw):
@@ -198,6 +199,8 @@ def conv2d_grad_weight_kernel(x, g, kh, kw, stride):
     if stride != 1:
         _strided_grad_weight(x, g, stride, gw)
         return gw
+    if not np.isfinite(x).all():    # the full-width product also multiplies the junk
+        return conv2d_grad_weight_reference(x, g, kh, kw, stride)   # columns' zeros by x:
     cols = im2col(x, kh, kw, g.shape[2], g.shape[3])          # (CKK, N, L)
     gf = _full(g, x.shape[3])                                # (F, N, L)
     gw[...] = (gf.reshape(gf.shape[0], -1) @ cols.reshape(cols.shape[0], -1).T).reshape(gw.shape)
@@ -209,6 +212,8 @@ def conv2d_grad_input_kernel(g, w, x_shape, stride):
     if stride != 1:
         _strided_grad_input(g, w, stride, gx)
         return gx
+    if not np.isfinite(w).all():    # (0 * inf = NaN where the reference has no term)
+        return conv2d_grad_input_reference(g, w, x_shape, stride)
     gf = _full(g, x_shape[3])                                # (F, N, L)
     gcols = w.reshape(w.shape[0], -1).T @ gf.reshape(gf.shape[0], -1)     # (CKK, N*L)
     col2im(gcols.reshape(-1, gf.shape[1], gf.shape[2]), w.shape[2], w.shape[3], gx)

@@ -66,8 +66,10 @@ element_hash = jit(_element_hash, inline=True)
 
 def _dropout_loops(x, threshold, scale, key, out):
     xf, of = x.reshape(-1), out.reshape(-1)
+    zero = out.dtype.type(0)
     for i in prange(xf.size):
-        of[i] = xf[i] * scale if element_hash(key, i) >= threshold else 0
+        kept = element_hash(key, i) >= threshold
+        of[i] = xf[i] * (scale if kept else zero)  # as the reference: NaN * 0 is NaN
 
 
 _kernel = serial_or_parallel(_dropout_loops)

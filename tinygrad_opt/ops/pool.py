@@ -4,7 +4,8 @@
 
 The forward pass also returns, per output, the flat index (row * W + col) of the
 winning input pixel in its (n, c) plane: backward sends each gradient there. On ties the
-first pixel in row-major window order wins, in the reference and in the kernel alike.
+first pixel in row-major window order wins, in the reference and in the kernel alike;
+NaN counts as the largest value (numpy's argmax: the first NaN of a window wins).
 """
 import numpy as np
 
@@ -39,6 +40,15 @@ def maxpool2d_backward_reference(g, arg, x_shape):
 
 
 # --- Numba kernels ------------------------------------------------------------------------
+def _nan_or_bigger(v, best):
+    """Whether v replaces best as a window's maximum, as numpy's argmax decides: v is
+    larger, or v is the window's first NaN."""
+    return (v > best) | ((v != v) & (best == best))
+
+
+nan_or_bigger = jit(_nan_or_bigger, inline=True)
+
+
 def _maxpool2d_forward_loops(x, k, s, out, arg):
     n_batch, n_ch, h, w = x.shape
     oh, ow = out.shape[2], out.shape[3]
@@ -52,8 +62,8 @@ def _maxpool2d_forward_loops(x, k, s, out, arg):
                 for p in range(k):
                     for q in range(k):
                         v = x[n, c, i * s + p, j * s + q]
-                        bigger = v > best        # strict: the first max wins (selects,
-                        best = v if bigger else best          # not branches)
+                        bigger = nan_or_bigger(v, best)      # the first max wins
+                        best = v if bigger else best   # (selects, not branches)
                         best_at = (i * s + p) * w + j * s + q if bigger else best_at
                 out[n, c, i, j] = best
                 arg[n, c, i, j] = best_at
