@@ -16,6 +16,7 @@ import pytest
 from tinygrad_opt.cli import main
 from tinygrad_opt.train import Trainer
 from tinygrad_opt.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from tinygrad_opt.train.files import TEMP_PREFIX
 
 from test_train import small_model, strip_times, synthetic
 
@@ -165,7 +166,7 @@ def test_kill_9_leaves_a_loadable_checkpoint_and_the_next_run_cleans_up(tmp_path
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and run.poll() is None:
             names = os.listdir(folder) if folder.is_dir() else []
-            if any(n.startswith(".tmp-") for n in names) and "adam.npz" in names:
+            if any(n.startswith(TEMP_PREFIX) for n in names) and "adam.npz" in names:
                 run.send_signal(signal.SIGKILL)     # in the middle of a write
                 caught = True
                 break
@@ -179,7 +180,7 @@ def test_kill_9_leaves_a_loadable_checkpoint_and_the_next_run_cleans_up(tmp_path
     code, _, err = cli(capsys, "--optimizers", "adam", "--epochs",
                        str(len(state["history"]) + 1), "--out", str(out), "--resume", *QUICK)
     assert code == 0, err
-    leftovers = [n for d in (out, folder) for n in os.listdir(d) if n.startswith(".tmp-")]
+    leftovers = [n for d in (out, folder) for n in os.listdir(d) if n.startswith(TEMP_PREFIX)]
     assert leftovers == []
     assert len(load_checkpoint(str(folder / "adam.npz"))["history"]) == \
         len(state["history"]) + 1

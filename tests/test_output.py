@@ -12,6 +12,7 @@ import time
 import pytest
 
 from tinygrad_opt.optim import METHODS
+from tinygrad_opt.train.files import TEMP_PREFIX
 
 from test_checkpoint import QUICK, _command, cli
 
@@ -69,7 +70,7 @@ def test_a_failure_while_writing_leaves_the_previous_results(first, tmp_path, ca
         for name in failed:                     # the file that failed, and those after it
             assert (out / name).read_bytes() == before[name], name
         json.load(open(out / "results.json"))   # the others: old or new, each complete
-        assert not [n for n in os.listdir(out) if n.startswith(".tmp-")]
+        assert not [n for n in os.listdir(out) if n.startswith(TEMP_PREFIX)]
 
 
 # --- links planted in the folder ----------------------------------------------------------

@@ -12,6 +12,7 @@ from tinygrad_opt.models import article_cnn
 from tinygrad_opt.nn.functional import softmax_cross_entropy
 from tinygrad_opt.optim import SGD
 from tinygrad_opt.train import NonFiniteLoss, Trainer
+from tinygrad_opt.train.files import TEMP_PREFIX
 
 
 def synthetic(n, seed=0, size=12):
@@ -55,7 +56,7 @@ def test_checkpoint_and_resume_equals_uninterrupted(tmp_path):
     ckpt = str(tmp_path / "run.pkl")
     first = Trainer(small_model(), "rmsprop", batch_size=16, quiet=True, checkpoint=ckpt)
     first.fit(train, val, 1)                      # "interrupted" after one epoch
-    assert os.path.exists(ckpt) and not any(f.startswith(".tmp") for f in os.listdir(tmp_path))
+    assert os.path.exists(ckpt) and not any(f.startswith(TEMP_PREFIX) for f in os.listdir(tmp_path))
     resumed = Trainer(small_model(seed=9), "rmsprop", batch_size=16, quiet=True,
                       checkpoint=ckpt)            # another init: the checkpoint wins
     resumed.fit(train, val, 3, resume=True)

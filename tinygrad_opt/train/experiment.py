@@ -51,6 +51,12 @@ class OutputError(RuntimeError):
 SHARED = ("dataset", "train_samples", "val_samples", "limit", "seed", "preset", "batch_size")
 
 
+def _show(key, value):
+    if value is None and key in ("batch_size", "limit"):
+        return "each method's own" if key == "batch_size" else "none (every image)"
+    return repr(value)
+
+
 def _previous_results(out):
     """The runs and config in OUT/results.json, or None. Raises OutputError if unreadable."""
     path = os.path.join(out, "results.json")
@@ -81,7 +87,8 @@ def _plan(out, methods, config, resume, overwrite):
                 os.unlink(os.path.join(checkpoints, name))
         return []
     if previous is not None:
-        differ = [f"{k}: saved {previous['config'].get(k)!r}, requested {config.get(k)!r}"
+        differ = [f"{k}: saved {_show(k, previous['config'].get(k))}, requested "
+                  f"{_show(k, config.get(k))}"
                   for k in SHARED if previous["config"].get(k) != config.get(k)]
         if differ:
             raise OutputError(f"{out} holds results of another experiment ("

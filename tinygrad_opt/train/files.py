@@ -14,7 +14,7 @@ import fcntl
 import os
 import tempfile
 
-TEMP_PREFIX = ".tmp-"
+TEMP_PREFIX = ".tinygrad_opt-tmp-"   # what remove_temporaries may delete
 
 
 def atomic_write(path, write, mode="wb"):
