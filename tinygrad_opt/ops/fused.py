@@ -31,7 +31,8 @@ from .conv import (check_conv_input, conv2d_forward_reference, conv2d_grad_input
                    conv2d_grad_weight_reference)
 from .dropout import dropout_reference, element_hash, keep_threshold
 from .pool import (check_pool_input, maxpool2d_backward_reference,
-                   maxpool2d_forward_reference, nan_or_bigger, pool_output_size)
+                   maxpool2d_forward_reference, has_nan, pool_output_size,
+                   pool_plane)
 
 
 def conv_pool_dropout_reference(x, w, b, pool_size=2, pool_stride=None, rate=0.0, key=0):
@@ -57,7 +58,8 @@ def conv_pool_dropout_backward_reference(x, w, b, g, pool_size=2, pool_stride=No
 
 def _pool2x2(y, wd, o, a, zero):
     """The article's 2x2 pool with stride 2, written out (it vectorises: 2x faster):
-    o[i, j] = relu(max of y's window at (2i, 2j)), a[i, j] = where that max was."""
+    o[i, j] = relu(max of y's window at (2i, 2j)), a[i, j] = where that max was.
+    For a plane without NaN (`pool.pool_plane` takes the others)."""
     ph, pw = o.shape
     for i in range(ph):
         top = 2 * i * wd                        # flat index of the window's top row
@@ -65,38 +67,20 @@ def _pool2x2(y, wd, o, a, zero):
         oi, ai = o[i], a[i]
         for j in range(pw):
             best, best_at = r0[2 * j], top + 2 * j
-            val = r0[2 * j + 1]                 # the first max (or NaN) wins;
-            bigger = nan_or_bigger(val, best)   # selects, not branches: random data
-            best = val if bigger else best      # defeats branch prediction
+            val = r0[2 * j + 1]                 # the first max wins; selects, not
+            bigger = val > best                 # branches: random data defeats branch
+            best = val if bigger else best      # prediction
             best_at = top + 2 * j + 1 if bigger else best_at
             val = r1[2 * j]
-            bigger = nan_or_bigger(val, best)
+            bigger = val > best
             best = val if bigger else best
             best_at = top + wd + 2 * j if bigger else best_at
             val = r1[2 * j + 1]
-            bigger = nan_or_bigger(val, best)
+            bigger = val > best
             best = val if bigger else best
             best_at = top + wd + 2 * j + 1 if bigger else best_at
             oi[j] = best if not best <= zero else zero      # relu (NaN stays NaN)
             ai[j] = best_at
-
-
-def _pool(y, wd, k, s, o, a, zero):
-    """Any k x k pool with stride s: o[i, j] = relu(max of y's window at (i*s, j*s))."""
-    ph, pw = o.shape
-    for i in range(ph):
-        for j in range(pw):
-            best_at = (i * s) * wd + j * s
-            best = y[best_at]
-            for u in range(k):
-                for v in range(k):
-                    at = (i * s + u) * wd + j * s + v
-                    val = y[at]
-                    bigger = nan_or_bigger(val, best)
-                    best = val if bigger else best
-                    best_at = at if bigger else best_at
-            o[i, j] = best if not best <= zero else zero
-            a[i, j] = best_at
 
 
 def _conv3x3(xf, w, bias, wd, y):
@@ -115,8 +99,7 @@ def _conv3x3(xf, w, bias, wd, y):
                   + w4 * x4[t]) + w5 * x5[t]) + w6 * x6[t]) + w7 * x7[t]) + w8 * x8[t]
 
 
-pool2x2, pool, conv3x3 = (jit(_pool2x2, inline=True), jit(_pool, inline=True),
-                          jit(_conv3x3, inline=True))
+pool2x2, conv3x3 = jit(_pool2x2, inline=True), jit(_conv3x3, inline=True)
 
 
 def _forward_loops(x, w, b, k, s, use_dropout, threshold, scale, key, out, arg):
@@ -141,10 +124,10 @@ def _forward_loops(x, w, b, k, s, use_dropout, threshold, scale, key, out, arg):
                             xs = xr[n, c, p * wd + q:p * wd + q + span]
                             for t in range(span):
                                 y[t] += wv * xs[t]
-            if k == 2 and s == 2:               # pass 2: max-pool, relu; the conv
-                pool2x2(y, wd, out[n, f], arg[n, f], zero)   # output (r, c) of each
+            if k == 2 and s == 2 and not has_nan(y):   # pass 2: max-pool, relu; the
+                pool2x2(y, wd, out[n, f], arg[n, f], zero)   # conv output (r, c) of each
             else:                               # max is recorded as r*W + c
-                pool(y, wd, k, s, out[n, f], arg[n, f], zero)
+                pool_plane(y, wd, k, s, out[n, f], arg[n, f], zero)   # (and relu)
             if use_dropout:                     # pass 3: the hash of ops/dropout.py
                 o = out[n, f].reshape(-1)
                 first = (n * n_out + f) * ph * pw   # flat index of out[n, f, 0, 0]
