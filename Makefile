@@ -18,10 +18,10 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 mnist: $(STAMP)
-	$(BIN)/tinygrad-opt mnist --out results/mnist
+	$(BIN)/tinygrad-opt mnist --out results/mnist --resume
 
 mnist-quick: $(STAMP)
-	$(BIN)/tinygrad-opt mnist --epochs 1 --limit 3000 --out results/mnist-quick
+	$(BIN)/tinygrad-opt mnist --epochs 1 --limit 3000 --out results/mnist-quick --resume
 
 examples: $(STAMP)
 	$(BIN)/python examples/01_autograd_basics.py
