@@ -219,3 +219,11 @@ def test_a_read_only_checkpoints_folder_is_found_before_training(tmp_path, capsy
                             "--limit", "256")
     assert code == 2 and "checkpoints: Permission denied" in err
     assert "epoch 1" not in stdout and not (out / "results.json").exists()
+
+
+def test_result_files_get_the_usual_permissions(first):
+    """Temporary files are created 0o600; the results must be readable as before."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in RESULTS:
+        assert (first / name).stat().st_mode & 0o777 == 0o666 & ~umask

@@ -15,13 +15,16 @@ import os
 import tempfile
 
 TEMP_PREFIX = ".tinygrad_opt-tmp-"   # what remove_temporaries may delete
+_UMASK = os.umask(0o022)   # read it (umask can only be read by setting it), then
+os.umask(_UMASK)           # restore it: new files get the usual 0o666 & ~umask
 
 
 def atomic_write(path, write, mode="wb"):
     """Write `path` atomically: `write(f)` fills a temporary file, which then replaces it."""
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=folder)    # mode 0o600
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, mode) as f:
             write(f)
             f.flush()
