@@ -445,3 +445,24 @@ def test_update_kernels_keep_nan_and_inf_as_the_references(name, cls, hyper, tra
         np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
         np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
         np.testing.assert_allclose(got, want, rtol=1e-6 if dtype == np.float32 else 1e-14)
+
+
+def test_the_eps_placements_the_docstrings_quote():
+    """adam.py and rmsprop.py quote step sizes of Keras' and PyTorch's eps placements:
+    computed here with our update and a transcription of PyTorch's formula."""
+    def one_step(cls, g, **hyper):
+        p = Tensor([0.0], requires_grad=True, dtype=np.float64)
+        opt = cls([p], lr=1.0, **hyper)
+        p.grad = np.array([g])
+        opt.step()
+        return -p.data[0]
+
+    b1, b2, eps = 0.9, 0.999, 1e-7
+    torch_adam = lambda g: (1 / (1 - b1)) * (1 - b1) * g / (math.sqrt((1 - b2) * g * g / (1 - b2)) + eps)
+    assert round(one_step(Adam, 1e-6, eps=eps), 3) == 0.240
+    assert round(torch_adam(1e-6), 3) == 0.909
+    assert round(torch_adam(1e-6) / one_step(Adam, 1e-6, eps=eps), 1) == 3.8
+    torch_rmsprop = lambda g: g / (math.sqrt(0.1 * g * g) + eps)
+    assert round(one_step(RMSprop, 1e-4, rho=0.9, eps=eps), 3) == 0.315
+    assert round(torch_rmsprop(1e-4), 2) == 3.15
+    assert round(one_step(RMSprop, 1.0, rho=0.9, eps=eps), 3) == round(torch_rmsprop(1.0), 3) == 3.162
