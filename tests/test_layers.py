@@ -7,42 +7,46 @@ from tinygrad_opt.models import article_cnn
 from tinygrad_opt.nn import Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU, Sequential
 from tinygrad_opt.nn import functional as F
 
-RNG = np.random.default_rng(0)
+@pytest.fixture
+def rng():
+    """Each test draws from its own generator, seeded the same: a test's data does not
+    depend on which tests ran before it (one module-level generator made it so)."""
+    return np.random.default_rng(0)
 
 
-def t64(*shape, grad=True):
-    return Tensor(RNG.standard_normal(shape), requires_grad=grad, dtype=np.float64)
+def t64(rng, *shape, grad=True):
+    return Tensor(rng.standard_normal(shape), requires_grad=grad, dtype=np.float64)
 
 
 @pytest.mark.parametrize("stride,pad,relu", [(1, 0, False), (2, 1, False), (1, 1, True)])
-def test_conv2d_gradcheck(stride, pad, relu):
-    x, w, b = t64(2, 2, 7, 6), t64(3, 2, 3, 2), t64(3)
+def test_conv2d_gradcheck(stride, pad, relu, rng):
+    x, w, b = t64(rng, 2, 2, 7, 6), t64(rng, 3, 2, 3, 2), t64(rng, 3)
     assert gradcheck(lambda x, w, b: F.conv2d(x, w, b, stride, pad, relu), x, w, b)
 
 
-def test_maxpool_gradcheck():
-    x = Tensor(RNG.permutation(2 * 3 * 6 * 7).reshape(2, 3, 6, 7) * 0.1, requires_grad=True,
+def test_maxpool_gradcheck(rng):
+    x = Tensor(rng.permutation(2 * 3 * 6 * 7).reshape(2, 3, 6, 7) * 0.1, requires_grad=True,
                dtype=np.float64)    # distinct values: no ties
     assert gradcheck(lambda x: F.max_pool2d(x, 2), x)
     assert gradcheck(lambda x: F.max_pool2d(x, 3, 2), x)
 
 
 @pytest.mark.parametrize("batch", [3, 1])     # one sample: the factored weight gradient
-def test_dense_relu_flatten_gradcheck(batch):
+def test_dense_relu_flatten_gradcheck(batch, rng):
     dense = Dense(12, 5, rng=1).to(np.float64)
-    x = t64(batch, 3, 2, 2)
+    x = t64(rng, batch, 3, 2, 2)
     net = Sequential(Flatten(), dense, ReLU())
     assert gradcheck(lambda x, w, b: net(x), x, dense.weight, dense.bias)
 
 
-def test_dropout_gradcheck_with_reseed():
+def test_dropout_gradcheck_with_reseed(rng):
     drop = Dropout(0.5, seed=3)
-    x = t64(4, 6)
+    x = t64(rng, 4, 6)
     assert gradcheck(lambda x: drop(x) * x, x, reset=lambda: drop.reseed(3))
 
 
-def test_softmax_cross_entropy_gradcheck_and_value():
-    logits = t64(5, 4)
+def test_softmax_cross_entropy_gradcheck_and_value(rng):
+    logits = t64(rng, 5, 4)
     labels = np.array([0, 3, 1, 1, 2])
     assert gradcheck(lambda z: F.softmax_cross_entropy(z, labels), logits)
     onehot = np.eye(4)[labels]
@@ -60,9 +64,9 @@ def test_softmax_cross_entropy_gradient_formula_and_stability():
     np.testing.assert_allclose(z.grad, [[0.5, -0.5], [-0.25, 0.25]], atol=1e-12)  # (p-y)/N
 
 
-def test_small_article_model_gradcheck_with_dropout():
+def test_small_article_model_gradcheck_with_dropout(rng):
     model = article_cnn(seed=1, image_size=8, filters=3, hidden=6, classes=4).to(np.float64)
-    x = Tensor(RNG.uniform(0, 1, (3, 1, 8, 8)), dtype=np.float64)
+    x = Tensor(rng.uniform(0, 1, (3, 1, 8, 8)), dtype=np.float64)
     labels = np.array([0, 3, 2])
     model.train()
     params = model.parameters()
@@ -89,11 +93,11 @@ def test_article_model_shapes_and_size():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_fused_block_equals_the_three_layers(dtype):
+def test_fused_block_equals_the_three_layers(dtype, rng):
     """Same parameters, same dropout masks: same loss and gradients, two steps running."""
     fused, plain = (article_cnn(seed=4, image_size=13, filters=5, hidden=8, dtype=dtype,
                                 fused=f) for f in (True, False))
-    x = Tensor(RNG.uniform(0, 1, (6, 1, 13, 13)), dtype=dtype)
+    x = Tensor(rng.uniform(0, 1, (6, 1, 13, 13)), dtype=dtype)
     x_grad = [Tensor(x.data, requires_grad=True, dtype=dtype) for _ in range(2)]
     labels = np.array([0, 1, 2, 3, 4, 5])
     tol = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-13)
@@ -113,9 +117,9 @@ def test_fused_block_equals_the_three_layers(dtype):
     np.testing.assert_allclose(fused(x).data, plain(x).data, **tol)
 
 
-def test_fused_block_gradcheck():
+def test_fused_block_gradcheck(rng):
     model = article_cnn(seed=2, image_size=9, filters=3, hidden=5, classes=3).to(np.float64)
-    x = Tensor(RNG.uniform(0, 1, (2, 1, 9, 9)), requires_grad=True, dtype=np.float64)
+    x = Tensor(rng.uniform(0, 1, (2, 1, 9, 9)), requires_grad=True, dtype=np.float64)
     labels = np.array([0, 2])
     assert gradcheck(lambda x, *ps: F.softmax_cross_entropy(model(x), labels), x,
                      *model.parameters(), reset=lambda: model.reseed(1))
@@ -194,10 +198,10 @@ def test_bad_inputs():
         Dropout(1.0)
 
 
-def test_fused_block_equals_the_three_layers_at_batch_64():
+def test_fused_block_equals_the_three_layers_at_batch_64(rng):
     """The article's size: the kernels' parallel paths (small batches run serially)."""
     fused, plain = article_cnn(seed=3, fused=True), article_cnn(seed=3, fused=False)
-    x = Tensor(RNG.uniform(0, 1, (64, 1, 28, 28)))
+    x = Tensor(rng.uniform(0, 1, (64, 1, 28, 28)))
     labels = np.arange(64) % 10
     losses = []
     for model in (fused, plain):
