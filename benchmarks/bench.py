@@ -271,10 +271,16 @@ def bench_compile():
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeat", type=int, default=30)
+    ap.add_argument("--repeat", type=int, default=30,
+                    help="timed repeats of each kernel and step (default 30); with "
+                         "--workload epoch, the number of epochs timed")
     ap.add_argument("--quick", action="store_true", help="few repeats, a data subset")
-    ap.add_argument("--workload", help=argparse.SUPPRESS)
-    ap.add_argument("--limit", type=int, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--workload", choices=("epoch", "batch1", "gd"),
+                    help="run one training workload alone and print its figures as JSON: "
+                         "epoch (batch 64, Adam), batch1 (one-sample SGD steps), gd (one "
+                         "full-batch update)")
+    ap.add_argument("--limit", type=int, default=None,
+                    help="with --workload: train on the first N images only")
     args = ap.parse_args()
     if args.workload:
         return workload(args.workload, args.repeat, args.limit)

@@ -155,3 +155,14 @@ def test_nan_weights_in_the_fused_block_stop_training():
     trainer = Trainer(model, "adam", batch_size=16, quiet=True)
     with pytest.raises(NonFiniteLoss, match=r"loss became nan at epoch 1, step 1"):
         trainer.fit(train, val, 1)
+
+
+def test_a_fashion_mnist_table_is_not_headed_as_the_mnist_experiment(tmp_path):
+    from tinygrad_opt.train import report
+    run = dict(name="adam", title="Adam", article_row="Adam",
+               history=[dict(epoch=1, val_acc=0.8, val_loss=0.5, seconds=1.0)])
+    for dataset, heading in (("MNIST", "# The article's MNIST experiment"),
+                             ("Fashion-MNIST", "# The article's experiment on Fashion-MNIST")):
+        path = str(tmp_path / f"{dataset}.md")
+        report.write_markdown(path, report.table_rows([run], dataset == "MNIST"), "", dataset)
+        assert open(path).read().startswith(heading)

@@ -216,6 +216,6 @@ def write_results(out, runs, config, seconds, interrupted=False):
             f"{config['preset']}, wall time {seconds / 60:.1f} min"
             + (" (interrupted)" if interrupted else "") + "."
             + ("" if mnist else " The article's numbers are MNIST's: not shown."))
-    report.write_markdown(os.path.join(out, "table.md"), rows, note)
-    report.plot_curves(os.path.join(out, ""), runs, with_article=mnist,
-                       dataset={"mnist": "MNIST"}.get(config["dataset"], "Fashion-MNIST"))
+    dataset = {"mnist": "MNIST"}.get(config["dataset"], "Fashion-MNIST")
+    report.write_markdown(os.path.join(out, "table.md"), rows, note, dataset)
+    report.plot_curves(os.path.join(out, ""), runs, with_article=mnist, dataset=dataset)

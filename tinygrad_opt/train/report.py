@@ -59,10 +59,13 @@ def write_csv(path, rows):
     atomic_write_text(path, text.getvalue())
 
 
-def write_markdown(path, rows, note=""):
+def write_markdown(path, rows, note="", dataset="MNIST"):
     head = ("| Optimizer | Epoch 1 val acc | val loss | Epoch 5 val acc | val loss | "
             "Epoch 10 val acc | val loss | Total time |\n|---|---|---|---|---|---|---|---|\n")
-    lines = ["# The article's MNIST experiment: ours beside the article's\n",
+    title = ("# The article's MNIST experiment: ours beside the article's\n"
+             if dataset == "MNIST" else
+             f"# The article's experiment on {dataset} (the article ran MNIST only)\n")
+    lines = [title,
              "Each cell: **ours** / article's (Keras). Validation on the 10,000 test images "
              "after each epoch. A dash: not reached (fewer epochs) or not run by the "
              "article.\n", note, "", head.rstrip("\n")]
