@@ -32,6 +32,13 @@ def is_grad_enabled():
     return _grad_enabled
 
 
+# The one import cycle, said out loud: a Tensor's operators call the ops, the ops are
+# Functions (this module), and Function.apply wraps its result in a Tensor. tensor.py
+# imports this module, so this module cannot import tensor.py at its top; tensor.py
+# hands its class over instead, right after defining it (`autograd.Tensor = Tensor`).
+Tensor = None
+
+
 class Context:
     """What a forward pass leaves for its backward pass."""
 
@@ -65,8 +72,6 @@ class Function:
 
     @classmethod
     def apply(cls, *tensors, **kwargs):
-        from .tensor import Tensor
-
         ctx = Context(tuple(t.requires_grad for t in tensors))
         out = Tensor._wrap(cls.forward(ctx, *(t.data for t in tensors), **kwargs))
         if _grad_enabled and any(t.requires_grad for t in tensors):
