@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from tinygrad_opt import _jit
+from tinygrad_opt import _jit, reference
 from tinygrad_opt.ops import conv, dropout, pool
 
 DTYPES = [np.float32, np.float64]
@@ -92,13 +92,65 @@ def test_reference_switch_routes_ops(monkeypatch):
     b = Tensor(np.zeros(3), dtype=np.float64)
     fast = F.max_pool2d(F.conv2d(x, w, b, relu=True)).data
     assert calls == []                                  # kernels by default
-    _jit.set_reference(True)
-    try:
+    with reference():
         slow = F.max_pool2d(F.conv2d(x, w, b, relu=True)).data
-    finally:
-        _jit.set_reference(False)
     assert calls == ["conv2d_forward_reference", "maxpool2d_forward_reference"]
     np.testing.assert_allclose(fast, slow, rtol=1e-12)
+    assert not _jit.use_reference()                    # restored on leaving
+
+
+def test_the_fused_block_and_linear_honour_the_switch_too(monkeypatch):
+    """They once ignored it: the layer, not the op, decided, and Linear's one-sample
+    gradient stayed factored."""
+    from tinygrad_opt import Tensor
+    from tinygrad_opt.autograd import Outer
+    from tinygrad_opt.models import article_cnn
+    from tinygrad_opt.nn.functional import softmax_cross_entropy
+    from tinygrad_opt.ops import fused, matmul
+    calls = []
+    for module, name in [(fused, "conv_pool_dropout_reference"),
+                         (fused, "conv_pool_dropout_backward_reference"),
+                         (matmul, "linear_reference")]:
+        original = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, _f=original, _n=name: calls.append(_n) or _f(*a))
+    model = article_cnn(seed=0)
+    x = Tensor(_data((1, 1, 28, 28), np.float32, 16))
+    with reference():
+        softmax_cross_entropy(model(x), np.array([3])).backward()
+    assert calls == ["conv_pool_dropout_reference", "linear_reference", "linear_reference",
+                     "conv_pool_dropout_backward_reference"]
+    assert not any(isinstance(p._grad, Outer) for p in model.parameters())
+
+
+@pytest.mark.parametrize("method", ["minibatch", "sgd", "momentum", "adagrad", "rmsprop",
+                                    "adadelta", "adam"])
+def test_the_article_model_trains_the_same_both_ways(method):
+    """Three steps of the article's model with each method's optimizer, on the kernels
+    and under `with reference()`: the same losses and weights, to float32 rounding."""
+    from tinygrad_opt import Tensor
+    from tinygrad_opt.models import article_cnn
+    from tinygrad_opt.nn.functional import softmax_cross_entropy
+    from tinygrad_opt.optim import METHODS
+    batch = 1 if method == "sgd" else 16
+    rng = np.random.default_rng(17)
+    data = [(rng.random((batch, 1, 28, 28), dtype=np.float32), rng.integers(0, 10, batch))
+            for _ in range(3)]
+    runs = []
+    for use_reference in (False, True):
+        with reference(use_reference):
+            model = article_cnn(seed=0)
+            opt = METHODS[method].make(model.parameters())
+            losses = []
+            for x, y in data:
+                loss = softmax_cross_entropy(model(Tensor(x)), y)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                losses.append(loss.item())
+        runs.append((losses, [p.data for p in model.parameters()]))
+    np.testing.assert_allclose(runs[0][0], runs[1][0], rtol=1e-5)
+    for fast, slow in zip(runs[0][1], runs[1][1]):
+        np.testing.assert_allclose(fast, slow, rtol=1e-4, atol=1e-6)
 
 
 # (N, C, H, W), (F, KH, KW), pool size, pool stride: the last case is big enough for the

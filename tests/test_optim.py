@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from tinygrad_opt import Tensor, _jit
+from tinygrad_opt import Tensor, reference
 from tinygrad_opt.optim import (METHODS, SGD, Adadelta, Adagrad, Adam, RMSprop, FULL_BATCH,
                                 get_method)
 
@@ -77,9 +77,8 @@ CASES = [
 
 @pytest.fixture(params=["kernel", "reference"])
 def path(request):
-    _jit.set_reference(request.param == "reference")
-    yield request.param
-    _jit.set_reference(False)
+    with reference(request.param == "reference"):
+        yield request.param
 
 
 @pytest.mark.parametrize("size", [7, 50_000], ids=["small", "parallel"])
@@ -107,16 +106,13 @@ def test_kernel_equals_reference_bit_for_bit(name, cls, hyper, transcription, dt
     rng = np.random.default_rng(1)
     w0, grads = rng.standard_normal(3000), [rng.standard_normal(3000) for _ in range(5)]
     results = []
-    for reference in (False, True):
-        _jit.set_reference(reference)
-        try:
+    for use_reference in (False, True):
+        with reference(use_reference):
             p = Tensor(w0, requires_grad=True, dtype=dtype)
             opt = cls([p], **hyper)
             for g in grads:
                 p.grad = g.astype(dtype)
                 opt.step()
-        finally:
-            _jit.set_reference(False)
         results.append(p.data)
     np.testing.assert_array_equal(results[0], results[1])     # the same operations, in
                                                               # the same order

@@ -11,8 +11,9 @@ __version__ = "0.1.0"   # first: the modules below may read it
 # (Numba's own threads are told the same in _jit.py.)
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
+from ._jit import reference
 from .autograd import Function, no_grad
 from .gradcheck import GradcheckError, gradcheck
 from .tensor import Tensor
 
-__all__ = ["Tensor", "Function", "no_grad", "gradcheck", "GradcheckError"]
+__all__ = ["Tensor", "Function", "no_grad", "reference", "gradcheck", "GradcheckError"]

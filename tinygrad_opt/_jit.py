@@ -3,9 +3,10 @@
 Every kernel in the package is written as a plain Python function over numpy arrays
 (loops, `prange` for independent outputs) and compiled here with `jit`. Two switches:
 
-- `TINYGRAD_OPT_REFERENCE=1` in the environment (or `set_reference(True)`) makes every op
-  call its plain numpy reference instead of its kernel: the readable path, for learning
-  and debugging.
+- `TINYGRAD_OPT_REFERENCE=1` in the environment, `with tinygrad_opt.reference():` or
+  `set_reference(True)` makes every op and every optimizer call its plain numpy
+  reference instead of its kernel: the readable path, for learning and debugging. Every
+  op asks `use_reference()` itself, here; no layer decides for it.
 - Numba's own `NUMBA_DISABLE_JIT=1` runs the kernels' Python source uncompiled, so a
   debugger can step through the loops.
 
@@ -18,6 +19,7 @@ vectorising loops that divide, 7x slower measured on Adam).
 """
 import os
 import types
+from contextlib import contextmanager
 
 # Numba's OpenMP threads spin-wait after each parallel kernel by default, stealing the
 # cores from the BLAS threads of the matrix products that follow (measured: 68 -> 45 ms a
@@ -59,6 +61,19 @@ def set_reference(enabled):
     """Switch every op between its kernel (False) and its numpy reference (True)."""
     global _reference
     _reference = bool(enabled)
+
+
+@contextmanager
+def reference(enabled=True):
+    """`with tinygrad_opt.reference():` every op and optimizer inside runs its numpy
+    reference (a backward pass runs the path its forward pass ran); the previous setting
+    comes back on exit, also after an error."""
+    previous = _reference
+    set_reference(enabled)
+    try:
+        yield
+    finally:
+        set_reference(previous)
 
 
 def serial_or_parallel(fn, parallel_from=1 << 15):

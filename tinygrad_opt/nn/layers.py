@@ -1,7 +1,6 @@
 """The layers of the article's model (Keras names), layout NCHW everywhere."""
 import numpy as np
 
-from .._jit import use_reference
 from ..ops.dropout import dropout_key
 from ..ops.fused import ConvPoolDropoutFn
 from ..ops.matmul import Linear
@@ -136,9 +135,10 @@ class ReLU(Module):
 
 class ConvPoolDropout(Module):
     """Conv2D(relu) -> MaxPool2D -> Dropout, the article's first block, run as one fused op
-    (`ops/fused.py`) when the convolution has stride 1 and no padding; otherwise, and under
-    the reference switch, as the three layers one after the other. Both compute the same
-    thing: the fusion saves passes over memory, not arithmetic.
+    (`ops/fused.py`) when the convolution has stride 1 and no padding; otherwise as the
+    three layers one after the other. Both compute the same thing: the fusion saves
+    passes over memory, not arithmetic. (Under the reference switch the fused op itself
+    runs the three layers' numpy references.)
 
     Args: the three layers, which keep their parameters and buffers (named conv.*,
         dropout.*).
@@ -151,7 +151,7 @@ class ConvPoolDropout(Module):
         self.conv, self.pool, self.dropout = conv, pool, dropout
 
     def forward(self, x):
-        if use_reference() or self.conv.stride != 1 or self.conv.padding != 0:
+        if self.conv.stride != 1 or self.conv.padding != 0:
             return self.dropout(self.pool(self.conv(x)))
         rate, key = 0.0, 0
         if self.dropout.training and self.dropout.rate > 0:

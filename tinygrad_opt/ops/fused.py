@@ -25,7 +25,7 @@ readable path is the unfused layers: `conv_pool_dropout_reference` and
 """
 import numpy as np
 
-from .._jit import jit, prange, serial_or_parallel
+from .._jit import jit, prange, serial_or_parallel, use_reference
 from ..autograd import Function
 from .conv import (check_conv_input, conv2d_forward_reference, conv2d_grad_input_reference,
                    conv2d_grad_weight_reference)
@@ -231,6 +231,9 @@ class ConvPoolDropoutFn(Function):
 
     @staticmethod
     def forward(ctx, x, w, b, pool_size=2, pool_stride=None, rate=0.0, key=0):
+        if use_reference():             # the three layers' references, chained
+            ctx.save_for_backward(None, x, w, b, (pool_size, pool_stride, rate, key))
+            return conv_pool_dropout_reference(x, w, b, pool_size, pool_stride, rate, key)
         check_conv_input(x.shape, w.shape, 0)
         s = pool_stride or pool_size
         n, c, h, wd = x.shape
@@ -247,13 +250,17 @@ class ConvPoolDropoutFn(Function):
         _forward_kernel(x, w, b, pool_size, s, rate > 0,
                         np.uint32(keep_threshold(rate)), scale, np.uint32(key), out, arg)
         finite = bool(np.isfinite(x).all() and np.isfinite(w).all() and np.isfinite(b).all())
-        ctx.save_for_backward(x, w, b, out, arg, scale if rate > 0 else dtype.type(1.0),
-                              finite, (pool_size, s, rate, key))
+        ctx.save_for_backward((out, arg, scale if rate > 0 else dtype.type(1.0), finite),
+                              x, w, b, (pool_size, s, rate, key))
         return out
 
     @staticmethod
     def backward(ctx, g):
-        x, w, b, out, arg, scale, finite, options = ctx.saved
+        fast, x, w, b, options = ctx.saved
+        if fast is None:                # the forward pass ran the references
+            gx, gw, gb = conv_pool_dropout_backward_reference(x, w, b, g, *options)
+            return (gx if ctx.needs_input_grad[0] else None), gw, gb
+        out, arg, scale, finite = fast
         g = np.ascontiguousarray(g, dtype=out.dtype)
         if not (finite and np.isfinite(g).all()):
             # inf or NaN in x, w or g: the kernels sum over the pooled maxima only, where

@@ -32,7 +32,7 @@ class MatMul(Function):
         if b.ndim == 1:
             g = np.expand_dims(g, -1)
         ga = g @ np.swapaxes(b2, -1, -2)
-        if a2.ndim == 2 and a2.shape[0] == 1 and b.ndim == 2:
+        if a2.ndim == 2 and a2.shape[0] == 1 and b.ndim == 2 and not use_reference():
             gb = Outer(a2[0], g[0])         # one row: an outer product, kept factored
         elif a2.ndim == 2 and a2.shape[0] == 1:
             gb = a2.T * g                   # an outer product: BLAS is slow at K = 1
@@ -84,5 +84,8 @@ class Linear(Function):
     def backward(ctx, g):
         x, w = ctx.saved
         gx = g @ w.T if ctx.needs_input_grad[0] else None
-        gw = Outer(x[0], g[0]) if x.shape[0] == 1 else x.T @ g   # one sample: factored
+        if x.shape[0] == 1 and not use_reference():
+            gw = Outer(x[0], g[0])          # one sample: kept factored (autograd.Outer)
+        else:
+            gw = x.T @ g
         return gx, gw, g.sum(axis=0)
