@@ -182,9 +182,9 @@ def test_one_row_weight_gradient_is_kept_factored_and_exact():
     w = Tensor(rand(5, 3), requires_grad=True, dtype=np.float64)
     g = rand(1, 3)
     (x @ w).backward(g)
-    assert isinstance(w._grad, Outer)
+    assert isinstance(w.stored_grad, Outer)
     np.testing.assert_array_equal(w.grad, x.data.T @ g)      # read: the array, once
-    assert isinstance(w._grad, np.ndarray)
+    assert isinstance(w.stored_grad, np.ndarray)
     (x @ w).backward(g)                                      # accumulates onto it
     np.testing.assert_allclose(w.grad, 2 * x.data.T @ g, rtol=1e-15)
     w.grad = None

@@ -119,7 +119,7 @@ def test_the_fused_block_and_linear_honour_the_switch_too(monkeypatch):
         softmax_cross_entropy(model(x), np.array([3])).backward()
     assert calls == ["conv_pool_dropout_reference", "linear_reference", "linear_reference",
                      "conv_pool_dropout_backward_reference"]
-    assert not any(isinstance(p._grad, Outer) for p in model.parameters())
+    assert not any(isinstance(p.stored_grad, Outer) for p in model.parameters())
 
 
 @pytest.mark.parametrize("method", ["minibatch", "sgd", "momentum", "adagrad", "rmsprop",

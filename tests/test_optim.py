@@ -333,7 +333,7 @@ def test_factored_gradient_updates_equal_the_dense_ones(make):
     for dtype in (np.float32, np.float64):
         factored, dense = _one_sample_dense_grad(dtype=dtype), _one_sample_dense_grad(
             dtype=dtype)
-        assert isinstance(factored._grad, Outer)
+        assert isinstance(factored.stored_grad, Outer)
         dense.grad = dense.grad.copy()                      # an ordinary array
         for w in (factored, dense):
             make([w]).step()
@@ -343,12 +343,12 @@ def test_factored_gradient_updates_equal_the_dense_ones(make):
 def test_factored_gradient_nonfinite_values_and_overflow_are_caught():
     from tinygrad_opt.autograd import Outer
     w = _one_sample_dense_grad()
-    w._grad.v[2] = np.inf
+    w.stored_grad.v[2] = np.inf
     with pytest.raises(FloatingPointError, match="40 NaN or inf values"):
         SGD([w]).step()
     w = _one_sample_dense_grad(rate_zero=0.0)
     before = w.data.copy()
-    w._grad = Outer(np.full(40, 1e20, np.float32), np.full(7, 1e20, np.float32))
+    w.grad = Outer(np.full(40, 1e20, np.float32), np.full(7, 1e20, np.float32))
     opt = SGD([w], nonfinite="skip")           # finite factors, overflowing products
     opt.step()
     assert opt.skipped_steps == 1 and opt.t == 0

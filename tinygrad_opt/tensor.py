@@ -55,6 +55,14 @@ class Tensor:
     def grad(self, value):
         self._grad = value
 
+    @property
+    def stored_grad(self):
+        """The gradient as `backward()` stored it, without building anything: a numpy
+        array, or an `autograd.Outer` (one sample's dense-layer weight gradient, u ⊗ v,
+        kept factored). For optimizers that can apply an outer product row by row
+        (`optim/sgd.py`); everyone else reads `grad`, which is always the array."""
+        return self._grad
+
     # --- plain properties -----------------------------------------------------------
     shape = property(lambda self: self.data.shape)
     dtype = property(lambda self: self.data.dtype)

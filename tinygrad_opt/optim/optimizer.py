@@ -110,7 +110,7 @@ class Optimizer:
 
     def step(self):
         """Apply one update to every parameter that has a gradient."""
-        grads = [p._grad for p in self.params]
+        grads = [p.stored_grad for p in self.params]   # arrays, or Outer (see sgd.py)
         for i, (p, g) in enumerate(zip(self.params, grads)):
             if g is None:
                 continue
