@@ -190,7 +190,6 @@ def bench_optimizers(repeat):
 def workload(name, repeat, limit):
     """Run one training workload here; print a JSON line with its figures."""
     from tinygrad_opt.data import load
-    from tinygrad_opt.optim import SGD
     from tinygrad_opt.train import Trainer
 
     data = load("mnist")

@@ -100,7 +100,7 @@ def test_reference_switch_routes_ops(monkeypatch):
 
 
 def test_the_fused_block_and_linear_honour_the_switch_too(monkeypatch):
-    """They once ignored it: the layer, not the op, decided, and Linear's one-sample
+    """They once ignored it: the layer, not the op, decided, and LinearFn's one-sample
     gradient stayed factored."""
     from tinygrad_opt import Tensor
     from tinygrad_opt.autograd import Outer
@@ -192,9 +192,9 @@ def test_fused_block_matches_the_unfused_references(xs, ws, k, s, dtype):
             out = DropoutFn.apply(out, rate=0.25, key=key)
         (out * Tensor(g, dtype=dtype)).sum().backward()
         grads.append([t.grad for t in ts])
-    for got_fused, got_unfused, reference in zip(*grads, want):
-        np.testing.assert_allclose(got_fused, reference, **TOL[dtype])
-        np.testing.assert_allclose(got_unfused, reference, **TOL[dtype])
+    for got_fused, got_unfused, expected in zip(*grads, want):
+        np.testing.assert_allclose(got_fused, expected, **TOL[dtype])
+        np.testing.assert_allclose(got_unfused, expected, **TOL[dtype])
 
 
 class _Ctx:
@@ -225,10 +225,10 @@ def test_serial_and_parallel_builds_are_cached_apart(tmp_path):
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 def test_one_sample_linear_kernel_matches_reference(dtype):
     from tinygrad_opt import Tensor
-    from tinygrad_opt.ops.matmul import Linear, linear_reference
+    from tinygrad_opt.ops.matmul import LinearFn, linear_reference
     x, w, b = _data((1, 300), dtype, 13), _data((300, 17), dtype, 14), _data(17, dtype, 15)
     x[0, ::3] = 0                                       # the zeros relu and dropout leave
-    got = Linear.apply(Tensor(x, dtype=dtype), Tensor(w, dtype=dtype), Tensor(b, dtype=dtype))
+    got = LinearFn.apply(Tensor(x, dtype=dtype), Tensor(w, dtype=dtype), Tensor(b, dtype=dtype))
     np.testing.assert_allclose(got.data, linear_reference(x, w, b), **TOL[dtype])
     assert got.dtype == dtype and got.shape == (1, 17)
 
@@ -347,12 +347,12 @@ class _SavingCtx:
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 def test_one_sample_linear_kernel_keeps_nan_of_rows_with_zero_input(dtype):
     from tinygrad_opt import Tensor
-    from tinygrad_opt.ops.matmul import Linear, linear_reference
+    from tinygrad_opt.ops.matmul import LinearFn, linear_reference
     x, w, b = _data((1, 300), dtype, 13), _data((300, 17), dtype, 14), _data(17, dtype, 15)
     x[0, ::3] = 0
     w[0, 4], w[3, 9], w[6, 2] = np.nan, np.inf, -np.inf     # rows whose input is 0
     w[1, 5] = np.nan                                         # a row whose input is not
     with np.errstate(invalid="ignore"):
-        got = Linear.apply(Tensor(x, dtype=dtype), Tensor(w, dtype=dtype),
+        got = LinearFn.apply(Tensor(x, dtype=dtype), Tensor(w, dtype=dtype),
                            Tensor(b, dtype=dtype)).data
         _same(got, linear_reference(x, w, b), dtype)

@@ -86,5 +86,4 @@ def serial_or_parallel(fn, parallel_from=1 << 15):
     def run(*args):
         return (parallel if args[0].size >= parallel_from else serial)(*args)
 
-    run.py_func = fn
     return run

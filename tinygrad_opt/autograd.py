@@ -28,10 +28,6 @@ def no_grad():
         _grad_enabled = previous
 
 
-def is_grad_enabled():
-    return _grad_enabled
-
-
 # The one import cycle, said out loud: a Tensor's operators call the ops, the ops are
 # Functions (this module), and Function.apply wraps its result in a Tensor. tensor.py
 # imports this module, so this module cannot import tensor.py at its top; tensor.py

@@ -1,13 +1,13 @@
 """Tensor: a numpy array, its gradient, and the node that made it. No maths lives here:
 every operator forwards to an op class in `tinygrad_opt.ops` (two hops: `Tensor.__mul__`
--> `Mul.apply` -> `Mul.forward`)."""
+-> `MulFn.apply` -> `MulFn.forward`)."""
 import numpy as np
 
 from . import autograd
 from .ops import elementwise as E
 from .ops import movement as M
 from .ops import reduce as R
-from .ops.matmul import MatMul
+from .ops.matmul import MatMulFn
 
 _FLOATS = (np.float32, np.float64)
 
@@ -123,29 +123,29 @@ class Tensor:
     def _lift(self, other):
         return other if isinstance(other, Tensor) else Tensor(other, dtype=self.dtype)
 
-    def __add__(self, other): return E.Add.apply(self, self._lift(other))
-    def __radd__(self, other): return E.Add.apply(self._lift(other), self)
-    def __sub__(self, other): return E.Sub.apply(self, self._lift(other))
-    def __rsub__(self, other): return E.Sub.apply(self._lift(other), self)
-    def __mul__(self, other): return E.Mul.apply(self, self._lift(other))
-    def __rmul__(self, other): return E.Mul.apply(self._lift(other), self)
-    def __truediv__(self, other): return E.Div.apply(self, self._lift(other))
-    def __rtruediv__(self, other): return E.Div.apply(self._lift(other), self)
-    def __neg__(self): return E.Neg.apply(self)
-    def __matmul__(self, other): return MatMul.apply(self, self._lift(other))
-    def __rmatmul__(self, other): return MatMul.apply(self._lift(other), self)
+    def __add__(self, other): return E.AddFn.apply(self, self._lift(other))
+    def __radd__(self, other): return E.AddFn.apply(self._lift(other), self)
+    def __sub__(self, other): return E.SubFn.apply(self, self._lift(other))
+    def __rsub__(self, other): return E.SubFn.apply(self._lift(other), self)
+    def __mul__(self, other): return E.MulFn.apply(self, self._lift(other))
+    def __rmul__(self, other): return E.MulFn.apply(self._lift(other), self)
+    def __truediv__(self, other): return E.DivFn.apply(self, self._lift(other))
+    def __rtruediv__(self, other): return E.DivFn.apply(self._lift(other), self)
+    def __neg__(self): return E.NegFn.apply(self)
+    def __matmul__(self, other): return MatMulFn.apply(self, self._lift(other))
+    def __rmatmul__(self, other): return MatMulFn.apply(self._lift(other), self)
 
     def __pow__(self, exponent):
         if isinstance(exponent, Tensor) or np.ndim(exponent) != 0:
             raise TypeError(f"** takes a scalar exponent, got {type(exponent).__name__}")
-        return E.Pow.apply(self, exponent=float(exponent))
+        return E.PowFn.apply(self, exponent=float(exponent))
 
-    def exp(self): return E.Exp.apply(self)
-    def log(self): return E.Log.apply(self)
-    def relu(self): return E.ReLU.apply(self)
+    def exp(self): return E.ExpFn.apply(self)
+    def log(self): return E.LogFn.apply(self)
+    def relu(self): return E.ReLUFn.apply(self)
 
     def sum(self, axis=None, keepdims=False):
-        return R.Sum.apply(self, axis=axis, keepdims=keepdims)
+        return R.SumFn.apply(self, axis=axis, keepdims=keepdims)
 
     def mean(self, axis=None, keepdims=False):
         """Mean as a derived op: sum times 1/count."""
@@ -154,15 +154,15 @@ class Tensor:
         return self.sum(axis=axis, keepdims=keepdims) * (1.0 / count)
 
     def max(self, axis=None, keepdims=False):
-        return R.Max.apply(self, axis=axis, keepdims=keepdims)
+        return R.MaxFn.apply(self, axis=axis, keepdims=keepdims)
 
     def reshape(self, *shape):
         shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
-        return M.Reshape.apply(self, shape=tuple(shape))
+        return M.ReshapeFn.apply(self, shape=tuple(shape))
 
     def permute(self, *axes):
         axes = axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
-        return M.Permute.apply(self, axes=tuple(axes))
+        return M.PermuteFn.apply(self, axes=tuple(axes))
 
     def transpose(self, axis0=-2, axis1=-1):
         """Swap two axes (the last two by default, the matrix transpose)."""

@@ -1,5 +1,4 @@
 """Batches: a seeded shuffle each epoch, any batch size, and the full-batch regime."""
-import numpy as np
 
 
 def batch_indices(n, batch_size, rng):

@@ -47,7 +47,6 @@ class Dataset:
     train_labels: np.ndarray
     test_images: np.ndarray
     test_labels: np.ndarray
-    classes: int = 10
 
 
 def load(dataset="mnist", data_dir=None, checksums=True):

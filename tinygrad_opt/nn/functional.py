@@ -1,6 +1,4 @@
 """Functional forms of the layers: Tensors in, Tensor out."""
-import numpy as np
-
 from ..ops.conv import Conv2DFn
 from ..ops.dropout import DropoutFn
 from ..ops.loss import SoftmaxCrossEntropyFn
@@ -33,10 +31,3 @@ def softmax_cross_entropy(logits, labels):
     """
     labels = labels.data if isinstance(labels, Tensor) else labels
     return SoftmaxCrossEntropyFn.apply(logits, labels=labels)
-
-
-def softmax(logits):
-    """Softmax over the last axis, as a numpy array (for predictions, not training)."""
-    z = logits.data if isinstance(logits, Tensor) else np.asarray(logits)
-    e = np.exp(z - z.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)

@@ -3,7 +3,7 @@ import numpy as np
 
 from ..ops.dropout import dropout_key
 from ..ops.fused import ConvPoolDropoutFn
-from ..ops.matmul import Linear
+from ..ops.matmul import LinearFn
 from ..tensor import Tensor
 from . import functional as F
 from .init import as_generator, glorot_uniform
@@ -122,7 +122,7 @@ class Dense(Module):
         if x.ndim != 2 or x.shape[1] != self.weight.shape[0]:
             raise ValueError(f"Dense expected input of shape (N, {self.weight.shape[0]}), "
                              f"got {x.shape}")
-        return Linear.apply(x, self.weight, self.bias)
+        return LinearFn.apply(x, self.weight, self.bias)
 
     def extra_repr(self):
         return f"{self.weight.shape[0]}, {self.weight.shape[1]}"

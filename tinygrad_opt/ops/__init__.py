@@ -1,4 +1,5 @@
-"""Differentiable ops: `Function` subclasses with numpy forward/backward.
+"""Differentiable ops: `Function` subclasses with numpy forward/backward, each named
+`<What>Fn` (`MulFn`, `ReLUFn`, `Conv2DFn`): a layer in `nn` may share the <What>.
 
 Kernels (the Numba-compiled loops of conv, pool, dropout) take plain arrays and know no
 `Tensor`; the ops here wrap them for the graph."""

@@ -13,7 +13,7 @@ def _broadcast_check(name, a, b):
                          f"(each axis, aligned from the right, must be equal or 1)") from None
 
 
-class Add(Function):
+class AddFn(Function):
     @staticmethod
     def forward(ctx, a, b):
         _broadcast_check("add", a, b)
@@ -24,7 +24,7 @@ class Add(Function):
         return g, g
 
 
-class Sub(Function):
+class SubFn(Function):
     @staticmethod
     def forward(ctx, a, b):
         _broadcast_check("sub", a, b)
@@ -35,7 +35,7 @@ class Sub(Function):
         return g, -g
 
 
-class Mul(Function):
+class MulFn(Function):
     @staticmethod
     def forward(ctx, a, b):
         _broadcast_check("mul", a, b)
@@ -48,7 +48,7 @@ class Mul(Function):
         return g * b, g * a
 
 
-class Div(Function):
+class DivFn(Function):
     @staticmethod
     def forward(ctx, a, b):
         _broadcast_check("div", a, b)
@@ -61,7 +61,7 @@ class Div(Function):
         return g / b, -g * a / (b * b)
 
 
-class Neg(Function):
+class NegFn(Function):
     @staticmethod
     def forward(ctx, a):
         return -a
@@ -71,7 +71,7 @@ class Neg(Function):
         return -g
 
 
-class Pow(Function):
+class PowFn(Function):
     """a ** p for a scalar exponent p: d/da = p * a ** (p - 1)."""
 
     @staticmethod
@@ -85,7 +85,7 @@ class Pow(Function):
         return g * a.dtype.type(p) * a ** a.dtype.type(p - 1)
 
 
-class Exp(Function):
+class ExpFn(Function):
     @staticmethod
     def forward(ctx, a):
         out = np.exp(a)
@@ -98,7 +98,7 @@ class Exp(Function):
         return g * out
 
 
-class Log(Function):
+class LogFn(Function):
     @staticmethod
     def forward(ctx, a):
         ctx.save_for_backward(a)
@@ -110,7 +110,7 @@ class Log(Function):
         return g / a
 
 
-class ReLU(Function):
+class ReLUFn(Function):
     """max(a, 0); the gradient at exactly 0 is taken as 0."""
 
     @staticmethod

@@ -1,5 +1,5 @@
 """Matrix product, with numpy's rules: 1-D operands are promoted (and the added axis
-removed again), leading axes broadcast as batch axes; and `Linear`, the dense layer's
+removed again), leading axes broadcast as batch axes; and `LinearFn`, the dense layer's
 x @ w + b."""
 import numpy as np
 
@@ -7,7 +7,7 @@ from .._jit import jit, use_reference
 from ..autograd import Function, Outer
 
 
-class MatMul(Function):
+class MatMulFn(Function):
     @staticmethod
     def forward(ctx, a, b):
         if a.ndim == 0 or b.ndim == 0:
@@ -64,9 +64,9 @@ def _linear_one_row_loops(x, w, b, out):
 _linear_one_row = jit(_linear_one_row_loops)
 
 
-class Linear(Function):
+class LinearFn(Function):
     """The dense layer's op, y = x @ w + b for x (N, K), w (K, M), b (M,): one op where
-    MatMul and Add would be two, each with its own bookkeeping (per step, at batch 1).
+    MatMulFn and AddFn would be two, each with its own bookkeeping (per step, at batch 1).
 
         d x = g @ w^T        d w = x^T @ g        d b = sum_n g
     """

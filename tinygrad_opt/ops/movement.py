@@ -4,7 +4,7 @@ import numpy as np
 from ..autograd import Function
 
 
-class Reshape(Function):
+class ReshapeFn(Function):
     @staticmethod
     def forward(ctx, a, shape):
         try:
@@ -21,7 +21,7 @@ class Reshape(Function):
         return g.reshape(shape)
 
 
-class Permute(Function):
+class PermuteFn(Function):
     @staticmethod
     def forward(ctx, a, axes):
         if sorted(a_ % max(a.ndim, 1) for a_ in axes) != list(range(a.ndim)):

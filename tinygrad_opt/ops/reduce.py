@@ -13,7 +13,7 @@ def _expand(g, shape, axis, keepdims):
     return g
 
 
-class Sum(Function):
+class SumFn(Function):
     @staticmethod
     def forward(ctx, a, axis=None, keepdims=False):
         ctx.save_for_backward(a.shape, axis, keepdims)
@@ -25,7 +25,7 @@ class Sum(Function):
         return np.broadcast_to(_expand(g, shape, axis, keepdims), shape)
 
 
-class Max(Function):
+class MaxFn(Function):
     """Max over an axis. Where several elements tie for the max, the gradient is split
     equally between them (so the result does not depend on which one numpy reports)."""
 
