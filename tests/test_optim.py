@@ -260,7 +260,10 @@ BAD = [
     (Adam, dict(beta1=1.0), r"Adam: beta1 must be in \[0, 1\), got 1.0"),
     (Adam, dict(beta2=-0.5), r"Adam: beta2 must be in \[0, 1\), got -0.5"),
     (Adam, dict(eps=float("nan")), r"Adam: eps must be a number, got nan"),
-    (Adam, dict(preset="pytorch"), r"unknown preset 'pytorch'; known: keras, paper"),
+    (Adam, dict(preset="pytorch"), r"no preset .pytorch.; known: keras, paper"),
+    (SGD, dict(preset="paper"), r"SGD: no preset .paper. \(the papers give no step size or momentum\); known: keras"),
+    (RMSprop, dict(preset="paper"), r"RMSprop: no preset .paper."),
+    (Adagrad, dict(preset="paper"), r"Adagrad: no preset .paper."),
 ]
 
 
@@ -343,7 +346,7 @@ def test_factored_gradient_updates_equal_the_dense_ones(make):
 def test_factored_gradient_nonfinite_values_and_overflow_are_caught():
     from tinygrad_opt.autograd import Outer
     w = _one_sample_dense_grad()
-    w.stored_grad.v[2] = np.inf
+    w.stored_grad.row[2] = np.inf
     with pytest.raises(FloatingPointError, match="40 NaN or inf values"):
         SGD([w]).step()
     w = _one_sample_dense_grad(rate_zero=0.0)

@@ -227,3 +227,12 @@ def test_result_files_get_the_usual_permissions(first):
     os.umask(umask)
     for name in RESULTS:
         assert (first / name).stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_preset_paper_for_a_rule_without_one_is_one_line(tmp_path, capsys):
+    """SGD's, Adagrad's and RMSprop's "paper" presets were Keras' numbers under another
+    name."""
+    code, _, err = cli(capsys, "--optimizers", "adam,momentum", "--preset", "paper", "--out",
+                       str(tmp_path))
+    assert code == 2 and "--preset paper: the rules of momentum have none" in err
+    assert "choose among adadelta, adam" in err

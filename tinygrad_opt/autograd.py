@@ -77,26 +77,26 @@ class Function:
 
 
 class Outer:
-    """A gradient held as the outer product u[:, None] * v[None, :], not as the array.
+    """A gradient held as the outer product col[:, None] * row[None, :], not as the array.
 
     For one sample, the weight gradient of a dense layer, x^T g, is an outer product: in
-    this form it is len(u) + len(v) numbers instead of len(u) * len(v) (1.4 million for
+    this form it is len(col) + len(row) numbers instead of len(col) * len(row) (1.4 million for
     the article's first dense layer), and plain SGD applies it without the array ever
     being written (optim/sgd.py). Only a leaf's sole gradient stays in this form;
     `Tensor.grad` turns it into the array the first time it is read, so a user never
     meets it.
     """
 
-    __slots__ = ("u", "v")
+    __slots__ = ("col", "row")
 
-    def __init__(self, u, v):
-        self.u, self.v = u, v
+    def __init__(self, col, row):
+        self.col, self.row = col, row
 
-    shape = property(lambda self: (self.u.size, self.v.size))
+    shape = property(lambda self: (self.col.size, self.row.size))
 
     def materialize(self):
-        """The array: the same products, rounded the same way, as u[:, None] * v."""
-        return np.multiply.outer(self.u, self.v)
+        """The array: the same products, rounded the same way, as col[:, None] * row."""
+        return np.multiply.outer(self.col, self.row)
 
 
 def _dense(grad):
@@ -192,7 +192,7 @@ def _input_grads(node, g):
             continue
         dtype = parent.data.dtype
         if isinstance(pg, Outer) and parent._node is None and pg.shape == parent.shape:
-            fitted.append(Outer(pg.u.astype(dtype), pg.v.astype(dtype)))   # speed: see
+            fitted.append(Outer(pg.col.astype(dtype), pg.row.astype(dtype)))   # speed: see
             continue                                                       # Outer
         try:
             fitted.append(unbroadcast(np.asarray(_dense(pg), dtype=dtype), parent.shape))

@@ -81,6 +81,13 @@ def main(argv=None):
     except OSError as e:
         p.error(f"output folder {args.out!r} is not writable: {e.strerror}")
 
+    if args.preset != "keras":
+        lacking = [m for m in args.optimizers if args.preset not in METHODS[m].optimizer.presets]
+        if lacking:
+            p.error(f"--preset {args.preset}: the rules of {', '.join(lacking)} have none "
+                    f"(their papers give no defaults of their own); choose among "
+                    + ", ".join(m for m in METHODS
+                                if args.preset in METHODS[m].optimizer.presets))
     from .data import DataError
     from .train.checkpoint import CheckpointError
     from .train.experiment import OutputError, run_experiment

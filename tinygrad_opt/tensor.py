@@ -58,7 +58,7 @@ class Tensor:
     @property
     def stored_grad(self):
         """The gradient as `backward()` stored it, without building anything: a numpy
-        array, or an `autograd.Outer` (one sample's dense-layer weight gradient, u ⊗ v,
+        array, or an `autograd.Outer` (one sample's dense-layer weight gradient, col ⊗ row,
         kept factored). For optimizers that can apply an outer product row by row
         (`optim/sgd.py`); everyone else reads `grad`, which is always the array."""
         return self._grad

@@ -20,7 +20,7 @@ def pool_output_size(size, k, s):
 
 # --- numpy references ---------------------------------------------------------------------
 def maxpool2d_forward_reference(x, k, s):
-    n, c, h, w = x.shape
+    n, c, h, wd = x.shape
     win = _windows(x, k, k, s)                              # (N, C, OH, OW, k, k)
     oh, ow = win.shape[2], win.shape[3]
     flat = win.reshape(n, c, oh, ow, k * k)
@@ -28,12 +28,12 @@ def maxpool2d_forward_reference(x, k, s):
     out = np.take_along_axis(flat, best[..., None], axis=-1)[..., 0]
     rows = np.arange(oh)[:, None] * s + best // k
     cols = np.arange(ow)[None, :] * s + best % k
-    return out, (rows * w + cols).astype(np.int32)
+    return out, (rows * wd + cols).astype(np.int32)
 
 
 def maxpool2d_backward_reference(g, arg, x_shape):
-    n, c, h, w = x_shape
-    gx = np.zeros((n * c, h * w), dtype=g.dtype)
+    n, c, h, wd = x_shape
+    gx = np.zeros((n * c, h * wd), dtype=g.dtype)
     planes = np.repeat(np.arange(n * c), arg[0, 0].size)
     np.add.at(gx, (planes, arg.reshape(-1)), g.reshape(-1))  # overlapping windows add
     return gx.reshape(x_shape)
@@ -82,39 +82,39 @@ pool_plane = jit(_pool_plane, inline=True)
 
 
 def _maxpool2d_forward_loops(x, k, s, out, arg):
-    n_batch, n_ch, h, w = x.shape
+    n_batch, n_ch, h, wd = x.shape
     oh, ow = out.shape[2], out.shape[3]
     for nc in prange(n_batch * n_ch):            # one (n, c) plane per iteration
         n, c = nc // n_ch, nc % n_ch
         plane = x[n, c].reshape(-1)
         if has_nan(plane):                       # rare: the NaN-aware scan
-            pool_plane(plane, w, k, s, out[n, c], arg[n, c], -np.inf)
+            pool_plane(plane, wd, k, s, out[n, c], arg[n, c], -np.inf)
             continue
         for i in range(oh):
             for j in range(ow):
                 best_r, best_c = i * s, j * s
                 best = x[n, c, best_r, best_c]
-                best_at = best_r * w + best_c
+                best_at = best_r * wd + best_c
                 for p in range(k):
                     for q in range(k):
                         v = x[n, c, i * s + p, j * s + q]
                         bigger = v > best        # strict: the first max wins (selects,
                         best = v if bigger else best          # not branches)
-                        best_at = (i * s + p) * w + j * s + q if bigger else best_at
+                        best_at = (i * s + p) * wd + j * s + q if bigger else best_at
                 out[n, c, i, j] = best
                 arg[n, c, i, j] = best_at
 
 
 def _maxpool2d_backward_loops(g, arg, gx):
     n_batch, n_ch, oh, ow = g.shape
-    w = gx.shape[3]
+    wd = gx.shape[3]
     for nc in prange(n_batch * n_ch):
         n, c = nc // n_ch, nc % n_ch
         gx[n, c] = 0
         for i in range(oh):
             for j in range(ow):
                 a = arg[n, c, i, j]
-                gx[n, c, a // w, a % w] += g[n, c, i, j]
+                gx[n, c, a // wd, a % wd] += g[n, c, i, j]
 
 
 _forward_kernel = jit(_maxpool2d_forward_loops, parallel=True)
@@ -122,8 +122,8 @@ _backward_kernel = jit(_maxpool2d_backward_loops, parallel=True)
 
 
 def maxpool2d_forward_kernel(x, k, s):
-    n, c, h, w = x.shape
-    shape = (n, c, pool_output_size(h, k, s), pool_output_size(w, k, s))
+    n, c, h, wd = x.shape
+    shape = (n, c, pool_output_size(h, k, s), pool_output_size(wd, k, s))
     out, arg = np.empty(shape, dtype=x.dtype), np.empty(shape, dtype=np.int32)
     _forward_kernel(x, k, s, out, arg)
     return out, arg

@@ -39,8 +39,8 @@ _adagrad_kernel = serial_or_parallel(_adagrad_loops)
 class Adagrad(Optimizer):
     """Adagrad: per-coordinate steps shrinking with the sum of squared gradients."""
 
-    presets = {"keras": dict(lr=0.001, initial_accumulator_value=0.1, eps=1e-7),
-               "paper": {}}
+    presets = {"keras": dict(lr=0.001, initial_accumulator_value=0.1, eps=1e-7)}
+    no_paper_preset = "Duchi et al. (2011) leave the step size to the problem"
 
     def __init__(self, params, lr=None, initial_accumulator_value=None, eps=None,
                  preset="keras", nonfinite="raise"):

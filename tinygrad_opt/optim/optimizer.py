@@ -16,7 +16,9 @@ class Optimizer:
     Args:
         params: iterable of Tensors (float32 or float64) to update in place.
         preset: whose default hyperparameters fill those not given: "keras" (the
-            article's, the default) or "paper" (the method's original paper).
+            article's, the default) or "paper" (the method's original paper, for the
+            rules whose paper gives defaults of its own: Adam, Adadelta; the others
+            refuse it rather than hand out Keras' numbers under the paper's name).
         nonfinite: what `step()` does when a gradient holds NaN or inf: "raise" (default;
             `FloatingPointError`, nothing is updated) or "skip" (nothing is updated, the
             step is counted in `skipped_steps`, training goes on).
@@ -28,12 +30,15 @@ class Optimizer:
     """
 
     presets = {"keras": {}}
+    no_paper_preset = None      # why a rule has no "paper" preset, if it has none
     state_names = ()
 
     def __init__(self, params, preset="keras", nonfinite="raise", **hyper):
         name = type(self).__name__
         if preset not in self.presets:
-            raise ValueError(f"{name}: unknown preset {preset!r}; known: "
+            why = (f" ({self.no_paper_preset})" if preset == "paper" and
+                   self.no_paper_preset else "")
+            raise ValueError(f"{name}: no preset {preset!r}{why}; known: "
                              f"{', '.join(self.presets)}")
         if nonfinite not in ("raise", "skip"):
             raise ValueError(f"{name}: nonfinite must be 'raise' or 'skip', got {nonfinite!r}")
@@ -206,18 +211,18 @@ class Optimizer:
 
 
 def _dtype(g):
-    return g.u.dtype if isinstance(g, Outer) else getattr(g, "dtype", None)
+    return g.col.dtype if isinstance(g, Outer) else getattr(g, "dtype", None)
 
 
 def _all_finite(g):
-    """No NaN or inf in the gradient g (an array, or an Outer u ⊗ v: its products are all
-    finite when u and v are and max|u| * max|v| stays below the dtype's largest value)."""
+    """No NaN or inf in the gradient g (an array, or an Outer col ⊗ row: its products are
+    all finite when both factors are and max|col| * max|row| stays below the dtype's largest value)."""
     if not isinstance(g, Outer):
         return bool(np.isfinite(g).all())
-    if not (np.isfinite(g.u).all() and np.isfinite(g.v).all()):
+    if not (np.isfinite(g.col).all() and np.isfinite(g.row).all()):
         return False
-    biggest = float(np.abs(g.u).max(initial=0)) * float(np.abs(g.v).max(initial=0))
-    if biggest <= float(np.finfo(g.u.dtype).max):
+    biggest = float(np.abs(g.col).max(initial=0)) * float(np.abs(g.row).max(initial=0))
+    if biggest <= float(np.finfo(g.col.dtype).max):
         return True
     with np.errstate(over="ignore", invalid="ignore"):
         return bool(np.isfinite(g.materialize()).all())

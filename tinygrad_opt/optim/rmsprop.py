@@ -42,7 +42,8 @@ _rmsprop_kernel = serial_or_parallel(_rmsprop_loops)
 class RMSprop(Optimizer):
     """RMSprop: steps divided by a running root mean square of the gradients."""
 
-    presets = {"keras": dict(lr=0.001, rho=0.9, eps=1e-7), "paper": {}}
+    presets = {"keras": dict(lr=0.001, rho=0.9, eps=1e-7)}
+    no_paper_preset = "Hinton's lecture gives Keras' lr and rho, and no eps"
     state_names = ("v",)
 
     def __init__(self, params, lr=None, rho=None, eps=None, preset="keras",

@@ -53,15 +53,15 @@ def _sgd_momentum_loops(w, g, v, lr, momentum, nesterov):
             w[i] += v[i]
 
 
-def _sgd_outer_loops(w, u, v, lr):
-    """w -= lr * g for g = u[:, None] * v (one sample's dense-layer gradient, kept as its
+def _sgd_outer_loops(w, col, row, lr):
+    """w -= lr * g for g = col[:, None] * row (one sample's dense-layer gradient, kept as its
     factors: autograd.Outer), without writing g: the same products, rounded the same way.
-    Row i of g is zero where u[i] is (relu and dropout zero most of a layer's inputs): it
-    leaves w's row as it is, and is skipped."""
-    for i in range(u.size):
-        if u[i] != 0:
-            for j in range(v.size):
-                w[i, j] -= lr * (u[i] * v[j])
+    Row i of g is zero where col[i] is (relu and dropout zero most of a layer's inputs):
+    it leaves w's row as it is, and is skipped."""
+    for i in range(col.size):
+        if col[i] != 0:
+            for j in range(row.size):
+                w[i, j] -= lr * (col[i] * row[j])
 
 
 _sgd_kernel = serial_or_parallel(_sgd_loops)
@@ -74,7 +74,8 @@ _sgd_outer_kernel = jit(_sgd_outer_loops)   # serial: for the ~30% of rows it wr
 class SGD(Optimizer):
     """SGD, momentum and Nesterov momentum (Keras' form, see the module docstring)."""
 
-    presets = {"keras": dict(lr=0.01, momentum=0.0, nesterov=False), "paper": {}}
+    presets = {"keras": dict(lr=0.01, momentum=0.0, nesterov=False)}
+    no_paper_preset = "the papers give no step size or momentum"
 
     def __init__(self, params, lr=None, momentum=None, nesterov=None, preset="keras",
                  nonfinite="raise"):
@@ -98,7 +99,7 @@ class SGD(Optimizer):
     def outer_update(self, w, g, state):
         if self.hyper["momentum"] > 0:
             return False            # the velocity is dense anyway: materialise g
-        _sgd_outer_kernel(w, g.u, g.v, w.dtype.type(self.hyper["lr"]))
+        _sgd_outer_kernel(w, g.col, g.row, w.dtype.type(self.hyper["lr"]))
         return True
 
     def kernel_update(self, w, g, state):
