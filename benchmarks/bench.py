@@ -15,8 +15,6 @@ Reports:
 PyTorch is never imported: measure the peer with ../shared/peers/torch_article_cnn.py in
 the same sitting (see the README's performance section).
 """
-import tinygrad_opt  # first: it sets the BLAS threads' policy before numpy loads  # noqa
-
 import argparse
 import json
 import os
@@ -28,7 +26,7 @@ import time
 
 import numpy as np
 
-from tinygrad_opt import Tensor
+from tinygrad_opt import Tensor, use_sleeping_threads
 from tinygrad_opt.models import article_cnn
 from tinygrad_opt.nn.functional import softmax_cross_entropy
 from tinygrad_opt.ops import conv, dropout, fused, pool
@@ -269,6 +267,7 @@ def bench_compile():
 
 
 def main():
+    use_sleeping_threads(reexec=True)     # the entry points' thread policy (threads.py)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=30,
                     help="timed repeats of each kernel and step (default 30); with "

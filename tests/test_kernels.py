@@ -233,18 +233,49 @@ def test_one_sample_linear_kernel_matches_reference(dtype):
     assert got.dtype == dtype and got.shape == (1, 17)
 
 
-def test_import_tells_openblas_threads_to_sleep_unless_told_otherwise():
+def test_importing_the_package_changes_no_environment_variable():
+    """Importing it once set OPENBLAS_THREAD_TIMEOUT and OMP_WAIT_POLICY, which took effect
+    only when it came before numpy."""
     import os
     import subprocess
     import sys
-    code = "import tinygrad_opt, os; print(os.environ['OPENBLAS_THREAD_TIMEOUT'])"
-    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
-    for given, expected in ((None, "4"), ("12", "12")):
-        if given:
-            env["OPENBLAS_THREAD_TIMEOUT"] = given
-        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                             text=True, check=True)
-        assert out.stdout.strip() == expected
+    code = ("import os, json; before = dict(os.environ); import tinygrad_opt, "
+            "tinygrad_opt.train, tinygrad_opt.cli; print(json.dumps(dict(os.environ) == before))")
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_THREAD_TIMEOUT",
+                                                           "OMP_WAIT_POLICY")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.strip() == "true"
+
+
+def test_the_thread_policy_holds_whatever_was_imported_first(tmp_path):
+    """numpy imported first: the entry point's call restarts the process with the policy
+    set, so that OpenBLAS reads it; a variable the user set is kept."""
+    import os
+    import subprocess
+    import sys
+    script = tmp_path / "entry.py"
+    script.write_text(
+        "import numpy, os, sys\n"                   # numpy first, as users do
+        "from tinygrad_opt import use_sleeping_threads\n"
+        "late = use_sleeping_threads(reexec=True)\n"
+        "print(late, os.environ['OPENBLAS_THREAD_TIMEOUT'], os.environ['OMP_WAIT_POLICY'],\n"
+        "      sys.argv[1:])\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_THREAD_TIMEOUT",
+                                                           "OMP_WAIT_POLICY")}
+    out = subprocess.run([sys.executable, str(script), "--an", "argument"], env=env,
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines() == ["[] 4 PASSIVE ['--an', 'argument']"]   # one run,
+    env["OPENBLAS_THREAD_TIMEOUT"] = "12"                                    # restarted
+    out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.splitlines() == ["[] 12 PASSIVE []"]
+    code = ("import numpy; from tinygrad_opt import use_sleeping_threads; "
+            "print(use_sleeping_threads())")                  # without reexec: it says so
+    env.pop("OPENBLAS_THREAD_TIMEOUT")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.strip() == "['OPENBLAS_THREAD_TIMEOUT']"
 
 
 # --- NaN and inf: every kernel gives what its reference gives -----------------------------

@@ -21,12 +21,7 @@ import os
 import types
 from contextlib import contextmanager
 
-# Numba's OpenMP threads spin-wait after each parallel kernel by default, stealing the
-# cores from the BLAS threads of the matrix products that follow (measured: 68 -> 45 ms a
-# training step of the article model). Must be set before Numba starts its threads.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-import numba  # noqa: E402
+import numba   # its threads' waiting policy: threads.py
 
 prange = numba.prange
 _reference = os.environ.get("TINYGRAD_OPT_REFERENCE", "") not in ("", "0")

@@ -72,6 +72,11 @@ def _on_sigterm(signum, frame):
 
 
 def main(argv=None):
+    """The command line. argv None: this process is the command (`tinygrad-opt ...`), and
+    it sets the thread policy (threads.py) first, restarting itself if it must."""
+    if argv is None:
+        from .threads import use_sleeping_threads
+        use_sleeping_threads(reexec=True)
     p = parser()
     args = p.parse_args(argv)
     try:
