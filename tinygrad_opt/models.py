@@ -2,6 +2,7 @@
 import numpy as np
 
 from .nn import Conv2D, ConvPoolDropout, Dense, Dropout, Flatten, MaxPool2D, ReLU, Sequential
+from .ops.conv import window_count
 
 
 def article_cnn(seed=0, in_channels=1, image_size=28, filters=32, hidden=256, classes=10,
@@ -23,7 +24,7 @@ def article_cnn(seed=0, in_channels=1, image_size=28, filters=32, hidden=256, cl
     Shapes: (N, in_channels, image_size, image_size) -> (N, classes).
     """
     rng = np.random.default_rng(seed)
-    pooled = (image_size - 2) // 2
+    pooled = window_count(window_count(image_size, 3), 2, 2)     # conv 3x3, pool 2x2
     block = [Conv2D(in_channels, filters, 3, activation="relu", rng=rng, dtype=dtype),
              MaxPool2D(2),
              Dropout(0.25, seed=2 * seed + 1)]

@@ -163,8 +163,10 @@ _strided_grad_weight = jit(_conv2d_strided_grad_weight_loops, parallel=True)
 _strided_grad_input = jit(_conv2d_strided_grad_input_loops, parallel=True)
 
 
-def _out_size(x_shape, w_shape, stride):
-    return ((x_shape[2] - w_shape[2]) // stride + 1, (x_shape[3] - w_shape[3]) // stride + 1)
+def window_count(size, k, stride=1):
+    """How many windows of k pixels, every `stride` pixels, fit in `size` (no padding):
+    a convolution's or a pooling's output size, the one formula for both."""
+    return (size - k) // stride + 1
 
 
 def im2col(x, kh, kw, oh, ow):
@@ -176,7 +178,8 @@ def im2col(x, kh, kw, oh, ow):
 
 
 def conv2d_forward_kernel(x, w, b, stride, relu):
-    oh, ow = _out_size(x.shape, w.shape, stride)
+    oh = window_count(x.shape[2], w.shape[2], stride)
+    ow = window_count(x.shape[3], w.shape[3], stride)
     out = np.empty((x.shape[0], w.shape[0], oh, ow), dtype=x.dtype)
     if stride != 1:
         _strided(x, w, b, stride, relu, out)

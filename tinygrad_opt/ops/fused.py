@@ -31,8 +31,7 @@ from .conv import (check_conv_input, conv2d_forward_reference, conv2d_grad_input
                    conv2d_grad_weight_reference)
 from .dropout import dropout_reference, element_hash, keep_threshold
 from .pool import (check_pool_input, maxpool2d_backward_reference,
-                   maxpool2d_forward_reference, has_nan, pool_output_size,
-                   pool_plane)
+                   maxpool2d_forward_reference, pool_plane_any, window_count)
 
 
 def conv_pool_dropout_reference(x, w, b, pool_size=2, pool_stride=None, rate=0.0, key=0):
@@ -56,33 +55,6 @@ def conv_pool_dropout_backward_reference(x, w, b, g, pool_size=2, pool_stride=No
             g.sum(axis=(0, 2, 3)))
 
 
-def _pool2x2(y, wd, o, a, zero):
-    """The article's 2x2 pool with stride 2, written out (it vectorises: 2x faster):
-    o[i, j] = relu(max of y's window at (2i, 2j)), a[i, j] = where that max was.
-    For a plane without NaN (`pool.pool_plane` takes the others)."""
-    ph, pw = o.shape
-    for i in range(ph):
-        top = 2 * i * wd                        # flat index of the window's top row
-        r0, r1 = y[top:top + 2 * pw], y[top + wd:top + wd + 2 * pw]
-        oi, ai = o[i], a[i]
-        for j in range(pw):
-            best, best_at = r0[2 * j], top + 2 * j
-            val = r0[2 * j + 1]                 # the first max wins; selects, not
-            bigger = val > best                 # branches: random data defeats branch
-            best = val if bigger else best      # prediction
-            best_at = top + 2 * j + 1 if bigger else best_at
-            val = r1[2 * j]
-            bigger = val > best
-            best = val if bigger else best
-            best_at = top + wd + 2 * j if bigger else best_at
-            val = r1[2 * j + 1]
-            bigger = val > best
-            best = val if bigger else best
-            best_at = top + wd + 2 * j + 1 if bigger else best_at
-            oi[j] = best if not best <= zero else zero      # relu (NaN stays NaN)
-            ai[j] = best_at
-
-
 def _conv3x3(xf, w, bias, wd, y):
     """y[t] = bias + sum over the 9 taps of w[p, q] * xf[t + p*W + q]: the article's
     single-channel 3x3 convolution of one plane, all nine taps in one pass (2x faster than
@@ -99,7 +71,7 @@ def _conv3x3(xf, w, bias, wd, y):
                   + w4 * x4[t]) + w5 * x5[t]) + w6 * x6[t]) + w7 * x7[t]) + w8 * x8[t]
 
 
-pool2x2, conv3x3 = jit(_pool2x2, inline=True), jit(_conv3x3, inline=True)
+conv3x3 = jit(_conv3x3, inline=True)
 
 
 def _forward_loops(x, w, b, k, s, use_dropout, threshold, scale, key, out, arg):
@@ -124,10 +96,9 @@ def _forward_loops(x, w, b, k, s, use_dropout, threshold, scale, key, out, arg):
                             xs = xr[n, c, p * wd + q:p * wd + q + span]
                             for t in range(span):
                                 y[t] += wv * xs[t]
-            if k == 2 and s == 2 and not has_nan(y):   # pass 2: max-pool, relu; the
-                pool2x2(y, wd, out[n, f], arg[n, f], zero)   # conv output (r, c) of each
-            else:                               # max is recorded as r*W + c
-                pool_plane(y, wd, k, s, out[n, f], arg[n, f], zero)   # (and relu)
+            pool_plane_any(y, wd, k, s, out[n, f], arg[n, f], zero)   # pass 2: max-
+                                                # pool and relu; the conv output (r, c)
+                                                # of each max is recorded as r*W + c
             if use_dropout:                     # pass 3: the hash of ops/dropout.py
                 o = out[n, f].reshape(-1)
                 first = (n * n_out + f) * ph * pw   # flat index of out[n, f, 0, 0]
@@ -237,13 +208,13 @@ class ConvPoolDropoutFn(Function):
         check_conv_input(x.shape, w.shape, 0)
         s = pool_stride or pool_size
         n, c, h, wd = x.shape
-        oh, ow = h - w.shape[2] + 1, wd - w.shape[3] + 1
+        oh, ow = window_count(h, w.shape[2]), window_count(wd, w.shape[3])
         check_pool_input((n, w.shape[0], oh, ow), pool_size)
         dtype = np.result_type(x, w)
         x = np.ascontiguousarray(x, dtype=dtype)
         w = np.ascontiguousarray(w, dtype=dtype)
-        shape = (n, w.shape[0], pool_output_size(oh, pool_size, s),
-                 pool_output_size(ow, pool_size, s))
+        shape = (n, w.shape[0], window_count(oh, pool_size, s),
+                 window_count(ow, pool_size, s))
         out, arg = np.empty(shape, dtype=dtype), np.empty(shape, dtype=np.int32)
         scale = dtype.type(1.0 / (1.0 - rate))
         b = b.astype(dtype, copy=False)

@@ -11,11 +11,7 @@ import numpy as np
 
 from .._jit import jit, prange, use_reference
 from ..autograd import Function
-from .conv import _windows
-
-
-def pool_output_size(size, k, s):
-    return (size - k) // s + 1
+from .conv import _windows, window_count
 
 
 # --- numpy references ---------------------------------------------------------------------
@@ -81,28 +77,52 @@ nan_or_bigger, has_nan = jit(_nan_or_bigger, inline=True), jit(_has_nan, inline=
 pool_plane = jit(_pool_plane, inline=True)
 
 
+def _pool2x2(y, wd, o, a, floor):
+    """The article's 2x2 pool with stride 2 of one plane without NaN, written out:
+    o[i, j] = max(max of y's window at (2i, 2j), floor), a[i, j] = where that max was.
+    (Worth its lines: it vectorises, 2x faster than `pool_plane`'s loops when measured.)"""
+    ph, pw = o.shape
+    for i in range(ph):
+        top = 2 * i * wd                        # flat index of the window's top row
+        r0, r1 = y[top:top + 2 * pw], y[top + wd:top + wd + 2 * pw]
+        oi, ai = o[i], a[i]
+        for j in range(pw):
+            best, best_at = r0[2 * j], top + 2 * j
+            val = r0[2 * j + 1]                 # the first max wins; selects, not
+            bigger = val > best                 # branches: random data defeats branch
+            best = val if bigger else best      # prediction
+            best_at = top + 2 * j + 1 if bigger else best_at
+            val = r1[2 * j]
+            bigger = val > best
+            best = val if bigger else best
+            best_at = top + wd + 2 * j if bigger else best_at
+            val = r1[2 * j + 1]
+            bigger = val > best
+            best = val if bigger else best
+            best_at = top + wd + 2 * j + 1 if bigger else best_at
+            oi[j] = best if not best <= floor else floor
+            ai[j] = best_at
+
+
+def _pool_plane_any(y, wd, k, s, o, a, floor):
+    """Pool one flat plane: the written-out 2x2 scan where it applies and the plane has no
+    NaN, the general NaN-aware scan otherwise. The one entry of every pooling kernel."""
+    if k == 2 and s == 2 and not has_nan(y):
+        pool2x2(y, wd, o, a, floor)
+    else:
+        pool_plane(y, wd, k, s, o, a, floor)
+
+
+pool2x2 = jit(_pool2x2, inline=True)
+pool_plane_any = jit(_pool_plane_any, inline=True)
+
+
 def _maxpool2d_forward_loops(x, k, s, out, arg):
     n_batch, n_ch, h, wd = x.shape
-    oh, ow = out.shape[2], out.shape[3]
+    floor = x.dtype.type(-np.inf)                # no relu: max(m, -inf) = m
     for nc in prange(n_batch * n_ch):            # one (n, c) plane per iteration
         n, c = nc // n_ch, nc % n_ch
-        plane = x[n, c].reshape(-1)
-        if has_nan(plane):                       # rare: the NaN-aware scan
-            pool_plane(plane, wd, k, s, out[n, c], arg[n, c], -np.inf)
-            continue
-        for i in range(oh):
-            for j in range(ow):
-                best_r, best_c = i * s, j * s
-                best = x[n, c, best_r, best_c]
-                best_at = best_r * wd + best_c
-                for p in range(k):
-                    for q in range(k):
-                        v = x[n, c, i * s + p, j * s + q]
-                        bigger = v > best        # strict: the first max wins (selects,
-                        best = v if bigger else best          # not branches)
-                        best_at = (i * s + p) * wd + j * s + q if bigger else best_at
-                out[n, c, i, j] = best
-                arg[n, c, i, j] = best_at
+        pool_plane_any(x[n, c].reshape(-1), wd, k, s, out[n, c], arg[n, c], floor)
 
 
 def _maxpool2d_backward_loops(g, arg, gx):
@@ -123,7 +143,7 @@ _backward_kernel = jit(_maxpool2d_backward_loops, parallel=True)
 
 def maxpool2d_forward_kernel(x, k, s):
     n, c, h, wd = x.shape
-    shape = (n, c, pool_output_size(h, k, s), pool_output_size(wd, k, s))
+    shape = (n, c, window_count(h, k, s), window_count(wd, k, s))
     out, arg = np.empty(shape, dtype=x.dtype), np.empty(shape, dtype=np.int32)
     _forward_kernel(x, k, s, out, arg)
     return out, arg

@@ -32,11 +32,16 @@ from .._jit import prange, serial_or_parallel
 from .optimizer import Optimizer
 
 
+def step_size(lr, beta1, beta2, t):
+    """alpha_t = lr·sqrt(1 - beta2^t) / (1 - beta1^t): the bias correction, for both paths."""
+    return lr * math.sqrt(1 - beta2 ** t) / (1 - beta1 ** t)
+
+
 def adam_reference(w, g, m, v, t, lr, beta1, beta2, eps):
     """The rule in numpy, one line per formula line (in place)."""
     m[...] = beta1 * m + (1 - beta1) * g
     v[...] = beta2 * v + (1 - beta2) * g * g
-    alpha_t = lr * math.sqrt(1 - beta2 ** t) / (1 - beta1 ** t)
+    alpha_t = step_size(lr, beta1, beta2, t)
     w -= alpha_t * m / (np.sqrt(v) + eps)
 
 
@@ -74,7 +79,7 @@ class Adam(Optimizer):
 
     def kernel_update(self, w, g, state):
         h, f = self.hyper, w.dtype.type
-        alpha_t = h["lr"] * math.sqrt(1 - h["beta2"] ** self.t) / (1 - h["beta1"] ** self.t)
+        alpha_t = step_size(h["lr"], h["beta1"], h["beta2"], self.t)
         _adam_kernel(w.reshape(-1), g.reshape(-1), state["m"].reshape(-1),
                      state["v"].reshape(-1), f(h["beta1"]), f(1 - h["beta1"]), f(h["beta2"]),
                      f(1 - h["beta2"]), f(alpha_t), f(h["eps"]))
