@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test bench mnist mnist-quick examples clean
+.PHONY: install test bench bench-torch mnist mnist-quick examples clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,17 @@ examples: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
 
+# The PyTorch yardstick, in a virtual environment of its own (the package never imports
+# torch). A CPU build of torch: an unpinned `torch` from PyPI pulls a multi-GB GPU build.
+TORCH_VENV := .venv-torch
+$(TORCH_VENV)/.installed:
+	$(PYTHON) -m venv $(TORCH_VENV)
+	$(TORCH_VENV)/bin/python -m pip install -q torch==2.13.0 numpy
+	touch $@
+
+bench-torch: $(TORCH_VENV)/.installed
+	$(TORCH_VENV)/bin/python benchmarks/torch_article_cnn.py --opt adam --epochs 3 --threads 2
+
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(TORCH_VENV) .pytest_cache
 	find . -name __pycache__ -prune -exec rm -rf {} +
