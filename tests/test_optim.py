@@ -466,3 +466,19 @@ def test_the_eps_placements_the_docstrings_quote():
     assert round(one_step(RMSprop, 1e-4, rho=0.9, eps=eps), 3) == 0.315
     assert round(torch_rmsprop(1e-4), 2) == 3.15
     assert round(one_step(RMSprop, 1.0, rho=0.9, eps=eps), 3) == round(torch_rmsprop(1.0), 3) == 3.162
+
+
+def test_momentum_in_pytorchs_form_is_the_same_trajectory_at_a_constant_lr():
+    """sgd.py says PyTorch's momentum form (v <- mu*v + g, w <- w - lr*v) gives Keras'
+    trajectory (v <- mu*v - lr*g, w <- w + v) for a constant lr: computed here."""
+    rng = np.random.default_rng(5)
+    grads = [rng.standard_normal(4) for _ in range(20)]
+    p = Tensor(np.ones(4), requires_grad=True, dtype=np.float64)
+    opt = SGD([p], lr=0.05, momentum=0.9)
+    w, v = np.ones(4), np.zeros(4)
+    for g in grads:
+        p.grad = g
+        opt.step()
+        v = 0.9 * v + g                   # PyTorch's buffer: lr outside
+        w = w - 0.05 * v
+    np.testing.assert_allclose(p.data, w, rtol=1e-12)
