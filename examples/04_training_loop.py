@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from tinygrad_opt import Tensor, no_grad
+from tinygrad_opt import Tensor, no_grad, use_sleeping_threads
 from tinygrad_opt.data import load, to_float
 from tinygrad_opt.models import article_cnn
 from tinygrad_opt.nn.functional import softmax_cross_entropy
@@ -48,6 +48,7 @@ def main(epochs=1, limit=None, batch_size=64, seed=0):
 
 
 if __name__ == "__main__":
+    use_sleeping_threads(reexec=True)   # idle BLAS and Numba threads sleep: threads.py
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--fast", action="store_true", help="the first 3,000 images only")
