@@ -148,6 +148,35 @@ def bench_kernels(repeat):
         print(f"  {name:24s} {f:8.3f} {r:10.3f} {r / f:8.1f}x")
     print("  * the weight and bias gradients, as in the model (its input is the data); the "
           "reference also recomputes the forward pass it needs")
+    bench_fused_general(repeat)
+
+
+def bench_fused_general(repeat):
+    """The fused block's general loops (any channels and kernel size), against the three
+    unfused ops, forward and backward through autograd: what earns them their lines."""
+    from tinygrad_opt.ops.conv import Conv2DFn
+    from tinygrad_opt.ops.dropout import DropoutFn
+    from tinygrad_opt.ops.pool import MaxPool2DFn
+    rng = np.random.default_rng(1)
+    print("\nfused block beyond the article's shape (batch 64, forward+backward), median ms:")
+    for c, f, k, size in ((3, 16, 3, 32), (6, 16, 5, 14)):
+        x = rng.uniform(0, 1, (64, c, size, size)).astype(np.float32)
+        w = (0.2 * rng.standard_normal((f, c, k, k))).astype(np.float32)
+        b = np.zeros(f, np.float32)
+        key = dropout.dropout_key(0, 0)
+
+        def fused_step():
+            ts = Tensor(x), Tensor(w, requires_grad=True), Tensor(b, requires_grad=True)
+            fused.ConvPoolDropoutFn.apply(*ts, rate=0.25, key=key).sum().backward()
+
+        def unfused_step():
+            ts = Tensor(x), Tensor(w, requires_grad=True), Tensor(b, requires_grad=True)
+            y = MaxPool2DFn.apply(Conv2DFn.apply(*ts, relu=True), pool_size=2)
+            DropoutFn.apply(y, rate=0.25, key=key).sum().backward()
+
+        print(f"  {c} -> {f} channels, {k}x{k}, {size}x{size}: fused "
+              f"{median_ms(fused_step, repeat):.2f}, the three ops "
+              f"{median_ms(unfused_step, repeat):.2f}")
 
 
 def bench_optimizers(repeat):
