@@ -80,12 +80,12 @@ def _plan(out, methods, config, resume, overwrite):
     """Decide which earlier runs this run keeps; refuse what would lose or mix results.
     Returns the kept runs (of methods not run now)."""
     checkpoints = os.path.join(out, "checkpoints")
-    previous = _previous_results(out) if not overwrite else None
     if overwrite:
         for name in os.listdir(checkpoints) if os.path.isdir(checkpoints) else ():
             if name.endswith((".npz", ".pkl")):
                 os.unlink(os.path.join(checkpoints, name))
         return []
+    previous = _previous_results(out)
     if previous is not None:
         differ = [f"{k}: saved {_show(k, previous['config'].get(k))}, requested "
                   f"{_show(k, config.get(k))}"
