@@ -3,7 +3,7 @@ differences (one table drives both), hand-computed 2x2 cases, and the bad inputs
 import numpy as np
 import pytest
 
-from tinygrad_opt import Function, GradcheckError, Tensor, gradcheck, no_grad
+from tinygrad_opt import Function, GradcheckError, Tensor, cat, gradcheck, no_grad, stack, where
 
 RNG = np.random.default_rng(0)
 
@@ -57,6 +57,35 @@ OPS = [
     ("permute", lambda a: a.permute(2, 0, 1), lambda a: a.transpose(2, 0, 1), [rand(2, 3, 4)]),
     ("transpose", lambda a: a.transpose(), lambda a: a.swapaxes(-1, -2), [rand(2, 3, 4)]),
     ("T", lambda a: a.T, lambda a: a.T, [rand(3, 4)]),
+    ("sqrt", lambda a: a.sqrt(), np.sqrt, [rand(3, 4, low=0.2)]),
+    ("abs", lambda a: a.abs(), np.abs, [away_from_zero(3, 4)]),
+    ("tanh", lambda a: a.tanh(), np.tanh, [rand(3, 4)]),
+    ("sigmoid", lambda a: a.sigmoid(), lambda a: 1 / (1 + np.exp(-a)), [rand(3, 4, low=-6, high=6)]),
+    ("clip", lambda a: a.clip(-0.5, 0.7), lambda a: np.clip(a, -0.5, 0.7), [distinct(3, 4) - 1.3]),
+    ("min", lambda a: a.min(), lambda a: a.min(), [distinct(3, 4)]),
+    ("min dim", lambda a: a.min(dim=1), lambda a: a.min(axis=1), [distinct(3, 4)]),
+    ("sum dim", lambda a: a.sum(dim=(0, 2)), lambda a: a.sum(axis=(0, 2)), [rand(3, 4, 2)]),
+    ("var", lambda a: a.var(axis=1), lambda a: a.var(axis=1), [rand(3, 4)]),
+    ("std ddof 1", lambda a: a.std(dim=0, ddof=1), lambda a: a.std(axis=0, ddof=1), [rand(5, 3)]),
+    ("log_softmax", lambda a: a.log_softmax(dim=1),
+     lambda a: a - a.max(1, keepdims=True) - np.log(np.exp(a - a.max(1, keepdims=True)).sum(1, keepdims=True)),
+     [rand(3, 5)]),
+    ("flatten", lambda a: a.flatten(1), lambda a: a.reshape(2, -1), [rand(2, 3, 4)]),
+    ("squeeze", lambda a: a.squeeze(1), lambda a: a.squeeze(1), [rand(3, 1, 4)]),
+    ("unsqueeze", lambda a: a.unsqueeze(dim=-1), lambda a: a[..., None], [rand(3, 4)]),
+    ("expand", lambda a: a.expand(2, -1, 4), lambda a: np.broadcast_to(a, (2, 3, 4)), [rand(3, 1)]),
+    ("index slices", lambda a: a[1:, ::2], lambda a: a[1:, ::2], [rand(3, 5)]),
+    ("index int, None, ...", lambda a: a[1, None, ..., 2], lambda a: a[1, None, ..., 2], [rand(3, 4, 5)]),
+    ("index repeated ints", lambda a: a[[0, 2, 0, 0]], lambda a: a[[0, 2, 0, 0]], [rand(3, 4)]),
+    ("index bool", lambda a: a[np.array([True, False, True])], lambda a: a[[0, 2]], [rand(3, 4)]),
+    ("cat", lambda a, b: cat([a, b * 2.0], dim=1), lambda a, b: np.concatenate([a, b * 2], 1),
+     [rand(3, 2), rand(3, 4)]),
+    ("stack", lambda a, b: stack([a, b], axis=1), lambda a, b: np.stack([a, b], 1),
+     [rand(3, 4), rand(3, 4)]),
+    ("where", lambda a, b: where(a.data > 0, a, b), lambda a, b: np.where(a > 0, a, b),
+     [away_from_zero(3, 4), rand(3, 4)]),
+    ("where broadcast scalar", lambda a: where(a.data > 0, a * 2.0, 0.0),
+     lambda a: np.where(a > 0, a * 2, 0.0), [away_from_zero(3, 4)]),
     ("composite", lambda a, b: ((a @ b).relu() * 2.0 + 1.0).log().mean(axis=0),
      lambda a, b: np.log(np.maximum(a @ b, 0) * 2 + 1).mean(axis=0),
      [rand(3, 4), rand(4, 5)]),
@@ -253,3 +282,45 @@ def test_broadcasting_reductions_stay_legitimate():
     c = Tensor(np.ones(()), requires_grad=True, dtype=np.float64)
     ((a + b) * c).sum().backward()
     assert a.grad.tolist() == [[4.0]] * 3 and b.grad.tolist() == [3.0] * 4 and c.grad == 24.0
+
+
+
+# --- indexing, comparisons and the ops without a gradient --------------------------------
+def test_a_repeated_index_accumulates_its_gradient():
+    x = Tensor(np.arange(4.0), requires_grad=True, dtype=np.float64)
+    x[[1, 1, 3, 1]].sum().backward()
+    assert x.grad.tolist() == [0.0, 3.0, 0.0, 1.0]
+
+
+def test_assigning_into_a_tensor_that_requires_grad_is_refused():
+    x = Tensor(np.zeros(3), requires_grad=True)
+    with pytest.raises(RuntimeError, match="in-place assignment to a tensor that requires grad"):
+        x[0] = 1.0
+    y = Tensor(np.zeros(3))
+    y[1:] = Tensor([2.0, 3.0])
+    assert y.data.tolist() == [0.0, 2.0, 3.0]
+
+
+def test_comparisons_argmax_and_argmin_carry_no_gradient():
+    x = Tensor([[1.0, 5.0, 2.0], [7.0, 0.0, 7.0]], requires_grad=True)
+    assert (x > 1.5).tolist() == [[False, True, True], [True, False, True]]
+    assert (x == Tensor([[1.0, 0.0, 2.0], [0.0, 0.0, 0.0]])).sum() == 3
+    assert ((x <= 2.0) & (x != 1.0)).sum() == 2 and (x >= 7.0).sum() == 2 and (x < 0.5).sum() == 1
+    assert x.argmax(dim=1).tolist() == [1, 0] and x.argmin(axis=0).tolist() == [0, 1, 0]
+    assert {x: 1}[x] == 1                       # still hashable, by identity
+
+
+def test_sigmoid_and_log_softmax_are_stable_at_large_values():
+    z = Tensor([[-1000.0, 0.0, 1000.0]], requires_grad=True, dtype=np.float64)
+    assert z.sigmoid().data.tolist() == [[0.0, 0.5, 1.0]]
+    out = z.log_softmax()
+    assert np.isfinite(out.data).all() and out.data[0, 2] == 0.0
+    out.sum().backward()
+    assert np.isfinite(z.grad).all()
+
+
+def test_dim_and_axis_together_must_agree():
+    x = Tensor(np.ones((2, 3)))
+    assert x.sum(axis=1, dim=1).shape == (2,)
+    with pytest.raises(TypeError, match="give axis or dim, not both"):
+        x.sum(axis=0, dim=1)

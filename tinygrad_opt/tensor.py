@@ -140,27 +140,131 @@ class Tensor:
             raise TypeError(f"** takes a scalar exponent, got {type(exponent).__name__}")
         return E.PowFn.apply(self, exponent=float(exponent))
 
-    def exp(self): return E.ExpFn.apply(self)
-    def log(self): return E.LogFn.apply(self)
-    def relu(self): return E.ReLUFn.apply(self)
+    # --- comparisons: boolean numpy arrays, no gradient ---------------------------
+    __hash__ = object.__hash__        # (== compares elements; a Tensor still hashes by id)
 
-    def sum(self, axis=None, keepdims=False):
-        return R.SumFn.apply(self, axis=axis, keepdims=keepdims)
+    def _cmp(self, other, op):
+        return op(self.data, other.data if isinstance(other, Tensor) else other)
 
-    def mean(self, axis=None, keepdims=False):
-        """Mean as a derived op: sum times 1/count."""
+    def __lt__(self, other): return self._cmp(other, np.less)
+    def __le__(self, other): return self._cmp(other, np.less_equal)
+    def __gt__(self, other): return self._cmp(other, np.greater)
+    def __ge__(self, other): return self._cmp(other, np.greater_equal)
+    def __eq__(self, other): return self._cmp(other, np.equal)
+    def __ne__(self, other): return self._cmp(other, np.not_equal)
+
+    # --- elementwise ----------------------------------------------------------------
+    def exp(self):
+        """e ** self, elementwise."""
+        return E.ExpFn.apply(self)
+
+    def log(self):
+        """Natural logarithm, elementwise."""
+        return E.LogFn.apply(self)
+
+    def relu(self):
+        """max(self, 0), elementwise (gradient 0 at 0)."""
+        return E.ReLUFn.apply(self)
+
+    def sqrt(self):
+        """Square root, elementwise."""
+        return E.SqrtFn.apply(self)
+
+    def abs(self):
+        """|self|, elementwise (gradient 0 at 0)."""
+        return E.AbsFn.apply(self)
+
+    def tanh(self):
+        """Hyperbolic tangent, elementwise."""
+        return E.TanhFn.apply(self)
+
+    def sigmoid(self):
+        """1 / (1 + exp(-self)), elementwise, without overflow."""
+        return E.SigmoidFn.apply(self)
+
+    def clip(self, low=None, high=None):
+        """self limited to [low, high] (either may be None); no gradient where clipped."""
+        return E.ClipFn.apply(self, low=low, high=high)
+
+    # --- reductions (axis, numpy's word; dim, PyTorch's, is accepted too) -----------
+    def sum(self, axis=None, keepdims=False, dim=None):
+        """Sum over `axis` (an int, a tuple, or None for all axes)."""
+        return R.SumFn.apply(self, axis=_axis(axis, dim), keepdims=keepdims)
+
+    def mean(self, axis=None, keepdims=False, dim=None):
+        """Mean over `axis`, as a derived op: the sum times 1/count."""
+        axis = _axis(axis, dim)
         axes = range(self.ndim) if axis is None else np.atleast_1d(axis)
         count = int(np.prod([self.shape[a] for a in axes]))
         return self.sum(axis=axis, keepdims=keepdims) * (1.0 / count)
 
-    def max(self, axis=None, keepdims=False):
-        return R.MaxFn.apply(self, axis=axis, keepdims=keepdims)
+    def var(self, axis=None, keepdims=False, ddof=0, dim=None):
+        """Variance over `axis`: mean squared deviation, divided by count - ddof (numpy's
+        ddof=0 by default; PyTorch's default is ddof=1)."""
+        axis = _axis(axis, dim)
+        axes = range(self.ndim) if axis is None else np.atleast_1d(axis)
+        count = int(np.prod([self.shape[a] for a in axes]))
+        deviation = self - self.mean(axis=axis, keepdims=True)
+        return (deviation * deviation).sum(axis=axis, keepdims=keepdims) * (
+            1.0 / (count - ddof))
 
+    def std(self, axis=None, keepdims=False, ddof=0, dim=None):
+        """Standard deviation over `axis`: sqrt(var) (same ddof convention)."""
+        return self.var(axis=axis, keepdims=keepdims, ddof=ddof, dim=dim).sqrt()
+
+    def max(self, axis=None, keepdims=False, dim=None):
+        """Maximum over `axis`; tied elements share the gradient."""
+        return R.MaxFn.apply(self, axis=_axis(axis, dim), keepdims=keepdims)
+
+    def min(self, axis=None, keepdims=False, dim=None):
+        """Minimum over `axis`; tied elements share the gradient."""
+        return R.MinFn.apply(self, axis=_axis(axis, dim), keepdims=keepdims)
+
+    def argmax(self, axis=None, dim=None):
+        """Index of the maximum over `axis` (a numpy integer array: no gradient)."""
+        return self.data.argmax(axis=_axis(axis, dim))
+
+    def argmin(self, axis=None, dim=None):
+        """Index of the minimum over `axis` (a numpy integer array: no gradient)."""
+        return self.data.argmin(axis=_axis(axis, dim))
+
+    def log_softmax(self, axis=None, dim=None):
+        """log(softmax(self)) along `axis` (the last by default), without overflow."""
+        axis = _axis(axis, dim)
+        return R.LogSoftmaxFn.apply(self, axis=-1 if axis is None else axis)
+
+    # --- shapes -------------------------------------------------------------------------
     def reshape(self, *shape):
+        """The same elements in another shape (one size may be -1)."""
         shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
         return M.ReshapeFn.apply(self, shape=tuple(shape))
 
+    def flatten(self, start_dim=0, end_dim=-1):
+        """Axes start_dim..end_dim merged into one (all of them by default)."""
+        start, end = start_dim % self.ndim, end_dim % self.ndim
+        shape = self.shape[:start] + (-1,) + self.shape[end + 1:]
+        return self.reshape(shape)
+
+    def squeeze(self, axis=None, dim=None):
+        """Axes of size 1 removed (all of them, or the one given)."""
+        axis = _axis(axis, dim)
+        if axis is not None and self.shape[axis] != 1:
+            raise ValueError(f"squeeze: axis {axis} has size {self.shape[axis]}, not 1 "
+                             f"(shape {self.shape})")
+        return self.reshape(np.squeeze(np.empty(self.shape, dtype=bool), axis).shape)
+
+    def unsqueeze(self, axis=None, dim=None):
+        """A new axis of size 1 at `axis`."""
+        return self.reshape(np.expand_dims(np.empty(self.shape, dtype=bool),
+                                           _axis(axis, dim)).shape)
+
+    def expand(self, *shape):
+        """Broadcast to `shape` without copying (-1 keeps a size), as numpy broadcasts."""
+        shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+        return M.ExpandFn.apply(self, shape=tuple(shape))
+
     def permute(self, *axes):
+        """The axes in the order given."""
         axes = axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
         return M.PermuteFn.apply(self, axes=tuple(axes))
 
@@ -172,7 +276,66 @@ class Tensor:
 
     @property
     def T(self):
+        """All axes reversed."""
         return self.permute(tuple(reversed(range(self.ndim))))
+
+    # --- indexing -------------------------------------------------------------------
+    def __getitem__(self, index):
+        """numpy's indexing: slices, integers, integer or boolean arrays (or Tensors),
+        None, Ellipsis. The gradient goes back to the elements picked, summed where one
+        is picked twice."""
+        return M.IndexFn.apply(self, index=_index(index))
+
+    def __setitem__(self, index, value):
+        if self.requires_grad:
+            raise RuntimeError(
+                "in-place assignment to a tensor that requires grad would corrupt its "
+                "gradient; assign to a copy (t.detach().data.copy()) or build the new "
+                "values with ops (where, cat)")
+        self.data[_index(index)] = value.data if isinstance(value, Tensor) else value
+
+
+def _axis(axis, dim):
+    """`dim` (PyTorch's word) as an alias of `axis` (numpy's); not both."""
+    if dim is None:
+        return axis
+    if axis is not None and axis != dim:
+        raise TypeError(f"give axis or dim, not both (axis={axis}, dim={dim})")
+    return dim
+
+
+def _index(index):
+    """An index with Tensors replaced by their arrays (integer or boolean indices)."""
+    if isinstance(index, tuple):
+        return tuple(_index(i) for i in index)
+    return index.data if isinstance(index, Tensor) else index
+
+
+def cat(tensors, axis=None, dim=None):
+    """Tensors joined along an existing axis, the first by default (numpy's concatenate,
+    PyTorch's cat)."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("cat: got no tensors")
+    axis = _axis(axis, dim)
+    return M.CatFn.apply(*tensors, axis=0 if axis is None else axis)
+
+
+def stack(tensors, axis=None, dim=None):
+    """Tensors of one shape joined along a new axis, the first by default."""
+    axis = _axis(axis, dim)
+    axis = 0 if axis is None else axis
+    return cat([t.unsqueeze(axis) for t in tensors], axis=axis)
+
+
+def where(cond, a, b):
+    """Elementwise cond ? a : b, with broadcasting; a and b may be Tensors or numbers, cond
+    a boolean array (or the result of a comparison). No gradient flows to cond."""
+    ref = a if isinstance(a, Tensor) else b
+    dtype = ref.dtype if isinstance(ref, Tensor) else np.float32
+    lift = lambda v: v if isinstance(v, Tensor) else Tensor(v, dtype=dtype)   # noqa: E731
+    cond = cond.data if isinstance(cond, Tensor) else cond
+    return E.WhereFn.apply(lift(a), lift(b), cond=np.asarray(cond, dtype=bool))
 
 
 autograd.Tensor = Tensor    # Function.apply builds its results with it (see autograd.py)

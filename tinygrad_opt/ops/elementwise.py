@@ -123,3 +123,94 @@ class ReLUFn(Function):
     def backward(ctx, g):
         (out,) = ctx.saved
         return g * (out > 0)
+
+
+class SqrtFn(Function):
+    @staticmethod
+    def forward(ctx, a):
+        out = np.sqrt(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (out,) = ctx.saved
+        return g / (2 * out)
+
+
+class AbsFn(Function):
+    """|a|; the gradient at exactly 0 is taken as 0 (numpy's sign)."""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return np.abs(a)
+
+    @staticmethod
+    def backward(ctx, g):
+        (a,) = ctx.saved
+        return g * np.sign(a)
+
+
+class TanhFn(Function):
+    @staticmethod
+    def forward(ctx, a):
+        out = np.tanh(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (out,) = ctx.saved
+        return g * (1 - out * out)
+
+
+class SigmoidFn(Function):
+    """1 / (1 + exp(-a)), computed without overflow for large |a|."""
+
+    @staticmethod
+    def forward(ctx, a):
+        e = np.exp(-np.abs(a))                     # never overflows
+        out = np.where(a >= 0, 1 / (1 + e), e / (1 + e))
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (out,) = ctx.saved
+        return g * out * (1 - out)
+
+
+class ClipFn(Function):
+    """a limited to [low, high] (either may be None); the gradient passes where a is
+    strictly inside, as numpy's clip would have it unchanged."""
+
+    @staticmethod
+    def forward(ctx, a, low=None, high=None):
+        inside = np.ones(a.shape, dtype=bool)
+        if low is not None:
+            inside &= a > low
+        if high is not None:
+            inside &= a < high
+        ctx.save_for_backward(inside)
+        return np.clip(a, low, high)
+
+    @staticmethod
+    def backward(ctx, g):
+        (inside,) = ctx.saved
+        return g * inside
+
+
+class WhereFn(Function):
+    """cond ? a : b, elementwise with broadcasting; cond (an option) gets no gradient."""
+
+    @staticmethod
+    def forward(ctx, a, b, cond):
+        cond = np.asarray(cond, dtype=bool)
+        ctx.save_for_backward(cond)
+        return np.where(cond, a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        (cond,) = ctx.saved
+        return np.where(cond, g, 0), np.where(cond, 0, g)

@@ -1,4 +1,5 @@
-"""Ops that move elements without arithmetic: reshape and permute (transpose)."""
+"""Ops that move elements without arithmetic: reshape, permute (transpose), indexing,
+concatenation and broadcasting."""
 import numpy as np
 
 from ..autograd import Function
@@ -34,3 +35,51 @@ class PermuteFn(Function):
     def backward(ctx, g):
         (axes,) = ctx.saved
         return np.transpose(g, np.argsort(axes))
+
+
+class IndexFn(Function):
+    """a[index], numpy's indexing: slices, integers, integer and boolean arrays, None,
+    Ellipsis. The gradient is scattered back with accumulation, so an element picked
+    twice (a repeated index) gets the sum of both gradients."""
+
+    @staticmethod
+    def forward(ctx, a, index):
+        ctx.save_for_backward(a.shape, a.dtype, index)
+        return np.asarray(a[index])
+
+    @staticmethod
+    def backward(ctx, g):
+        shape, dtype, index = ctx.saved
+        out = np.zeros(shape, dtype=dtype)
+        np.add.at(out, index, g)
+        return out
+
+
+class CatFn(Function):
+    """Tensors joined along an existing axis; each gets its slice of the gradient."""
+
+    @staticmethod
+    def forward(ctx, *arrays, axis=0):
+        out = np.concatenate(arrays, axis=axis)
+        ctx.save_for_backward(axis, [a.shape[axis] for a in arrays])
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        axis, sizes = ctx.saved
+        return tuple(np.split(g, np.cumsum(sizes)[:-1], axis=axis))
+
+
+class ExpandFn(Function):
+    """a broadcast to `shape` (numpy's broadcast_to; -1 keeps a size). The gradient is
+    summed back over the broadcast axes by autograd's unbroadcast."""
+
+    @staticmethod
+    def forward(ctx, a, shape):
+        shape = tuple(a.shape[i - len(shape) + a.ndim] if n == -1 else n
+                      for i, n in enumerate(shape))
+        return np.broadcast_to(a, shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g

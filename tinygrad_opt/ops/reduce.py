@@ -1,4 +1,4 @@
-"""Reductions: sum and max over an axis (or all axes)."""
+"""Reductions: sum, max and min over an axis (or all axes), and log-softmax."""
 import numpy as np
 
 from ..autograd import Function
@@ -41,3 +41,34 @@ class MaxFn(Function):
         mask = a == _expand(out, a.shape, axis, keepdims)
         count = mask.sum(axis=axis, keepdims=True)
         return mask * (_expand(g, a.shape, axis, keepdims) / count)
+
+
+class MinFn(Function):
+    """Min over an axis; ties split the gradient equally, as MaxFn's do."""
+
+    @staticmethod
+    def forward(ctx, a, axis=None, keepdims=False):
+        out = np.asarray(a.min(axis=axis, keepdims=keepdims))
+        ctx.save_for_backward(a, out, axis, keepdims)
+        return out
+
+    backward = staticmethod(MaxFn.backward)
+
+
+class LogSoftmaxFn(Function):
+    """log(softmax(a)) along `axis`, as a - max - log(sum(exp(a - max))): no overflow.
+
+        d/da = g - softmax(a) * sum(g)   (along the axis)
+    """
+
+    @staticmethod
+    def forward(ctx, a, axis=-1):
+        shifted = a - a.max(axis=axis, keepdims=True)
+        out = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+        ctx.save_for_backward(out, axis)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        out, axis = ctx.saved
+        return g - np.exp(out) * g.sum(axis=axis, keepdims=True)
