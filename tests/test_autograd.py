@@ -324,3 +324,20 @@ def test_dim_and_axis_together_must_agree():
     assert x.sum(axis=1, dim=1).shape == (2,)
     with pytest.raises(TypeError, match="give axis or dim, not both"):
         x.sum(axis=0, dim=1)
+
+
+def test_every_public_tensor_member_has_a_docstring_and_the_api_page_is_current():
+    import inspect
+    import os
+    import subprocess
+    import sys
+    undocumented = [name for name, member in inspect.getmembers(Tensor)
+                    if not name.startswith("_") and (callable(member) or
+                                                     isinstance(member, property))
+                    and not inspect.getdoc(member)]
+    assert undocumented == []
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, os.path.join(root, "tools", "api_reference.py")],
+                         capture_output=True, text=True, check=True).stdout
+    with open(os.path.join(root, "docs", "api.md")) as f:
+        assert f.read() == out, "docs/api.md is stale: python tools/api_reference.py > docs/api.md"

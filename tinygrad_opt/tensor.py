@@ -64,16 +64,19 @@ class Tensor:
         return self._grad
 
     # --- plain properties -----------------------------------------------------------
-    shape = property(lambda self: self.data.shape)
-    dtype = property(lambda self: self.data.dtype)
-    ndim = property(lambda self: self.data.ndim)
-    size = property(lambda self: self.data.size)
-    is_leaf = property(lambda self: self._node is None)
+    shape = property(lambda self: self.data.shape, doc="The shape, a tuple (numpy's).")
+    dtype = property(lambda self: self.data.dtype, doc="float32 or float64.")
+    ndim = property(lambda self: self.data.ndim, doc="The number of axes.")
+    size = property(lambda self: self.data.size, doc="The number of elements.")
+    is_leaf = property(lambda self: self._node is None,
+                       doc="True for a tensor no recorded op made (a parameter, an input).")
 
     def numpy(self):
+        """The data, as the numpy array it is (not a copy)."""
         return self.data
 
     def item(self):
+        """The value of a one-element tensor, as a Python number."""
         return self.data.item()
 
     def detach(self):
@@ -117,6 +120,7 @@ class Tensor:
         autograd.backward(self, grad)
 
     def zero_grad(self):
+        """Forget the gradient (`grad` becomes None)."""
         self.grad = None
 
     # --- operators (each one line to its op) ----------------------------------------
@@ -171,7 +175,7 @@ class Tensor:
         return E.SqrtFn.apply(self)
 
     def abs(self):
-        """|self|, elementwise (gradient 0 at 0)."""
+        """The absolute value, elementwise (gradient 0 at 0)."""
         return E.AbsFn.apply(self)
 
     def tanh(self):
@@ -287,6 +291,7 @@ class Tensor:
         return M.IndexFn.apply(self, index=_index(index))
 
     def __setitem__(self, index, value):
+        """Assign into the data in place; refused for a tensor that requires grad."""
         if self.requires_grad:
             raise RuntimeError(
                 "in-place assignment to a tensor that requires grad would corrupt its "
