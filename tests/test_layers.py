@@ -228,3 +228,55 @@ def test_a_failed_load_state_dict_changes_nothing(change):
         b.load_state_dict(state)
     for k, v in b.state_dict().items():
         np.testing.assert_array_equal(v, before[k])
+
+
+# --- models of one's own ---------------------------------------------------------------
+def test_layers_built_without_an_rng_differ_and_manual_seed_repeats_them():
+    """Two Dense(64, 64) built without rng= once had identical weights, and two
+    Dropout(0.5) drew the same masks."""
+    import tinygrad_opt
+    a, b = Dense(64, 64), Dense(64, 64)
+    assert not np.array_equal(a.weight.data, b.weight.data)
+    x = Tensor(np.ones((4, 64)))
+    assert not np.array_equal(Dropout(0.5)(x).data, Dropout(0.5)(x).data)
+    tinygrad_opt.manual_seed(11)
+    c, d1 = Dense(64, 64), Dropout(0.5)
+    tinygrad_opt.manual_seed(11)
+    e, d2 = Dense(64, 64), Dropout(0.5)
+    np.testing.assert_array_equal(c.weight.data, e.weight.data)
+    np.testing.assert_array_equal(d1(x).data, d2(x).data)
+    assert article_cnn(seed=0).state_dict()["2.weight"].sum() == \
+        article_cnn(seed=0).state_dict()["2.weight"].sum()          # seeded: unchanged
+
+
+def test_parameters_in_lists_dicts_and_modulelists_are_found():
+    """A list of layers once registered no parameters: the optimizer never saw them."""
+    from tinygrad_opt.nn import Module, ModuleList
+
+    class Net(Module):
+        def __init__(self):
+            self.blocks = [Dense(3, 4, rng=0), Dense(4, 4, rng=1)]
+            self.heads = {"a": Dense(4, 2, rng=2)}
+            self.more = ModuleList([Dense(2, 2, rng=3)])
+            self.scale = [Tensor([1.0], requires_grad=True)]
+
+    names = [k for k, _ in Net().named_parameters()]
+    assert names == ["scale.0", "blocks.0.weight", "blocks.0.bias", "blocks.1.weight",
+                     "blocks.1.bias", "heads.a.weight", "heads.a.bias", "more.0.weight",
+                     "more.0.bias"]
+    with pytest.raises(TypeError, match="ModuleList holds Modules, got int"):
+        ModuleList([1])
+
+
+def test_load_state_dict_not_strict_loads_what_both_have():
+    a, b = article_cnn(seed=0, fused=False), article_cnn(seed=1, fused=False)
+    kept = b.state_dict()["7.weight"]
+    state = a.state_dict()
+    del state["7.weight"]
+    state["extra"] = np.zeros(2)
+    with pytest.raises(KeyError, match=r"missing keys \['7.weight'\], unexpected keys \['extra'\]"):
+        b.load_state_dict(state)
+    missing, unexpected = b.load_state_dict(state, strict=False)
+    assert missing == ["7.weight"] and unexpected == ["extra"]
+    np.testing.assert_array_equal(b.state_dict()["0.weight"], a.state_dict()["0.weight"])
+    np.testing.assert_array_equal(b.state_dict()["7.weight"], kept)

@@ -18,7 +18,7 @@ def main():
              "Generated from the docstrings by `tools/api_reference.py`; every op has a "
              "numpy forward and backward and a row in the float64 gradient test "
              "(`tests/test_autograd.py`).", "",
-             f"## `Tensor`", "", first_paragraph(Tensor), "", "| member | what it does |",
+             "## `Tensor`", "", first_paragraph(Tensor), "", "| member | what it does |",
              "|---|---|"]
     for name, member in inspect.getmembers(Tensor):
         if name.startswith("_") and name not in ("__getitem__", "__setitem__"):

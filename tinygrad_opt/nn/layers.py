@@ -6,7 +6,7 @@ from ..ops.fused import ConvPoolDropoutFn
 from ..ops.matmul import LinearFn
 from ..tensor import Tensor
 from . import functional as F
-from .init import as_generator, glorot_uniform
+from .init import as_generator, default_seed, glorot_uniform
 from .module import Module
 
 
@@ -20,7 +20,8 @@ class Conv2D(Module):
     Args:
         in_channels, out_channels, kernel_size (int or (KH, KW)), stride, padding (zeros).
         activation: None or "relu" (fused into the kernel).
-        rng: seed or numpy Generator for the Glorot-uniform kernel; the bias starts at 0.
+        rng: seed or numpy Generator for the Glorot-uniform kernel (None: the shared
+            generator of `tinygrad_opt.manual_seed`); the bias starts at 0.
     Shapes: input (N, in_channels, H, W) -> (N, out_channels, OH, OW),
         OH = (H + 2 padding - KH) // stride + 1.
     Attributes: weight (out_channels, in_channels, KH, KW), bias (out_channels,).
@@ -73,13 +74,15 @@ class Dropout(Module):
 
     The mask of the k-th training call is a pure function of (seed, k): the layer keeps
     both in its buffer `rng` (saved by `state_dict`), so runs are reproducible and a
-    checkpoint resumes with the same masks. `reseed(seed)` restarts the sequence.
+    checkpoint resumes with the same masks. `reseed(seed)` restarts the sequence. Without
+    a seed, one is drawn from the shared generator (`tinygrad_opt.manual_seed`).
     """
 
-    def __init__(self, rate, seed=0):
+    def __init__(self, rate, seed=None):
         if not 0.0 <= rate < 1.0:
             raise ValueError(f"Dropout rate must be in [0, 1), got {rate}")
         self.rate = float(rate)
+        seed = default_seed() if seed is None else seed   # None: two layers, two masks
         self.register_buffer("rng", np.array([seed, 0], dtype=np.uint64))  # seed, calls
 
     def _reseed(self, seed):

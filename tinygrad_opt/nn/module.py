@@ -22,8 +22,9 @@ class Module:
 
     # --- structure ------------------------------------------------------------------
     def children(self):
-        """(name, module) pairs of the direct sub-modules."""
-        return [(k, v) for k, v in vars(self).items() if isinstance(v, Module)]
+        """(name, module) pairs of the direct sub-modules, those held in a list, tuple or
+        dict attribute included (named `attr.0`, `attr.key`)."""
+        return [(k, v) for k, v in _members(self) if isinstance(v, Module)]
 
     def modules(self):
         """This module and every module below it, depth first."""
@@ -32,7 +33,10 @@ class Module:
             yield from child.modules()
 
     def named_parameters(self, prefix=""):
-        for k, v in vars(self).items():
+        """(dotted name, Tensor) pairs of every parameter below, in definition order:
+        the attributes that are Tensors with requires_grad=True, also inside a list,
+        tuple or dict attribute."""
+        for k, v in _members(self):
             if isinstance(v, Tensor) and v.requires_grad:
                 yield prefix + k, v
         for name, child in self.children():
@@ -87,13 +91,18 @@ class Module:
         state.update({k: np.array(b, copy=True) for k, b in self.named_buffers()})
         return state
 
-    def load_state_dict(self, state):
+    def load_state_dict(self, state, strict=True):
         """Copy arrays into the parameters and buffers of the same names. Everything is
         checked before anything is copied: a failed load changes nothing.
 
+        Args:
+            strict: True (the default) refuses a missing or an unexpected key; False
+                loads the keys both sides have and reports the others.
+        Returns:
+            (missing keys, unexpected keys), as PyTorch's does.
         Raises:
-            KeyError: a parameter or buffer is missing from `state`, or `state` has a
-                key this module does not know.
+            KeyError: with strict, a parameter or buffer is missing from `state`, or
+                `state` has a key this module does not know.
             ValueError: an array has another shape than its parameter or buffer, or
                 holds something other than numbers.
         """
@@ -101,9 +110,11 @@ class Module:
         buffers = dict(self.named_buffers())
         missing = [k for k in list(own) + list(buffers) if k not in state]
         unexpected = [k for k in state if k not in own and k not in buffers]
-        if missing or unexpected:
+        if strict and (missing or unexpected):
             raise KeyError(f"load_state_dict: missing keys {missing}, unexpected keys "
                            f"{unexpected}")
+        own = {k: p for k, p in own.items() if k in state}
+        buffers = {k: b for k, b in buffers.items() if k in state}
         values = {}
         for k, target in [(k, p.data) for k, p in own.items()] + list(buffers.items()):
             value = np.asarray(state[k])
@@ -119,6 +130,7 @@ class Module:
             p.data[...] = values[k]
         for k, b in buffers.items():
             np.copyto(b, values[k], casting="same_kind")
+        return missing, unexpected
 
     def __repr__(self):
         lines = [f"  ({name}): {child!r}".replace("\n", "\n  ") for name, child in self.children()]
@@ -129,6 +141,55 @@ class Module:
 
     def extra_repr(self):
         return ""
+
+
+def _members(module):
+    """(name, value) of a module's attributes, with the items of list, tuple and dict
+    attributes as `attr.i` / `attr.key`: where parameters and sub-modules are found."""
+    for k, v in vars(module).items():
+        if isinstance(v, (list, tuple)):
+            yield from ((f"{k}.{i}", item) for i, item in enumerate(v))
+        elif isinstance(v, dict):
+            yield from ((f"{k}.{key}", item) for key, item in v.items())
+        else:
+            yield k, v
+
+
+class ModuleList(Module):
+    """Modules in a list, registered as sub-modules 0, 1, 2, ... (PyTorch's ModuleList):
+    append, extend, index and iterate over it; calling it is an error (it has no order of
+    its own to apply them in: use Sequential for that)."""
+
+    def __init__(self, modules=()):
+        self.items = []
+        self.extend(modules)
+
+    def append(self, module):
+        if not isinstance(module, Module):
+            raise TypeError(f"ModuleList holds Modules, got {type(module).__name__}")
+        self.items.append(module)
+        return self
+
+    def extend(self, modules):
+        for m in modules:
+            self.append(m)
+        return self
+
+    def children(self):
+        return [(str(i), m) for i, m in enumerate(self.items)]
+
+    def named_parameters(self, prefix=""):
+        for name, child in self.children():
+            yield from child.named_parameters(f"{prefix}{name}.")
+
+    def __getitem__(self, i):
+        return self.items[i]
+
+    def __len__(self):
+        return len(self.items)
+
+    def __iter__(self):
+        return iter(self.items)
 
 
 class Sequential(Module):
