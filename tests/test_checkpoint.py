@@ -15,8 +15,8 @@ import pytest
 
 from tinygrad_opt.cli import main
 from tinygrad_opt.train import Trainer
-from tinygrad_opt.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from tinygrad_opt.train.files import TEMP_PREFIX
+from tinygrad_opt.store.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from tinygrad_opt.store.files import TEMP_PREFIX
 
 from test_train import small_model, strip_times, synthetic
 

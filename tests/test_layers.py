@@ -280,3 +280,25 @@ def test_load_state_dict_not_strict_loads_what_both_have():
     assert missing == ["7.weight"] and unexpected == ["extra"]
     np.testing.assert_array_equal(b.state_dict()["0.weight"], a.state_dict()["0.weight"])
     np.testing.assert_array_equal(b.state_dict()["7.weight"], kept)
+
+
+def test_save_and_load_a_models_weights_safely(tmp_path):
+    from tinygrad_opt.store import CheckpointError
+    a, b = article_cnn(seed=0), article_cnn(seed=1)
+    a[0].dropout.next_key()                                # a buffer that moved
+    path = str(tmp_path / "model.npz")
+    a.save(path)
+    b.load(path)
+    for k, v in a.state_dict().items():
+        np.testing.assert_array_equal(b.state_dict()[k], v)
+    small = article_cnn(seed=0, hidden=8)
+    before = small.state_dict()
+    with pytest.raises(CheckpointError, match=r"model.npz: does not fit this Sequential \(.*2.weight has shape"):
+        small.load(path)
+    for k, v in small.state_dict().items():
+        np.testing.assert_array_equal(v, before[k])         # nothing changed
+    import pickle
+    with open(tmp_path / "evil.npz", "wb") as f:
+        pickle.dump({"state": {}}, f)
+    with pytest.raises(CheckpointError, match="a pickle"):
+        b.load(str(tmp_path / "evil.npz"))

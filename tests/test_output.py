@@ -12,7 +12,7 @@ import time
 import pytest
 
 from tinygrad_opt.optim import METHODS
-from tinygrad_opt.train.files import TEMP_PREFIX
+from tinygrad_opt.store.files import TEMP_PREFIX
 
 from test_checkpoint import QUICK, _command, cli
 
@@ -113,7 +113,7 @@ def test_a_second_run_into_a_busy_folder_refuses_until_the_first_dies(tmp_path, 
     out.mkdir()
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sys, time\n"
-         "from tinygrad_opt.train.files import OutputLock\n"
+         "from tinygrad_opt.store.files import OutputLock\n"
          "with OutputLock(sys.argv[1]):\n"
          "    print('locked', flush=True)\n"
          "    time.sleep(120)\n", str(out)], stdout=subprocess.PIPE, text=True)

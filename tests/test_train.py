@@ -12,7 +12,7 @@ from tinygrad_opt.models import article_cnn
 from tinygrad_opt.nn.functional import softmax_cross_entropy
 from tinygrad_opt.optim import SGD
 from tinygrad_opt.train import NonFiniteLoss, Trainer
-from tinygrad_opt.train.files import TEMP_PREFIX
+from tinygrad_opt.store.files import TEMP_PREFIX
 
 
 def synthetic(n, seed=0, size=12):

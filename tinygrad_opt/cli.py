@@ -81,7 +81,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     try:
         os.makedirs(args.out, exist_ok=True)
-        from .train.files import check_writable
+        from .store.files import check_writable
         check_writable(args.out)
     except OSError as e:
         p.error(f"output folder {args.out!r} is not writable: {e.strerror}")
@@ -94,9 +94,9 @@ def main(argv=None):
                     + ", ".join(m for m in METHODS
                                 if args.preset in METHODS[m].optimizer.presets))
     from .data import DataError
-    from .train.checkpoint import CheckpointError
+    from .store.checkpoint import CheckpointError
     from .train.experiment import OutputError, run_experiment
-    from .train.files import FolderBusy
+    from .store.files import FolderBusy
     try:
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
     except ValueError:                      # not the main thread: no signal handlers

@@ -1,6 +1,7 @@
 """Module: the container of parameters, with PyTorch's verbs."""
 import numpy as np
 
+from ..store import CheckpointError, load_checkpoint, save_checkpoint
 from ..tensor import Tensor
 
 
@@ -131,6 +132,29 @@ class Module:
         for k, b in buffers.items():
             np.copyto(b, values[k], casting="same_kind")
         return missing, unexpected
+
+    def save(self, path):
+        """Write the parameters and buffers to `path`: an .npz file of arrays and a JSON
+        record (`store/checkpoint.py`), written atomically; no pickle, so loading it
+        can never run code."""
+        save_checkpoint(path, {"module": type(self).__name__, "state": self.state_dict()})
+
+    def load(self, path, strict=True):
+        """Read what `save` wrote into this module (see `load_state_dict`).
+
+        Raises:
+            CheckpointError: naming the file: unreadable, not a saved module, or of
+                other keys or shapes than this module's. Nothing is changed then.
+        """
+        saved = load_checkpoint(path)
+        if not isinstance(saved, dict) or not isinstance(saved.get("state"), dict):
+            raise CheckpointError(f"{path}: not a module saved by Module.save")
+        try:
+            return self.load_state_dict(saved["state"], strict=strict)
+        except (KeyError, ValueError) as e:
+            message = e.args[0] if isinstance(e, KeyError) and e.args else e
+            raise CheckpointError(f"{path}: does not fit this {type(self).__name__} "
+                                  f"({message})") from None
 
     def __repr__(self):
         lines = [f"  ({name}): {child!r}".replace("\n", "\n  ") for name, child in self.children()]

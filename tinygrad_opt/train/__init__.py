@@ -1,5 +1,5 @@
 """Training: the Trainer, checkpoints, and the article's MNIST experiment."""
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from ..store import CheckpointError, load_checkpoint, save_checkpoint
 from .trainer import NonFiniteLoss, Trainer
 
 __all__ = ["Trainer", "NonFiniteLoss", "CheckpointError", "save_checkpoint", "load_checkpoint"]

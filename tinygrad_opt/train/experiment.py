@@ -12,8 +12,8 @@ from ..data import load
 from ..models import article_cnn
 from ..optim import METHODS
 from . import report
-from .checkpoint import load_checkpoint
-from .files import OutputLock, atomic_write_text, check_writable, remove_temporaries
+from ..store.checkpoint import load_checkpoint
+from ..store.files import OutputLock, atomic_write_text, check_writable, remove_temporaries
 from .trainer import NonFiniteLoss, Trainer
 
 

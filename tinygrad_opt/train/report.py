@@ -2,7 +2,7 @@
 import csv
 import io
 
-from .files import atomic_write, atomic_write_text
+from ..store.files import atomic_write, atomic_write_text
 
 # The article's Keras results (validation accuracy and loss at epochs 1, 5, 10, total time).
 # Its SGD row prints the epoch-5 loss as "1451": read as .1451.

@@ -12,8 +12,8 @@ from ..data.mnist import to_float
 from ..nn.functional import softmax_cross_entropy
 from ..optim import Optimizer, get_method
 from ..tensor import Tensor
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .files import check_writable
+from ..store.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from ..store.files import check_writable
 
 
 class NonFiniteLoss(FloatingPointError):
@@ -35,7 +35,7 @@ class Trainer:
         quiet: no progress bars.
         chunk_size: the largest batch that goes through the model at once; bigger
             batches (gradient descent) accumulate their gradient over chunks.
-        checkpoint: path of the checkpoint (an .npz file, see checkpoint.py) written at
+        checkpoint: path of the checkpoint (an .npz file, see store/checkpoint.py) written at
             the end of every epoch, or None.
         settings: more of what defines the run (data set, its size, ...), recorded in the
             checkpoint beside the optimizer's class and hyperparameters, the batch size,
