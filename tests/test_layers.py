@@ -302,3 +302,61 @@ def test_save_and_load_a_models_weights_safely(tmp_path):
         pickle.dump({"state": {}}, f)
     with pytest.raises(CheckpointError, match="a pickle"):
         b.load(str(tmp_path / "evil.npz"))
+
+
+@pytest.mark.parametrize("loss,args,want", [
+    (lambda z, y: F.mse(z, y), None, lambda z, y: ((z - y) ** 2).mean()),
+    (lambda z, y: F.mse(z, y, reduction="sum"), None, lambda z, y: ((z - y) ** 2).sum()),
+    (lambda z, y: F.binary_cross_entropy_with_logits(z, y), None,
+     lambda z, y: np.mean(-y * np.log(1 / (1 + np.exp(-z))) - (1 - y) * np.log(1 - 1 / (1 + np.exp(-z))))),
+])
+def test_losses_value_and_gradcheck(loss, args, want, rng):
+    z, y = t64(rng, 4, 3), rng.uniform(0, 1, (4, 3))
+    assert loss(z, y).item() == pytest.approx(want(z.data, y), rel=1e-10)
+    assert gradcheck(lambda z: loss(z, y), z)
+
+
+def test_binary_cross_entropy_with_logits_is_finite_at_100():
+    z = Tensor([[100.0, -100.0, 100.0]], requires_grad=True, dtype=np.float64)
+    loss = F.binary_cross_entropy_with_logits(z, [[0.0, 1.0, 1.0]], reduction="none")
+    assert loss.data.tolist() == [[100.0, 100.0, 0.0]]
+    loss.sum().backward()
+    np.testing.assert_allclose(z.grad, [[1.0, -1.0, 0.0]], atol=1e-40)   # sigmoid(z) - y
+
+
+def test_label_smoothing_and_reductions(rng):
+    z, labels = t64(rng, 5, 4), np.array([0, 3, 1, 1, 2])
+    log_p = z.data - np.log(np.exp(z.data).sum(1, keepdims=True))
+    target = np.eye(4)[labels] * 0.9 + 0.1 / 4
+    per_sample = -(target * log_p).sum(1)
+    loss = F.softmax_cross_entropy(z, labels, label_smoothing=0.1, reduction="none")
+    np.testing.assert_allclose(loss.data, per_sample, rtol=1e-12)
+    assert F.softmax_cross_entropy(z, labels, label_smoothing=0.1).item() == pytest.approx(per_sample.mean())
+    assert gradcheck(lambda z: F.softmax_cross_entropy(z, labels, 0.1, "sum"), z)
+    assert F.softmax_cross_entropy(z, labels, reduction="sum").item() == pytest.approx(
+        5 * F.softmax_cross_entropy(z, labels).item())
+    with pytest.raises(ValueError, match="reduction must be 'mean', 'sum' or 'none', got 'avg'"):
+        F.mse(z, z.data, reduction="avg")
+
+
+def test_activation_layers_gradcheck(rng):
+    from tinygrad_opt.nn import LeakyReLU, Sigmoid, Softmax, Tanh
+    x = t64(rng, 3, 4)
+    for layer, want in ((Tanh(), np.tanh(x.data)), (Sigmoid(), 1 / (1 + np.exp(-x.data))),
+                        (LeakyReLU(0.2), np.where(x.data > 0, x.data, 0.2 * x.data)),
+                        (Softmax(), np.exp(x.data) / np.exp(x.data).sum(1, keepdims=True))):
+        np.testing.assert_allclose(layer(x).data, want, rtol=1e-12)
+        assert gradcheck(layer, x)
+
+
+@pytest.mark.parametrize("name,std", [("glorot_normal", np.sqrt(2 / (300 + 200))),
+                                      ("he_normal", np.sqrt(2 / 300)),
+                                      ("xavier_uniform", np.sqrt(2 / (300 + 200))),
+                                      ("kaiming_uniform", np.sqrt(2 / 300))])
+def test_initialisers_have_their_variance(name, std):
+    w = Dense(300, 200, rng=0, init=name).weight.data
+    assert abs(w.std() / std - 1) < 0.02 and abs(w.mean()) < 0.01 * std * 10
+    if name.endswith("normal"):              # truncated at 2 std of the untruncated draw
+        assert np.abs(w).max() <= 2 * std / 0.87962566103423978 * (1 + 1e-6)
+    with pytest.raises(ValueError, match="unknown initialiser 'lecun'"):
+        Dense(3, 2, init="lecun")

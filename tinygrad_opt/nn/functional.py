@@ -1,7 +1,9 @@
-"""Functional forms of the layers: Tensors in, Tensor out."""
+"""Functional forms of the layers and the losses: Tensors in, Tensor out."""
+import numpy as np
+
 from ..ops.conv import Conv2DFn
 from ..ops.dropout import DropoutFn
-from ..ops.loss import SoftmaxCrossEntropyFn
+from ..ops.loss import SoftmaxCrossEntropyFn, labels_to_onehot
 from ..ops.pool import MaxPool2DFn
 from ..tensor import Tensor
 
@@ -21,13 +23,52 @@ def dropout(x, rate, key):
     return DropoutFn.apply(x, rate=rate, key=key)
 
 
-def softmax_cross_entropy(logits, labels):
-    """Mean softmax cross-entropy of logits (N, K) against labels: integer class indices
-    (N,) or one-hot (N, K). Its gradient is (softmax(logits) - onehot) / N.
+def softmax_cross_entropy(logits, labels, label_smoothing=0.0, reduction="mean"):
+    """Softmax cross-entropy of logits (N, K) against labels: integer class indices (N,)
+    or one-hot (N, K). With label_smoothing e, the target is (1 - e) onehot + e / K.
+    The plain mean (e = 0) is one fused op: its gradient is (softmax(logits) - onehot) / N.
 
+    Args:
+        reduction: "mean" (the default), "sum" or "none" (one loss per sample).
     Raises:
         ValueError: logits not 2-D, labels of another length, a non-integer label or a
-            label out of [0, K).
+            label out of [0, K); label_smoothing outside [0, 1]; an unknown reduction.
     """
     labels = labels.data if isinstance(labels, Tensor) else labels
-    return SoftmaxCrossEntropyFn.apply(logits, labels=labels)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
+    if label_smoothing == 0.0 and reduction == "mean":
+        return SoftmaxCrossEntropyFn.apply(logits, labels=labels)
+    k = logits.shape[1]
+    target = labels_to_onehot(np.asarray(labels), logits.shape[0], k, logits.dtype)
+    target = target * (1.0 - label_smoothing) + label_smoothing / k
+    return _reduce(-(logits.log_softmax(axis=1) * target).sum(axis=1), reduction)
+
+
+def mse(prediction, target, reduction="mean"):
+    """Mean squared error: mean of (prediction - target)² over every element."""
+    difference = prediction - _tensor(target, prediction)
+    return _reduce(difference * difference, reduction)
+
+
+def binary_cross_entropy_with_logits(logits, targets, reduction="mean"):
+    """Binary cross-entropy of sigmoid(logits) against targets in [0, 1], computed from
+    the logits as max(z, 0) - z·y + log(1 + exp(-|z|)): finite at logits of ±100 and
+    beyond, where log(sigmoid(z)) would give -inf."""
+    y = _tensor(targets, logits)
+    return _reduce(logits.relu() - logits * y + ((-logits.abs()).exp() + 1.0).log(),
+                   reduction)
+
+
+def _tensor(value, like):
+    return value if isinstance(value, Tensor) else Tensor(value, dtype=like.dtype)
+
+
+def _reduce(losses, reduction):
+    if reduction == "mean":
+        return losses.mean()
+    if reduction == "sum":
+        return losses.sum()
+    if reduction == "none":
+        return losses
+    raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")

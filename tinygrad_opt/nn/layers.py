@@ -4,9 +4,9 @@ import numpy as np
 from ..ops.dropout import dropout_key
 from ..ops.fused import ConvPoolDropoutFn
 from ..ops.matmul import LinearFn
-from ..tensor import Tensor
+from ..tensor import Tensor, where
 from . import functional as F
-from .init import as_generator, default_seed, glorot_uniform
+from .init import as_generator, default_seed, initializer
 from .module import Module
 
 
@@ -20,15 +20,17 @@ class Conv2D(Module):
     Args:
         in_channels, out_channels, kernel_size (int or (KH, KW)), stride, padding (zeros).
         activation: None or "relu" (fused into the kernel).
-        rng: seed or numpy Generator for the Glorot-uniform kernel (None: the shared
-            generator of `tinygrad_opt.manual_seed`); the bias starts at 0.
+        rng: seed or numpy Generator for the kernel (None: the shared generator of
+            `tinygrad_opt.manual_seed`); the bias starts at 0.
+        init: the kernel's initialiser (nn/init.py): glorot_uniform (Keras', the
+            default), glorot_normal, he_uniform, he_normal (or xavier_*, kaiming_*).
     Shapes: input (N, in_channels, H, W) -> (N, out_channels, OH, OW),
         OH = (H + 2 padding - KH) // stride + 1.
     Attributes: weight (out_channels, in_channels, KH, KW), bias (out_channels,).
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
-                 activation=None, rng=None, dtype=np.float32):
+                 activation=None, rng=None, dtype=np.float32, init="glorot_uniform"):
         kh, kw = (kernel_size, kernel_size) if np.isscalar(kernel_size) else kernel_size
         if activation not in (None, "relu"):
             raise ValueError(f"Conv2D activation must be None or 'relu', got {activation!r}")
@@ -36,8 +38,8 @@ class Conv2D(Module):
             raise ValueError(f"Conv2D needs stride >= 1 and padding >= 0, got stride "
                              f"{stride}, padding {padding}")
         fan_in, fan_out = in_channels * kh * kw, out_channels * kh * kw
-        self.weight = _param(glorot_uniform((out_channels, in_channels, kh, kw), fan_in,
-                                            fan_out, as_generator(rng), dtype))
+        self.weight = _param(initializer(init)((out_channels, in_channels, kh, kw), fan_in,
+                                               fan_out, as_generator(rng), dtype))
         self.bias = _param(np.zeros(out_channels, dtype=dtype))
         self.stride, self.padding, self.activation = stride, padding, activation
 
@@ -116,9 +118,10 @@ class Dense(Module):
     Shapes: (N, in_features) -> (N, out_features).
     """
 
-    def __init__(self, in_features, out_features, rng=None, dtype=np.float32):
-        self.weight = _param(glorot_uniform((in_features, out_features), in_features,
-                                            out_features, as_generator(rng), dtype))
+    def __init__(self, in_features, out_features, rng=None, dtype=np.float32,
+                 init="glorot_uniform"):
+        self.weight = _param(initializer(init)((in_features, out_features), in_features,
+                                               out_features, as_generator(rng), dtype))
         self.bias = _param(np.zeros(out_features, dtype=dtype))
 
     def forward(self, x):
@@ -132,8 +135,47 @@ class Dense(Module):
 
 
 class ReLU(Module):
+    """max(x, 0), elementwise."""
+
     def forward(self, x):
         return x.relu()
+
+
+class Tanh(Module):
+    """tanh(x), elementwise."""
+
+    def forward(self, x):
+        return x.tanh()
+
+
+class Sigmoid(Module):
+    """1 / (1 + exp(-x)), elementwise, without overflow."""
+
+    def forward(self, x):
+        return x.sigmoid()
+
+
+class LeakyReLU(Module):
+    """x where x > 0, negative_slope * x elsewhere (PyTorch's default slope 0.01)."""
+
+    def __init__(self, negative_slope=0.01):
+        self.negative_slope = float(negative_slope)
+
+    def forward(self, x):
+        return where(x.data > 0, x, x * self.negative_slope)
+
+    def extra_repr(self):
+        return f"negative_slope={self.negative_slope}"
+
+
+class Softmax(Module):
+    """exp(x) / sum(exp(x)) along `axis` (the last by default), from log_softmax."""
+
+    def __init__(self, axis=-1):
+        self.axis = axis
+
+    def forward(self, x):
+        return x.log_softmax(axis=self.axis).exp()
 
 
 class ConvPoolDropout(Module):
