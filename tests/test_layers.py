@@ -360,3 +360,25 @@ def test_initialisers_have_their_variance(name, std):
         assert np.abs(w).max() <= 2 * std / 0.87962566103423978 * (1 + 1e-6)
     with pytest.raises(ValueError, match="unknown initialiser 'lecun'"):
         Dense(3, 2, init="lecun")
+
+
+@pytest.mark.parametrize("padding,out", [("same", (7, 6)), ("valid", (5, 4)), (1, (7, 6)),
+                                         ((2, 0), (9, 4))])
+def test_conv2d_padding_forms(padding, out, rng):
+    conv = Conv2D(2, 3, 3, padding=padding, rng=0, dtype=np.float64)
+    x = t64(rng, 2, 2, 7, 6)
+    assert conv(x).shape == (2, 3) + out
+    assert gradcheck(lambda x, w: F.conv2d(x, w, conv.bias, 1, conv.padding), x, conv.weight)
+    with pytest.raises(ValueError, match="padding='same' needs stride 1 and an odd kernel"):
+        Conv2D(1, 1, 2, padding="same")
+
+
+@pytest.mark.parametrize("k,s", [(2, 2), (3, 1), (3, 2)])
+def test_avg_pool_value_and_gradcheck(k, s, rng):
+    from tinygrad_opt.nn import AvgPool2D, GlobalAvgPool2D
+    x = t64(rng, 2, 3, 7, 6)
+    want = np.lib.stride_tricks.sliding_window_view(x.data, (k, k), axis=(2, 3))[
+        :, :, ::s, ::s].mean(axis=(-2, -1))
+    np.testing.assert_allclose(AvgPool2D(k, s)(x).data, want, rtol=1e-12)
+    assert gradcheck(AvgPool2D(k, s), x)
+    assert GlobalAvgPool2D()(x).shape == (2, 3) and gradcheck(GlobalAvgPool2D(), x)

@@ -4,7 +4,7 @@ import numpy as np
 from ..ops.conv import Conv2DFn
 from ..ops.dropout import DropoutFn
 from ..ops.loss import SoftmaxCrossEntropyFn, labels_to_onehot
-from ..ops.pool import MaxPool2DFn
+from ..ops.pool import AvgPool2DFn, MaxPool2DFn
 from ..tensor import Tensor
 
 
@@ -16,6 +16,11 @@ def conv2d(x, weight, bias, stride=1, padding=0, relu=False):
 def max_pool2d(x, pool_size=2, stride=None):
     """Shapes: (N, C, H, W) -> (N, C, (H - k) // s + 1, (W - k) // s + 1)."""
     return MaxPool2DFn.apply(x, pool_size=pool_size, stride=stride)
+
+
+def avg_pool2d(x, pool_size=2, stride=None):
+    """Shapes: (N, C, H, W) -> (N, C, (H - k) // s + 1, (W - k) // s + 1)."""
+    return AvgPool2DFn.apply(x, pool_size=pool_size, stride=stride)
 
 
 def dropout(x, rate, key):

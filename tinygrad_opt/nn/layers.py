@@ -1,6 +1,7 @@
 """The layers of the article's model (Keras names), layout NCHW everywhere."""
 import numpy as np
 
+from ..ops.conv import pair
 from ..ops.dropout import dropout_key
 from ..ops.fused import ConvPoolDropoutFn
 from ..ops.matmul import LinearFn
@@ -18,25 +19,37 @@ class Conv2D(Module):
     """2-D convolution with an optional fused relu (Keras' `activation='relu'`).
 
     Args:
-        in_channels, out_channels, kernel_size (int or (KH, KW)), stride, padding (zeros).
+        in_channels, out_channels, kernel_size (int or (KH, KW)), stride.
+        padding: zeros around the input: "valid" (none, the default 0), "same" (the
+            output keeps the input's size; stride 1, odd kernels), an int, or (rows,
+            columns).
         activation: None or "relu" (fused into the kernel).
         rng: seed or numpy Generator for the kernel (None: the shared generator of
             `tinygrad_opt.manual_seed`); the bias starts at 0.
         init: the kernel's initialiser (nn/init.py): glorot_uniform (Keras', the
             default), glorot_normal, he_uniform, he_normal (or xavier_*, kaiming_*).
     Shapes: input (N, in_channels, H, W) -> (N, out_channels, OH, OW),
-        OH = (H + 2 padding - KH) // stride + 1.
+        OH = (H + 2 padding_rows - KH) // stride + 1, and OW likewise.
     Attributes: weight (out_channels, in_channels, KH, KW), bias (out_channels,).
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
                  activation=None, rng=None, dtype=np.float32, init="glorot_uniform"):
-        kh, kw = (kernel_size, kernel_size) if np.isscalar(kernel_size) else kernel_size
+        kh, kw = pair(kernel_size)
         if activation not in (None, "relu"):
             raise ValueError(f"Conv2D activation must be None or 'relu', got {activation!r}")
-        if stride < 1 or padding < 0:
-            raise ValueError(f"Conv2D needs stride >= 1 and padding >= 0, got stride "
-                             f"{stride}, padding {padding}")
+        if padding == "valid":
+            padding = 0
+        elif padding == "same":             # output size = input size (stride 1)
+            if stride != 1 or kh % 2 == 0 or kw % 2 == 0:
+                raise ValueError(f"Conv2D padding='same' needs stride 1 and an odd kernel "
+                                 f"size, got stride {stride}, kernel {kh}x{kw}")
+            padding = ((kh - 1) // 2, (kw - 1) // 2)
+        padding = pair(padding) if not isinstance(padding, str) else padding
+        if stride < 1 or isinstance(padding, str) or min(padding) < 0:
+            raise ValueError(f"Conv2D needs stride >= 1 and padding 'same', 'valid', an int "
+                             f">= 0 or (rows, columns), got stride {stride}, padding "
+                             f"{padding!r}")
         fan_in, fan_out = in_channels * kh * kw, out_channels * kh * kw
         self.weight = _param(initializer(init)((out_channels, in_channels, kh, kw), fan_in,
                                                fan_out, as_generator(rng), dtype))
@@ -68,6 +81,24 @@ class MaxPool2D(Module):
 
     def extra_repr(self):
         return f"pool_size={self.pool_size}, stride={self.stride or self.pool_size}"
+
+
+class AvgPool2D(MaxPool2D):
+    """Average pooling over pool_size x pool_size windows every `stride` (default
+    pool_size). Shapes: as MaxPool2D's."""
+
+    def forward(self, x):
+        return F.avg_pool2d(x, self.pool_size, self.stride)
+
+
+class GlobalAvgPool2D(Module):
+    """The mean of each channel over all its pixels. Shapes: (N, C, H, W) -> (N, C)."""
+
+    def forward(self, x):
+        if x.ndim != 4:
+            raise ValueError(f"GlobalAvgPool2D expected input of shape (N, C, H, W), got "
+                             f"{x.shape}")
+        return x.mean(axis=(2, 3))
 
 
 class Dropout(Module):
@@ -196,7 +227,7 @@ class ConvPoolDropout(Module):
         self.conv, self.pool, self.dropout = conv, pool, dropout
 
     def forward(self, x):
-        if self.conv.stride != 1 or self.conv.padding != 0:
+        if self.conv.stride != 1 or self.conv.padding != (0, 0):
             return self.dropout(self.pool(self.conv(x)))
         rate, key = 0.0, 0
         if self.dropout.training and self.dropout.rate > 0:

@@ -165,15 +165,22 @@ def conv2d_grad_input_kernel(g, w, x_shape, stride):
 
 
 # --- the differentiable op ----------------------------------------------------------------
+def pair(value):
+    """(a, b) from an int or a pair: a size or a padding per axis (rows, columns)."""
+    return (value, value) if np.isscalar(value) else tuple(value)
+
+
 def check_conv_input(x_shape, w_shape, padding):
-    """Raise ValueError unless x (N, C, H, W) fits a kernel w (F, C, KH, KW)."""
+    """Raise ValueError unless x (N, C, H, W) fits a kernel w (F, C, KH, KW) after padding
+    (an int, or (rows, columns))."""
     if len(x_shape) != 4:
         raise ValueError(f"Conv2D expected input of shape (N, {w_shape[1]}, H, W), "
                          f"got {x_shape}")
     if x_shape[1] != w_shape[1]:
         raise ValueError(f"Conv2D expected {w_shape[1]} input channels (input of shape "
                          f"(N, {w_shape[1]}, H, W)), got {x_shape[1]} in shape {x_shape}")
-    h, w = x_shape[2] + 2 * padding, x_shape[3] + 2 * padding
+    ph, pw = pair(padding)
+    h, w = x_shape[2] + 2 * ph, x_shape[3] + 2 * pw
     if w_shape[2] > h or w_shape[3] > w:
         raise ValueError(f"Conv2D kernel {w_shape[2]}x{w_shape[3]} is larger than the "
                          f"padded input {h}x{w} (input {x_shape}, padding {padding})")
@@ -185,8 +192,9 @@ class Conv2DFn(Function):
     @staticmethod
     def forward(ctx, x, w, b, stride=1, padding=0, relu=False):
         check_conv_input(x.shape, w.shape, padding)
-        if padding:
-            x = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+        ph, pw = padding = pair(padding)
+        if ph or pw:
+            x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
         x = np.ascontiguousarray(x)
         fwd = conv2d_forward_reference if use_reference() else conv2d_forward_kernel
         out = fwd(x, w, b, stride, relu)
@@ -207,6 +215,6 @@ class Conv2DFn(Function):
         if ctx.needs_input_grad[0]:             # the first layer's input is data: skip
             gx = (conv2d_grad_input_reference if ref else conv2d_grad_input_kernel)(
                 g, w, x.shape, stride)
-            if padding:
-                gx = gx[:, :, padding:-padding, padding:-padding]
+            ph, pw = padding
+            gx = gx[:, :, ph:gx.shape[2] - ph, pw:gx.shape[3] - pw]
         return gx, gw, gb

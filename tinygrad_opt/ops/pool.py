@@ -155,12 +155,12 @@ def maxpool2d_backward_kernel(g, arg, x_shape):
     return gx
 
 
-def check_pool_input(shape, pool_size):
+def check_pool_input(shape, pool_size, layer="MaxPool2D"):
     """Raise ValueError unless an input of `shape` (N, C, H, W) holds a pooling window."""
     if len(shape) != 4:
-        raise ValueError(f"MaxPool2D expected input of shape (N, C, H, W), got {shape}")
+        raise ValueError(f"{layer} expected input of shape (N, C, H, W), got {shape}")
     if pool_size > shape[2] or pool_size > shape[3]:
-        raise ValueError(f"MaxPool2D window {pool_size}x{pool_size} is larger than the "
+        raise ValueError(f"{layer} window {pool_size}x{pool_size} is larger than the "
                          f"input {shape[2]}x{shape[3]} (shape {shape})")
 
 
@@ -179,3 +179,27 @@ class MaxPool2DFn(Function):
         arg, x_shape = ctx.saved
         bwd = maxpool2d_backward_reference if use_reference() else maxpool2d_backward_kernel
         return bwd(g, arg, x_shape)
+
+
+class AvgPool2DFn(Function):
+    """The mean of each k x k window every s pixels (floor mode), in numpy: the forward
+    averages strided window views, the backward hands each window's gradient / k² to
+    its k² pixels (overlapping windows add)."""
+
+    @staticmethod
+    def forward(ctx, x, pool_size=2, stride=None):
+        k, s = pool_size, stride or pool_size
+        check_pool_input(x.shape, k, "AvgPool2D")
+        ctx.save_for_backward(x.shape, k, s)
+        return np.ascontiguousarray(_windows(x, k, k, s).mean(axis=(-2, -1)))
+
+    @staticmethod
+    def backward(ctx, g):
+        shape, k, s = ctx.saved
+        gx = np.zeros(shape, dtype=g.dtype)
+        oh, ow = g.shape[2], g.shape[3]
+        share = g / (k * k)
+        for p in range(k):
+            for q in range(k):
+                gx[:, :, p:p + s * oh:s, q:q + s * ow:s] += share
+        return gx
