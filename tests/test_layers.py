@@ -382,3 +382,35 @@ def test_avg_pool_value_and_gradcheck(k, s, rng):
     np.testing.assert_allclose(AvgPool2D(k, s)(x).data, want, rtol=1e-12)
     assert gradcheck(AvgPool2D(k, s), x)
     assert GlobalAvgPool2D()(x).shape == (2, 3) and gradcheck(GlobalAvgPool2D(), x)
+
+
+@pytest.mark.parametrize("shape", [(6, 4), (3, 4, 5, 2)])
+def test_batchnorm_train_and_eval(shape, rng):
+    """Against numpy, PyTorch's conventions (biased batch variance to normalise, unbiased
+    for the running estimate, momentum 0.1), gradient-checked in both modes."""
+    from tinygrad_opt.nn import BatchNorm1D, BatchNorm2D
+    layer = (BatchNorm1D if len(shape) == 2 else BatchNorm2D)(4, dtype=np.float64)
+    layer.weight.data[...] = rng.uniform(0.5, 2, 4)
+    layer.bias.data[...] = rng.uniform(-1, 1, 4)
+    x = t64(rng, *shape) * 3.0 + 1.0
+    axes = (0,) if len(shape) == 2 else (0, 2, 3)
+    view = (1, -1) if len(shape) == 2 else (1, -1, 1, 1)
+    mean, var = x.data.mean(axis=axes), x.data.var(axis=axes)
+    want = ((x.data - mean.reshape(view)) / np.sqrt(var.reshape(view) + 1e-5)
+            * layer.weight.data.reshape(view) + layer.bias.data.reshape(view))
+    np.testing.assert_allclose(layer(x).data, want, rtol=1e-10)
+    count = x.size // 4
+    np.testing.assert_allclose(layer.running_mean, 0.1 * mean, rtol=1e-12)
+    np.testing.assert_allclose(layer.running_var, 0.9 + 0.1 * var * count / (count - 1),
+                               rtol=1e-12)
+    x_data = Tensor(x.data, requires_grad=True, dtype=np.float64)
+    assert gradcheck(lambda x, w, b: layer(x), x_data, layer.weight, layer.bias,
+                     reset=lambda: None)
+    layer.eval()
+    running_mean, running_var = layer.running_mean.copy(), layer.running_var.copy()
+    want = ((x.data - running_mean.reshape(view)) / np.sqrt(running_var.reshape(view) + 1e-5)
+            * layer.weight.data.reshape(view) + layer.bias.data.reshape(view))
+    np.testing.assert_allclose(layer(x).data, want, rtol=1e-10)
+    assert gradcheck(lambda x, w, b: layer(x), x_data, layer.weight, layer.bias)
+    np.testing.assert_array_equal(layer.running_mean, running_mean)   # eval: untouched
+    assert "running_var" in dict(layer.named_buffers())

@@ -101,6 +101,60 @@ class GlobalAvgPool2D(Module):
         return x.mean(axis=(2, 3))
 
 
+class _BatchNorm(Module):
+    """Batch normalisation (Ioffe & Szegedy 2015), PyTorch's conventions: in training,
+    each feature is normalised with the batch's mean and (biased) variance, and running
+    estimates move by `momentum` toward the batch's mean and unbiased variance; in eval
+    mode, the running estimates normalise. Then a learned scale (weight, ones) and shift
+    (bias, zeros). The gradient comes from the ops it is written in."""
+
+    axes = ()           # the axes averaged over, besides the batch axis
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, dtype=np.float32):
+        self.num_features, self.eps, self.momentum = num_features, float(eps), float(momentum)
+        self.weight = _param(np.ones(num_features, dtype=dtype))
+        self.bias = _param(np.zeros(num_features, dtype=dtype))
+        self.register_buffer("running_mean", np.zeros(num_features, dtype=dtype))
+        self.register_buffer("running_var", np.ones(num_features, dtype=dtype))
+
+    def forward(self, x):
+        axes = (0,) + self.axes
+        if x.ndim != len(axes) + 1 or x.shape[1] != self.num_features:
+            raise ValueError(f"{type(self).__name__} expected input of shape (N, "
+                             f"{self.num_features}{', H, W' if self.axes else ''}), got "
+                             f"{x.shape}")
+        shape = (1, -1) + (1,) * len(self.axes)          # per feature, broadcast
+        if self.training:
+            count = x.size // self.num_features
+            if count < 2:
+                raise ValueError(f"{type(self).__name__} in training needs more than one "
+                                 f"value per feature, got input of shape {x.shape}")
+            mean = x.mean(axis=axes, keepdims=True)
+            var = x.var(axis=axes, keepdims=True)
+            m = self.momentum
+            self.running_mean[...] = (1 - m) * self.running_mean + m * mean.data.reshape(-1)
+            self.running_var[...] = ((1 - m) * self.running_var
+                                     + m * var.data.reshape(-1) * count / (count - 1))
+        else:
+            mean = Tensor(self.running_mean.reshape(shape), dtype=x.dtype)
+            var = Tensor(self.running_var.reshape(shape), dtype=x.dtype)
+        normalised = (x - mean) / (var + self.eps).sqrt()
+        return normalised * self.weight.reshape(shape) + self.bias.reshape(shape)
+
+    def extra_repr(self):
+        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
+
+
+class BatchNorm1D(_BatchNorm):
+    """Batch normalisation of (N, C) inputs, per feature C."""
+
+
+class BatchNorm2D(_BatchNorm):
+    """Batch normalisation of (N, C, H, W) inputs, per channel C (over N, H and W)."""
+
+    axes = (2, 3)
+
+
 class Dropout(Module):
     """Inverted dropout: in training, zero each element with probability `rate` and scale
     the rest by 1 / (1 - rate); in eval mode, the identity.
