@@ -216,7 +216,7 @@ def bench_optimizers(repeat):
 
 def workload(name, repeat, limit):
     """Run one training workload here; print a JSON line with its figures."""
-    from tinygrad_opt.data import load
+    from tinygrad_opt.data import load, to_float
     from tinygrad_opt.train import Trainer
 
     data = load("mnist")
@@ -227,7 +227,7 @@ def workload(name, repeat, limit):
     if name == "epoch":       # batch 64, Adam, dropout on: the article protocol
         times, evals = [], []
         for _ in range(repeat):
-            trainer = Trainer(article_cnn(seed=0), "adam", quiet=True)
+            trainer = Trainer(article_cnn(seed=0), "adam", quiet=True, transform=to_float)
             h = trainer.fit(train, val, 1)[0]
             times.append(h["train_seconds"])
             t0 = time.perf_counter()
@@ -236,7 +236,7 @@ def workload(name, repeat, limit):
         result = dict(train_s=float(np.median(times)), samples_per_s=n / np.median(times),
                       eval_s=float(np.median(evals)), runs=len(times))
     elif name == "batch1":    # one-sample SGD: the step latency
-        trainer = Trainer(article_cnn(seed=0), "sgd", quiet=True)
+        trainer = Trainer(article_cnn(seed=0), "sgd", quiet=True, transform=to_float)
         steps = min(n, 3000)
         times = []
         for i in range(steps):
@@ -246,7 +246,7 @@ def workload(name, repeat, limit):
             times.append(time.perf_counter() - t0)
         result = dict(step_ms=1e3 * float(np.median(times[100:])), steps=steps)
     elif name == "gd":        # one update on the exact gradient of the whole set
-        trainer = Trainer(article_cnn(seed=0), "gd", quiet=True)
+        trainer = Trainer(article_cnn(seed=0), "gd", quiet=True, transform=to_float)
         h = trainer.fit(train, val, 1)[0]
         result = dict(train_s=h["train_seconds"], updates=h["updates"])
     result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -35,7 +35,7 @@ def strip_times(history):
 
 def test_trainer_lowers_the_loss():
     train, val = synthetic(256, 0), synthetic(64, 1)
-    trainer = Trainer(small_model(), "adam", batch_size=16, quiet=True)
+    trainer = Trainer(small_model(), "adam", batch_size=16, quiet=True, transform=to_float)
     history = trainer.fit(train, val, epochs=3)
     assert [h["epoch"] for h in history] == [1, 2, 3]
     assert history[-1]["train_loss"] < history[0]["train_loss"] < 0.7
@@ -45,19 +45,20 @@ def test_trainer_lowers_the_loss():
 def test_same_seed_same_history():
     train, val = synthetic(128, 0), synthetic(32, 1)
     runs = [strip_times(Trainer(small_model(3), "momentum", seed=5, batch_size=16,
-                                quiet=True).fit(train, val, 2)) for _ in range(2)]
+                                quiet=True, transform=to_float).fit(train, val, 2)) for _ in range(2)]
     assert runs[0] == runs[1]
 
 
 def test_checkpoint_and_resume_equals_uninterrupted(tmp_path):
     train, val = synthetic(128, 0), synthetic(32, 1)
-    full = Trainer(small_model(), "rmsprop", batch_size=16, quiet=True)
+    full = Trainer(small_model(), "rmsprop", batch_size=16, quiet=True, transform=to_float)
     full.fit(train, val, 3)
     ckpt = str(tmp_path / "run.pkl")
-    first = Trainer(small_model(), "rmsprop", batch_size=16, quiet=True, checkpoint=ckpt)
+    first = Trainer(small_model(), "rmsprop", batch_size=16, quiet=True, transform=to_float,
+                    checkpoint=ckpt)
     first.fit(train, val, 1)                      # "interrupted" after one epoch
     assert os.path.exists(ckpt) and not any(f.startswith(TEMP_PREFIX) for f in os.listdir(tmp_path))
-    resumed = Trainer(small_model(seed=9), "rmsprop", batch_size=16, quiet=True,
+    resumed = Trainer(small_model(seed=9), "rmsprop", batch_size=16, quiet=True, transform=to_float,
                       checkpoint=ckpt)            # another init: the checkpoint wins
     resumed.fit(train, val, 3, resume=True)
     assert strip_times(resumed.history) == strip_times(full.history)
@@ -70,7 +71,7 @@ def test_full_batch_gradient_equals_whole_set_gradient():
     model = small_model().to(np.float64)
     model.eval()                                  # no dropout: one pass and chunks comparable
     trainer = Trainer(model, SGD(model.parameters()), batch_size=None, chunk_size=7,
-                      quiet=True)
+                      quiet=True, transform=to_float)
     trainer.loss = lambda z, y: softmax_cross_entropy(z, y)
     trainer.accumulate_gradient(images, labels, np.arange(50))
     chunked = [p.grad.copy() for p in model.parameters()]
@@ -83,7 +84,8 @@ def test_full_batch_gradient_equals_whole_set_gradient():
 
 def test_gd_method_makes_one_update_per_epoch():
     train, val = synthetic(40, 0), synthetic(10, 1)
-    history = Trainer(small_model(), "gd", quiet=True, chunk_size=16).fit(train, val, 2)
+    history = Trainer(small_model(), "gd", quiet=True, transform=to_float,
+                      chunk_size=16).fit(train, val, 2)
     assert [h["updates"] for h in history] == [1, 1]
 
 
@@ -91,7 +93,8 @@ def test_gd_method_makes_one_update_per_epoch():
 def test_nonfinite_loss_stops_with_epoch_and_step():
     train, val = synthetic(64, 0), synthetic(16, 1)
     model = small_model()
-    trainer = Trainer(model, SGD(model.parameters(), lr=1e30), batch_size=8, quiet=True)
+    trainer = Trainer(model, SGD(model.parameters(), lr=1e30), batch_size=8, quiet=True,
+                      transform=to_float)
     with pytest.raises(NonFiniteLoss, match=r"loss became (nan|inf) at epoch 1, step \d+"):
         trainer.fit(train, val, 2)
 
@@ -125,7 +128,7 @@ def test_cli_bad_input_is_one_line(args, message, capsys):
 
 def test_interrupt_keeps_finished_epochs_and_resume_finishes_the_same(tmp_path):
     train, val = synthetic(64, 0), synthetic(16, 1)
-    full = Trainer(small_model(), "adam", batch_size=16, quiet=True)
+    full = Trainer(small_model(), "adam", batch_size=16, quiet=True, transform=to_float)
     full.fit(train, val, 2)
     calls = {"n": 0}
 
@@ -136,12 +139,14 @@ def test_interrupt_keeps_finished_epochs_and_resume_finishes_the_same(tmp_path):
         return softmax_cross_entropy(z, y)
 
     ckpt = str(tmp_path / "run.pkl")
-    first = Trainer(small_model(), "adam", batch_size=16, quiet=True, checkpoint=ckpt,
+    first = Trainer(small_model(), "adam", batch_size=16, quiet=True, transform=to_float,
+                    checkpoint=ckpt,
                     loss=interrupting_loss)
     with pytest.raises(KeyboardInterrupt):
         first.fit(train, val, 2)
     assert len(first.history) == 1          # the finished epoch is kept
-    resumed = Trainer(small_model(), "adam", batch_size=16, quiet=True, checkpoint=ckpt)
+    resumed = Trainer(small_model(), "adam", batch_size=16, quiet=True, transform=to_float,
+                      checkpoint=ckpt)
     resumed.fit(train, val, 2, resume=True)
     assert strip_times(resumed.history) == strip_times(full.history)
 
@@ -152,7 +157,7 @@ def test_nan_weights_in_the_fused_block_stop_training():
     train, val = synthetic(64, 0), synthetic(16, 1)
     model = small_model()
     model[0].conv.weight.data[...] = np.nan
-    trainer = Trainer(model, "adam", batch_size=16, quiet=True)
+    trainer = Trainer(model, "adam", batch_size=16, quiet=True, transform=to_float)
     with pytest.raises(NonFiniteLoss, match=r"loss became nan at epoch 1, step 1"):
         trainer.fit(train, val, 1)
 
@@ -166,3 +171,44 @@ def test_a_fashion_mnist_table_is_not_headed_as_the_mnist_experiment(tmp_path):
         path = str(tmp_path / f"{dataset}.md")
         report.write_markdown(path, report.table_rows([run], dataset == "MNIST"), "", dataset)
         assert open(path).read().startswith(heading)
+
+
+# --- any data: regression, no validation, callbacks -------------------------------------
+def _regression(n=256, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, 5))
+    return x, (x @ np.array([1.0, -2.0, 0.5, 0.0, 3.0]) + 0.3)[:, None]
+
+
+def test_the_trainer_fits_a_regression_without_validation(capsys):
+    """It once divided every input by 255, added a channel axis ("Dense expected input of
+    shape (N, 5), got (64, 1, 5)"), reported accuracy 0.0 and required validation data."""
+    from tinygrad_opt.nn import Dense, ReLU, Sequential
+    from tinygrad_opt.nn.functional import mse
+    from tinygrad_opt.optim import Adam
+    model = Sequential(Dense(5, 16, rng=0), ReLU(), Dense(16, 1, rng=1))
+    trainer = Trainer(model, Adam(model.parameters(), lr=0.01), loss=mse, metric="mse",
+                      batch_size=32, verbose=2)
+    history = trainer.fit(_regression(), epochs=30)
+    losses = history.column("train_loss")
+    assert len(history) == 30 and losses[-1] < 0.05 * losses[0]
+    assert "val_loss" not in history[-1] and "train_acc" not in history[-1]
+    assert history[-1]["train_mse"] == pytest.approx(history[-1]["train_loss"], rel=0.5)
+    out = capsys.readouterr()
+    assert "epoch 30: | train_loss" in out.out and "step/s" not in out.err   # no bars
+    more = trainer.fit(_regression(), epochs=32)             # continues: epochs 31, 32
+    assert [h["epoch"] for h in more[-2:]] == [31, 32]
+
+
+def test_early_stopping_stops_when_the_monitored_value_stalls():
+    from tinygrad_opt.train import EarlyStopping
+    train, val = synthetic(64, 0), synthetic(16, 1)
+    model = small_model()
+    stop = EarlyStopping(monitor="val_loss", patience=2)
+    trainer = Trainer(model, SGD(model.parameters(), lr=1e-9), batch_size=16, quiet=True,
+                      transform=to_float, callbacks=[stop])   # lr so small nothing improves
+    history = trainer.fit(train, val, epochs=20)
+    assert 2 < len(history) < 20 and stop.waited == 2
+    with pytest.raises(KeyError, match="EarlyStopping monitors 'val_acc', which the epoch"):
+        Trainer(small_model(), "adam", quiet=True, transform=to_float,
+                callbacks=[EarlyStopping("val_acc")]).fit(train, epochs=1)

@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from ..data import load
+from ..data import load, to_float
 from ..models import article_cnn
 from ..optim import METHODS
 from . import report
@@ -110,6 +110,7 @@ def _trainer(name, seed, preset, batch_size, quiet, out, config):
     method = METHODS[name]
     settings = {k: config[k] for k in ("dataset", "train_samples", "limit")}
     return Trainer(article_cnn(seed=seed), name, seed=seed, preset=preset, quiet=quiet,
+                   transform=to_float,         # MNIST's uint8 images -> [0, 1], NCHW
                    batch_size=method.batch_size if batch_size is None else batch_size,
                    checkpoint=os.path.join(out, "checkpoints", f"{name}.npz"),
                    settings=settings)

@@ -8,7 +8,6 @@ import numpy as np
 from .. import __version__
 from ..autograd import no_grad
 from ..data.loader import batch_indices, chunks
-from ..data.mnist import to_float
 from ..nn.functional import softmax_cross_entropy
 from ..optim import Optimizer, get_method
 from ..tensor import Tensor
@@ -20,6 +19,40 @@ class NonFiniteLoss(FloatingPointError):
     """The training loss became NaN or infinite."""
 
 
+class History(list):
+    """The epochs of a run: a list of dicts (epoch, train_loss, val_loss, ...)."""
+
+    def column(self, key):
+        """One key over the epochs, e.g. history.column("val_loss")."""
+        return [epoch.get(key) for epoch in self]
+
+
+class EarlyStopping:
+    """A callback that stops training once `monitor` has not improved by `min_delta` for
+    `patience` epochs ("min" for losses, "max" for accuracies; "auto" decides by name)."""
+
+    def __init__(self, monitor="val_loss", patience=3, mode="auto", min_delta=0.0):
+        if mode == "auto":
+            mode = "max" if monitor.endswith("acc") else "min"
+        if mode not in ("min", "max"):
+            raise ValueError(f"EarlyStopping mode must be 'min', 'max' or 'auto', got {mode!r}")
+        self.monitor, self.patience, self.mode = monitor, patience, mode
+        self.min_delta, self.best, self.waited = min_delta, None, 0
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        if self.monitor not in logs:
+            raise KeyError(f"EarlyStopping monitors {self.monitor!r}, which the epoch logs "
+                           f"lack (they have {sorted(logs)})")
+        value = logs[self.monitor]
+        sign = 1 if self.mode == "min" else -1
+        if self.best is None or sign * (self.best - value) > self.min_delta:
+            self.best, self.waited = value, 0
+        else:
+            self.waited += 1
+            if self.waited >= self.patience:
+                trainer.stop_training = True
+
+
 class Trainer:
     """Trains a model with one optimizer, validating after every epoch.
 
@@ -27,12 +60,23 @@ class Trainer:
         model: a Module returning logits.
         optimizer: an Optimizer, or the name of one of the article's methods ("adam",
             "gd", ...), which also gives the batch regime.
-        loss: loss(logits, labels) -> scalar Tensor (softmax cross-entropy by default).
+        loss: loss(outputs, targets) -> scalar Tensor (softmax cross-entropy by default).
+        transform: applied to each batch of inputs before the model, e.g. MNIST's
+            `data.to_float` (uint8 images -> float in [0, 1], with the channel axis);
+            None feeds the inputs as they are, in the model's dtype.
+        metric: "accuracy" (argmax of the outputs against integer labels; the default),
+            "mse" (mean squared error of outputs against targets), or None.
+        callbacks: objects with any of on_epoch_begin(trainer, epoch),
+            on_epoch_end(trainer, epoch, logs), on_batch_begin(trainer, step),
+            on_batch_end(trainer, step, loss); one may set `trainer.stop_training`
+            (EarlyStopping does).
         seed: seeds the shuffling; with a seeded model, same seed, same history.
         batch_size: samples per update; None = the whole training set (gradient
             descent). Default: the method's, or 64.
         preset: "keras" or "paper" defaults, when `optimizer` is a method name.
-        quiet: no progress bars.
+        quiet: no progress bars and no epoch lines (verbose=0).
+        verbose: 0 silent, 1 progress bars and epoch lines, 2 epoch lines only
+            (default: 0 if quiet, else 1).
         chunk_size: the largest batch that goes through the model at once; bigger
             batches (gradient descent) accumulate their gradient over chunks.
         checkpoint: path of the checkpoint (an .npz file, see store/checkpoint.py) written at
@@ -45,7 +89,8 @@ class Trainer:
 
     def __init__(self, model, optimizer, loss=softmax_cross_entropy, seed=0,
                  batch_size="method", preset="keras", quiet=False, chunk_size=1000,
-                 checkpoint=None, settings=None):
+                 checkpoint=None, settings=None, transform=None, metric="accuracy",
+                 callbacks=(), verbose=None):
         method = None
         if isinstance(optimizer, str):
             method = get_method(optimizer)
@@ -57,61 +102,85 @@ class Trainer:
             batch_size = method.batch_size if method else 64
         self.model, self.optimizer, self.loss = model, optimizer, loss
         self.batch_size, self.chunk_size = batch_size, chunk_size
-        self.seed, self.quiet, self.checkpoint = seed, quiet, checkpoint
+        if metric not in ("accuracy", "mse", None):
+            raise ValueError(f"metric must be 'accuracy', 'mse' or None, got {metric!r}")
+        self.seed, self.checkpoint = seed, checkpoint
+        self.verbose = (0 if quiet else 1) if verbose is None else verbose
+        self.quiet = self.verbose == 0
+        self.transform, self.metric, self.callbacks = transform, metric, list(callbacks)
+        self.stop_training = False
         self.rng = np.random.default_rng(seed)
         self.dtype = optimizer.params[0].dtype    # inputs are fed in the model's dtype
-        self.history = []
+        self.history = History()
         self.settings = dict(method=method.name if method else None,
                              optimizer=type(optimizer).__name__, preset=optimizer.preset,
                              **optimizer.hyper, batch_size=batch_size, seed=seed)
         self.settings.update(settings or {})
         self.settings["version"] = __version__
 
-    def _input(self, images):
-        """uint8 images -> a Tensor in the model's dtype, converted once (no extra copy)."""
-        x = to_float(images)
+    def _input(self, inputs):
+        """A batch of inputs -> a Tensor in the model's dtype, converted once."""
+        x = np.asarray(inputs if self.transform is None else self.transform(inputs))
         return Tensor._wrap(x if x.dtype == self.dtype else x.astype(self.dtype))
+
+    def _metric_sum(self, outputs, targets):
+        """The metric summed over the batch's samples (0.0 without a metric)."""
+        if self.metric == "accuracy":
+            return float(np.sum(outputs.data.argmax(axis=1) == targets))
+        if self.metric == "mse":
+            error = (outputs.data - np.asarray(targets, dtype=outputs.dtype)) ** 2
+            return float(error.reshape(len(error), -1).mean(axis=1).sum())
+        return 0.0
+
+    def _call(self, hook, *args):
+        for callback in self.callbacks:
+            method = getattr(callback, hook, None)
+            if method is not None:
+                method(self, *args)
 
     # --- one update ---------------------------------------------------------------------
     def accumulate_gradient(self, images, labels, index):
         """Gradient of the mean loss over `index`, through chunks of at most chunk_size,
         into the parameters' .grad (each chunk's loss weighted by its share).
-        Returns (mean loss, number correct)."""
+        Returns (mean loss, the metric summed over the samples)."""
         self.optimizer.zero_grad()
-        total_loss, correct = 0.0, 0
+        total_loss, correct = 0.0, 0.0
         for part in chunks(index, self.chunk_size):
             logits = self.model(self._input(images[part]))
             loss = self.loss(logits, labels[part])
             share = len(part) / len(index)
             (loss * share if share != 1.0 else loss).backward()
             total_loss += loss.item() * share
-            correct += int(np.sum(logits.data.argmax(axis=1) == labels[part]))
+            correct += self._metric_sum(logits, labels[part])
         return total_loss, correct
 
     # --- evaluation ---------------------------------------------------------------------
     def evaluate(self, images, labels, batch_size=1000):
-        """Mean loss and accuracy in eval mode (no dropout), no graph recorded."""
+        """Mean loss and metric in eval mode (no dropout), no graph recorded."""
         self.model.eval()
-        total, correct = 0.0, 0
+        total, correct = 0.0, 0.0
         with no_grad():
             for i in range(0, len(images), batch_size):
                 logits = self.model(self._input(images[i:i + batch_size]))
                 y = labels[i:i + batch_size]
                 total += self.loss(logits, y).item() * len(y)
-                correct += int(np.sum(logits.data.argmax(axis=1) == y))
+                correct += self._metric_sum(logits, y)
         self.model.train()
         return total / len(images), correct / len(images)
 
     # --- the loop -----------------------------------------------------------------------
-    def fit(self, train, val, epochs, resume=False, desc=""):
-        """Train for `epochs` epochs in all (a resumed run counts those already done).
+    def fit(self, train, val=None, epochs=1, resume=False, desc=""):
+        """Train until `epochs` epochs in all: a second call, or a resumed run, continues
+        from the epochs already done.
 
         Args:
-            train, val: (uint8 images (N, 28, 28), labels (N,)) pairs.
+            train, val: (inputs, targets) pairs of arrays of any shape and dtype, the
+                first axis the samples; val may be None (no validation).
             resume: continue from `self.checkpoint` if it exists.
         Returns:
-            the history: one dict per epoch (epoch, train_loss, train_acc, val_loss,
-            val_acc, seconds, updates).
+            the history (a list, one dict per epoch: epoch, train_loss, val_loss,
+            train_acc/val_acc or train_mse/val_mse with the metric, seconds, updates;
+            `history.column("val_loss")` gives one key over the epochs).
         Raises:
             CheckpointError: resuming from a checkpoint that is unreadable or of
                 another run (see `restore`).
@@ -128,12 +197,18 @@ class Trainer:
             check_writable(folder)
         images, labels = train
         self.model.train()
+        self.stop_training = False
+        name = {"accuracy": "acc", "mse": "mse", None: None}[self.metric]
         for epoch in range(len(self.history) + 1, epochs + 1):
+            if self.stop_training:
+                break
+            self._call("on_epoch_begin", epoch)
             t0 = time.perf_counter()
             batches = batch_indices(len(images), self.batch_size, self.rng)
             bar = self._bar(len(batches), f"{desc}epoch {epoch}/{epochs}")
             loss_sum = correct = seen = 0
             for step, index in enumerate(batches, start=1):
+                self._call("on_batch_begin", step)
                 loss, right = self.accumulate_gradient(images, labels, index)
                 if not math.isfinite(loss):
                     bar.close()
@@ -141,31 +216,39 @@ class Trainer:
                                         f"training stopped, the {len(self.history)} "
                                         f"finished epochs are kept")
                 self.optimizer.step()
+                self._call("on_batch_end", step, loss)
                 loss_sum += loss * len(index)
                 correct += right
                 seen += len(index)
                 bar.update(1)
                 if step % 50 == 0 or step == len(batches):
-                    bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.4f}",
-                                    refresh=False)
+                    bar.set_postfix(loss=f"{loss_sum / seen:.4f}", refresh=False,
+                                    **({name: f"{correct / seen:.4f}"} if name else {}))
             bar.close()
             train_seconds = time.perf_counter() - t0
-            val_loss, val_acc = self.evaluate(*val)
-            self.history.append(dict(
-                epoch=epoch, train_loss=loss_sum / seen, train_acc=correct / seen,
-                val_loss=val_loss, val_acc=val_acc, seconds=time.perf_counter() - t0,
-                train_seconds=train_seconds, updates=len(batches)))
-            if not self.quiet:
-                print(f"{desc}epoch {epoch}: train loss {loss_sum / seen:.4f} acc "
-                      f"{correct / seen:.4f} | val loss {val_loss:.4f} acc {val_acc:.4f} | "
-                      f"{self.history[-1]['seconds']:.1f} s", flush=True)
+            logs = dict(epoch=epoch, train_loss=loss_sum / seen)
+            if name:
+                logs[f"train_{name}"] = correct / seen
+            if val is not None:
+                val_loss, val_metric = self.evaluate(*val)
+                logs["val_loss"] = val_loss
+                if name:
+                    logs[f"val_{name}"] = val_metric
+            logs.update(seconds=time.perf_counter() - t0, train_seconds=train_seconds,
+                        updates=len(batches))
+            self.history.append(logs)
+            if self.verbose:
+                shown = "".join(f" | {k} {v:.4f}" for k, v in logs.items()
+                                if k.startswith(("train_", "val_")) and k != "train_seconds")
+                print(f"{desc}epoch {epoch}:{shown} | {logs['seconds']:.1f} s", flush=True)
             if self.checkpoint:
                 self._save()
+            self._call("on_epoch_end", epoch, logs)
         return self.history
 
     def _bar(self, total, desc):
         from tqdm.auto import tqdm
-        return tqdm(total=total, desc=desc, disable=self.quiet, leave=False,
+        return tqdm(total=total, desc=desc, disable=self.verbose != 1, leave=False,
                     unit="step", mininterval=0.5, dynamic_ncols=True)
 
     # --- checkpoints --------------------------------------------------------------------
@@ -215,5 +298,5 @@ class Trainer:
             msg = e.args[0] if isinstance(e, KeyError) and e.args else e
             raise CheckpointError(f"{path}: does not fit this model and optimizer "
                                   f"({msg})") from None
-        self.rng, self.history = rng, history
+        self.rng, self.history = rng, History(history)
         return True
