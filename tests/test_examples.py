@@ -34,3 +34,14 @@ def test_training_loop_learns(args):
     out = run("04_training_loop.py", *args)
     accuracy = float(out.split("val acc ")[1].split(",")[0])
     assert accuracy > 0.8           # one epoch on 3,000 images
+
+
+def test_the_readmes_own_model_example_runs_as_written():
+    import re
+    readme = open(os.path.join(ROOT, "README.md")).read()
+    section = readme.split("## Your own model", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=ROOT, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert float(out.stdout.strip()) < 0.5        # the last epoch's training loss
