@@ -45,3 +45,10 @@ def test_the_readmes_own_model_example_runs_as_written():
                          cwd=ROOT, timeout=300)
     assert out.returncode == 0, out.stderr
     assert float(out.stdout.strip()) < 0.5        # the last epoch's training loss
+
+
+def test_regression_example_fits_and_plots(tmp_path):
+    out = run("06_regression.py", "--fast", "--out", str(tmp_path))
+    assert "Adam" in out and os.path.getsize(tmp_path / "regression.png") > 20_000
+    adam = float(out.split("Adam")[1].split(":")[1].split()[0])
+    assert adam < 1.0                              # from about 2.2 at the start
