@@ -414,3 +414,18 @@ def test_batchnorm_train_and_eval(shape, rng):
     assert gradcheck(lambda x, w, b: layer(x), x_data, layer.weight, layer.bias)
     np.testing.assert_array_equal(layer.running_mean, running_mean)   # eval: untouched
     assert "running_var" in dict(layer.named_buffers())
+
+
+def test_dilated_conv2d_against_numpy_and_gradcheck(rng):
+    conv = Conv2D(2, 3, 3, dilation=2, padding="same", rng=0, dtype=np.float64)
+    x = t64(rng, 2, 2, 9, 8)
+    out = conv(x)
+    assert out.shape == (2, 3, 9, 8)                # 'same' with the dilated reach of 5
+    xp = np.pad(x.data, ((0, 0), (0, 0), (2, 2), (2, 2)))
+    want = np.zeros(out.shape)
+    for p in range(3):
+        for q in range(3):                          # tap (p, q) reads pixel (i + 2p, j + 2q)
+            want += np.einsum("nchw,fc->nfhw", xp[:, :, 2 * p:2 * p + 9, 2 * q:2 * q + 8],
+                              conv.weight.data[:, :, p, q])
+    np.testing.assert_allclose(out.data, want, rtol=1e-12)
+    assert gradcheck(lambda x, w: conv(x), x, conv.weight)

@@ -5,6 +5,7 @@ from ..ops.conv import pair
 from ..ops.dropout import dropout_key
 from ..ops.fused import ConvPoolDropoutFn
 from ..ops.matmul import LinearFn
+from ..ops.movement import DilateFn
 from ..tensor import Tensor, where
 from . import functional as F
 from .init import as_generator, default_seed, initializer
@@ -26,6 +27,8 @@ class Conv2D(Module):
         activation: None or "relu" (fused into the kernel).
         rng: seed or numpy Generator for the kernel (None: the shared generator of
             `tinygrad_opt.manual_seed`); the bias starts at 0.
+        dilation: the spacing of the kernel's taps (1: adjacent); a dilated kernel is run
+            as the plain convolution with zeros between its taps.
         init: the kernel's initialiser (nn/init.py): glorot_uniform (Keras', the
             default), glorot_normal, he_uniform, he_normal (or xavier_*, kaiming_*).
     Shapes: input (N, in_channels, H, W) -> (N, out_channels, OH, OW),
@@ -34,8 +37,13 @@ class Conv2D(Module):
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
-                 activation=None, rng=None, dtype=np.float32, init="glorot_uniform"):
+                 activation=None, rng=None, dtype=np.float32, init="glorot_uniform",
+                 dilation=1):
         kh, kw = pair(kernel_size)
+        if dilation < 1:
+            raise ValueError(f"Conv2D needs dilation >= 1, got {dilation}")
+        self.dilation = dilation
+        kh_seen, kw_seen = (kh - 1) * dilation + 1, (kw - 1) * dilation + 1
         if activation not in (None, "relu"):
             raise ValueError(f"Conv2D activation must be None or 'relu', got {activation!r}")
         if padding == "valid":
@@ -44,7 +52,7 @@ class Conv2D(Module):
             if stride != 1 or kh % 2 == 0 or kw % 2 == 0:
                 raise ValueError(f"Conv2D padding='same' needs stride 1 and an odd kernel "
                                  f"size, got stride {stride}, kernel {kh}x{kw}")
-            padding = ((kh - 1) // 2, (kw - 1) // 2)
+            padding = ((kh_seen - 1) // 2, (kw_seen - 1) // 2)
         padding = pair(padding) if not isinstance(padding, str) else padding
         if stride < 1 or isinstance(padding, str) or min(padding) < 0:
             raise ValueError(f"Conv2D needs stride >= 1 and padding 'same', 'valid', an int "
@@ -57,13 +65,16 @@ class Conv2D(Module):
         self.stride, self.padding, self.activation = stride, padding, activation
 
     def forward(self, x):
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding,
+        w = self.weight if self.dilation == 1 else DilateFn.apply(self.weight,
+                                                                  dilation=self.dilation)
+        return F.conv2d(x, w, self.bias, self.stride, self.padding,
                         relu=self.activation == "relu")
 
     def extra_repr(self):
         f, c, kh, kw = self.weight.shape
         return (f"{c}, {f}, kernel_size=({kh}, {kw}), stride={self.stride}, "
-                f"padding={self.padding}, activation={self.activation}")
+                f"padding={self.padding}, dilation={self.dilation}, "
+                f"activation={self.activation}")
 
 
 class MaxPool2D(Module):
@@ -281,7 +292,7 @@ class ConvPoolDropout(Module):
         self.conv, self.pool, self.dropout = conv, pool, dropout
 
     def forward(self, x):
-        if self.conv.stride != 1 or self.conv.padding != (0, 0):
+        if self.conv.stride != 1 or self.conv.padding != (0, 0) or self.conv.dilation != 1:
             return self.dropout(self.pool(self.conv(x)))
         rate, key = 0.0, 0
         if self.dropout.training and self.dropout.rate > 0:

@@ -83,3 +83,22 @@ class ExpandFn(Function):
     @staticmethod
     def backward(ctx, g):
         return g
+
+
+class DilateFn(Function):
+    """A kernel (F, C, KH, KW) spread out with `dilation - 1` zeros between its taps, to
+    (F, C, (KH - 1)·d + 1, (KW - 1)·d + 1): a dilated convolution is the plain convolution
+    with this kernel. The gradient reads the taps' positions back."""
+
+    @staticmethod
+    def forward(ctx, w, dilation):
+        f, c, kh, kw = w.shape
+        out = np.zeros((f, c, (kh - 1) * dilation + 1, (kw - 1) * dilation + 1), w.dtype)
+        out[:, :, ::dilation, ::dilation] = w
+        ctx.save_for_backward(dilation)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (d,) = ctx.saved
+        return np.ascontiguousarray(g[:, :, ::d, ::d])
