@@ -212,3 +212,28 @@ def test_early_stopping_stops_when_the_monitored_value_stalls():
     with pytest.raises(KeyError, match="EarlyStopping monitors 'val_acc', which the epoch"):
         Trainer(small_model(), "adam", quiet=True, transform=to_float,
                 callbacks=[EarlyStopping("val_acc")]).fit(train, epochs=1)
+
+
+def test_a_dataset_object_and_a_list_of_batches_train_the_same_model():
+    from tinygrad_opt.nn import Dense, Sequential
+    from tinygrad_opt.nn.functional import mse
+    x, y = _regression(64)
+
+    class Pairs:                                   # PyTorch's Dataset protocol
+        def __len__(self):
+            return len(x)
+
+        def __getitem__(self, i):
+            return x[i], y[i]
+
+    batches = [(x[i:i + 16], y[i:i + 16]) for i in range(0, 64, 16)]
+    results = []
+    for data in (Pairs(), batches):
+        model = Sequential(Dense(5, 1, rng=0, dtype=np.float64))
+        trainer = Trainer(model, SGD(model.parameters(), lr=0.05), loss=mse, metric="mse",
+                          batch_size=16, quiet=True)
+        results.append(trainer.fit(data, val=batches, epochs=3))
+    assert results[0][-1]["val_loss"] < results[0][0]["train_loss"]
+    assert results[1][-1]["updates"] == 4 and results[1][-1]["val_mse"] > 0
+    with pytest.raises(ValueError, match="an iterator is used up after one epoch"):
+        Trainer(Sequential(Dense(5, 1)), "adam", loss=mse, quiet=True).fit(iter(batches))

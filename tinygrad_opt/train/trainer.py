@@ -19,6 +19,71 @@ class NonFiniteLoss(FloatingPointError):
     """The training loss became NaN or infinite."""
 
 
+class _Source:
+    """Training or validation data in one of the forms `Trainer.fit` takes, giving each
+    epoch's steps as (inputs, targets, index) triples: the batch is inputs[index]."""
+
+    def __init__(self, data, what):
+        self.what = what
+        if isinstance(data, tuple) and len(data) == 2:      # (inputs, targets)
+            self.kind = "arrays"
+            self.inputs, self.targets = (a if isinstance(a, np.ndarray) else np.asarray(a)
+                                         for a in data)
+            if len(self.inputs) != len(self.targets):
+                raise ValueError(f"{what} data: {len(self.inputs)} inputs for "
+                                 f"{len(self.targets)} targets")
+        elif hasattr(data, "__getitem__") and hasattr(data, "__len__") and \
+                not isinstance(data, (tuple, list)):
+            self.kind, self.inputs, self.targets = "dataset", _Gather(data, 0), _Gather(data, 1)
+        elif hasattr(data, "__iter__"):
+            if iter(data) is data:
+                raise ValueError(f"{what} data: an iterator is used up after one epoch; "
+                                 f"give a list of batches or an object whose __iter__ "
+                                 f"starts afresh")
+            self.kind, self.batches = "batches", data
+        else:
+            raise TypeError(f"{what} data must be (inputs, targets) arrays, a dataset or an "
+                            f"iterable of batches, got {type(data).__name__}")
+        if self.kind != "batches" and len(self.inputs) == 0:
+            raise ValueError(f"{what} data holds no samples")
+
+    def steps(self, batch_size):
+        """How many steps an epoch has (None when the batches do not say)."""
+        if self.kind == "batches":
+            return len(self.batches) if hasattr(self.batches, "__len__") else None
+        n = len(self.inputs)
+        return 1 if batch_size is None else -(-n // batch_size)
+
+    def epoch(self, batch_size, rng):
+        """The steps of one epoch: shuffled with rng (None: in order)."""
+        if self.kind == "batches":
+            for inputs, targets in self.batches:
+                inputs, targets = np.asarray(inputs), np.asarray(targets)
+                yield inputs, targets, np.arange(len(inputs))
+            return
+        n = len(self.inputs)
+        if rng is None:
+            size = n if batch_size is None else batch_size
+            indices = [np.arange(i, min(i + size, n)) for i in range(0, n, size)]
+        else:
+            indices = batch_indices(n, batch_size, rng)
+        for index in indices:
+            yield self.inputs, self.targets, index
+
+
+class _Gather:
+    """Field k of a dataset's samples, indexed by an array of sample numbers."""
+
+    def __init__(self, dataset, k):
+        self.dataset, self.k = dataset, k
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, index):
+        return np.stack([np.asarray(self.dataset[int(i)][self.k]) for i in index])
+
+
 class History(list):
     """The epochs of a run: a list of dicts (epoch, train_loss, val_loss, ...)."""
 
@@ -155,18 +220,23 @@ class Trainer:
         return total_loss, correct
 
     # --- evaluation ---------------------------------------------------------------------
-    def evaluate(self, images, labels, batch_size=1000):
-        """Mean loss and metric in eval mode (no dropout), no graph recorded."""
+    def evaluate(self, data, targets=None, batch_size=1000):
+        """Mean loss and metric in eval mode (no dropout), no graph recorded.
+
+        data: inputs (with `targets`), an (inputs, targets) pair, a dataset object or a
+        re-iterable of batches, as `fit` takes them."""
+        source = _Source(data if targets is None else (data, targets), "validation")
         self.model.eval()
-        total, correct = 0.0, 0.0
+        total, correct, count = 0.0, 0.0, 0
         with no_grad():
-            for i in range(0, len(images), batch_size):
-                logits = self.model(self._input(images[i:i + batch_size]))
-                y = labels[i:i + batch_size]
+            for inputs, y, index in source.epoch(batch_size, None):
+                logits = self.model(self._input(inputs[index]))
+                y = y[index]
                 total += self.loss(logits, y).item() * len(y)
                 correct += self._metric_sum(logits, y)
+                count += len(y)
         self.model.train()
-        return total / len(images), correct / len(images)
+        return total / count, correct / count
 
     # --- the loop -----------------------------------------------------------------------
     def fit(self, train, val=None, epochs=1, resume=False, desc=""):
@@ -174,8 +244,11 @@ class Trainer:
         from the epochs already done.
 
         Args:
-            train, val: (inputs, targets) pairs of arrays of any shape and dtype, the
-                first axis the samples; val may be None (no validation).
+            train, val: an (inputs, targets) tuple of arrays of any shape and dtype, the
+                first axis the samples; or a dataset object (len(ds), ds[i] -> (input,
+                target)); or a re-iterable of (inputs, targets) batches (a list, or an
+                object whose __iter__ starts afresh: its batches are used as given, not
+                shuffled). val may be None (no validation).
             resume: continue from `self.checkpoint` if it exists.
         Returns:
             the history (a list, one dict per epoch: epoch, train_loss, val_loss,
@@ -195,7 +268,7 @@ class Trainer:
             folder = os.path.dirname(os.path.abspath(self.checkpoint))   # an epoch
             os.makedirs(folder, exist_ok=True)
             check_writable(folder)
-        images, labels = train
+        source = _Source(train, "train")
         self.model.train()
         self.stop_training = False
         name = {"accuracy": "acc", "mse": "mse", None: None}[self.metric]
@@ -204,12 +277,13 @@ class Trainer:
                 break
             self._call("on_epoch_begin", epoch)
             t0 = time.perf_counter()
-            batches = batch_indices(len(images), self.batch_size, self.rng)
-            bar = self._bar(len(batches), f"{desc}epoch {epoch}/{epochs}")
-            loss_sum = correct = seen = 0
-            for step, index in enumerate(batches, start=1):
+            total = source.steps(self.batch_size)
+            bar = self._bar(total, f"{desc}epoch {epoch}/{epochs}")
+            loss_sum = correct = seen = step = 0
+            for step, (inputs, targets, index) in enumerate(
+                    source.epoch(self.batch_size, self.rng), start=1):
                 self._call("on_batch_begin", step)
-                loss, right = self.accumulate_gradient(images, labels, index)
+                loss, right = self.accumulate_gradient(inputs, targets, index)
                 if not math.isfinite(loss):
                     bar.close()
                     raise NonFiniteLoss(f"loss became {loss} at epoch {epoch}, step {step}; "
@@ -221,7 +295,7 @@ class Trainer:
                 correct += right
                 seen += len(index)
                 bar.update(1)
-                if step % 50 == 0 or step == len(batches):
+                if step % 50 == 0 or step == total:
                     bar.set_postfix(loss=f"{loss_sum / seen:.4f}", refresh=False,
                                     **({name: f"{correct / seen:.4f}"} if name else {}))
             bar.close()
@@ -230,12 +304,12 @@ class Trainer:
             if name:
                 logs[f"train_{name}"] = correct / seen
             if val is not None:
-                val_loss, val_metric = self.evaluate(*val)
+                val_loss, val_metric = self.evaluate(val)
                 logs["val_loss"] = val_loss
                 if name:
                     logs[f"val_{name}"] = val_metric
             logs.update(seconds=time.perf_counter() - t0, train_seconds=train_seconds,
-                        updates=len(batches))
+                        updates=step)
             self.history.append(logs)
             if self.verbose:
                 shown = "".join(f" | {k} {v:.4f}" for k, v in logs.items()
