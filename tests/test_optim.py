@@ -482,3 +482,20 @@ def test_momentum_in_pytorchs_form_is_the_same_trajectory_at_a_constant_lr():
         v = 0.9 * v + g                   # PyTorch's buffer: lr outside
         w = w - 0.05 * v
     np.testing.assert_allclose(p.data, w, rtol=1e-12)
+
+
+def test_clip_grad_norm_and_value():
+    from tinygrad_opt.nn.utils import clip_grad_norm_, clip_grad_value_
+    a, b = Tensor(np.zeros(2), requires_grad=True), Tensor(np.zeros(2), requires_grad=True)
+    a.grad, b.grad = np.array([3.0, 0.0], np.float32), np.array([0.0, 4.0], np.float32)
+    assert clip_grad_norm_([a, b], 1.0) == pytest.approx(5.0)
+    np.testing.assert_allclose(np.concatenate([a.grad, b.grad]), [0.6, 0, 0, 0.8], rtol=1e-5)
+    assert clip_grad_norm_([a, b], 10.0) == pytest.approx(1.0, rel=1e-5)   # under: as is
+    np.testing.assert_allclose(a.grad, [0.6, 0], rtol=1e-5)
+    a.grad = np.array([np.nan, 1.0], np.float32)
+    assert math.isnan(clip_grad_norm_([a, b], 1.0))      # reported, nothing scaled
+    assert b.grad.tolist() == pytest.approx([0.0, 0.8])
+    b.grad = np.array([-3.0, 0.5], np.float32)
+    clip_grad_value_([b], 1.0)
+    assert b.grad.tolist() == [-1.0, 0.5]
+    assert clip_grad_norm_([b], 0.5, norm_type=math.inf) == pytest.approx(1.0)
