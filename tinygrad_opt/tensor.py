@@ -198,19 +198,20 @@ class Tensor:
     def mean(self, axis=None, keepdims=False, dim=None):
         """Mean over `axis`, as a derived op: the sum times 1/count."""
         axis = _axis(axis, dim)
-        axes = range(self.ndim) if axis is None else np.atleast_1d(axis)
-        count = int(np.prod([self.shape[a] for a in axes]))
-        return self.sum(axis=axis, keepdims=keepdims) * (1.0 / count)
+        return self.sum(axis=axis, keepdims=keepdims) * (1.0 / self._count(axis))
 
     def var(self, axis=None, keepdims=False, ddof=0, dim=None):
         """Variance over `axis`: mean squared deviation, divided by count - ddof (numpy's
         ddof=0 by default; PyTorch's default is ddof=1)."""
         axis = _axis(axis, dim)
-        axes = range(self.ndim) if axis is None else np.atleast_1d(axis)
-        count = int(np.prod([self.shape[a] for a in axes]))
         deviation = self - self.mean(axis=axis, keepdims=True)
         return (deviation * deviation).sum(axis=axis, keepdims=keepdims) * (
-            1.0 / (count - ddof))
+            1.0 / (self._count(axis) - ddof))
+
+    def _count(self, axis):
+        """How many elements a reduction over `axis` (None: all) takes together."""
+        axes = range(self.ndim) if axis is None else np.atleast_1d(axis)
+        return int(np.prod([self.shape[a] for a in axes]))
 
     def std(self, axis=None, keepdims=False, ddof=0, dim=None):
         """Standard deviation over `axis`: sqrt(var) (same ddof convention)."""
