@@ -499,3 +499,22 @@ def test_clip_grad_norm_and_value():
     clip_grad_value_([b], 1.0)
     assert b.grad.tolist() == [-1.0, 0.5]
     assert clip_grad_norm_([b], 0.5, norm_type=math.inf) == pytest.approx(1.0)
+
+
+def test_pytorch_and_keras_spellings_and_a_checked_lr():
+    """The learning rate could only be changed through the undocumented opt.hyper["lr"],
+    which accepted -5.0."""
+    p = [Tensor([1.0], requires_grad=True)]
+    assert Adam(p, betas=(0.8, 0.99)).hyper == dict(lr=0.001, beta1=0.8, beta2=0.99, eps=1e-7)
+    assert RMSprop(p, learning_rate=0.01).lr == 0.01 and SGD(p, learning_rate=0.1).lr == 0.1
+    with pytest.raises(ValueError, match="lr=0.1 and learning_rate=0.2 disagree"):
+        Adam(p, lr=0.1, learning_rate=0.2)
+    with pytest.raises(ValueError, match="betas=.0.8, 0.99. and beta1=0.9, beta2=None disagree"):
+        Adam(p, beta1=0.9, betas=(0.8, 0.99))
+    opt = Adam(p)
+    opt.lr = 0.5 * opt.lr
+    assert opt.lr == 0.0005 and opt.hyper["lr"] == 0.0005
+    for bad in (-5.0, True, float("nan")):
+        with pytest.raises(ValueError, match="lr must be"):
+            opt.lr = bad
+    assert opt.lr == 0.0005

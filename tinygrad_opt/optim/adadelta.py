@@ -56,8 +56,8 @@ class Adadelta(Optimizer):
     state_names = ("s", "u")
 
     def __init__(self, params, lr=None, rho=None, eps=None, preset="keras",
-                 nonfinite="raise"):
-        super().__init__(params, preset, nonfinite, lr=lr, rho=rho, eps=eps)
+                 nonfinite="raise", learning_rate=None):
+        super().__init__(params, preset, nonfinite, learning_rate, lr=lr, rho=rho, eps=eps)
 
     def validate(self, lr, rho, eps):
         super().validate(lr=lr)

@@ -43,8 +43,8 @@ class Adagrad(Optimizer):
     no_paper_preset = "Duchi et al. (2011) leave the step size to the problem"
 
     def __init__(self, params, lr=None, initial_accumulator_value=None, eps=None,
-                 preset="keras", nonfinite="raise"):
-        super().__init__(params, preset, nonfinite, lr=lr,
+                 preset="keras", nonfinite="raise", learning_rate=None):
+        super().__init__(params, preset, nonfinite, learning_rate, lr=lr,
                          initial_accumulator_value=initial_accumulator_value, eps=eps)
 
     def init_state(self, w):

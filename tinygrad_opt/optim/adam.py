@@ -63,8 +63,16 @@ class Adam(Optimizer):
     state_names = ("m", "v")
 
     def __init__(self, params, lr=None, beta1=None, beta2=None, eps=None, preset="keras",
-                 nonfinite="raise"):
-        super().__init__(params, preset, nonfinite, lr=lr, beta1=beta1, beta2=beta2, eps=eps)
+                 nonfinite="raise", learning_rate=None, betas=None):
+        if betas is not None:               # PyTorch's form: betas=(beta1, beta2)
+            if len(betas) != 2:
+                raise ValueError(f"Adam: betas must be (beta1, beta2), got {betas!r}")
+            if (beta1, beta2) != (None, None) and (beta1, beta2) != tuple(betas):
+                raise ValueError(f"Adam: betas={tuple(betas)} and beta1={beta1}, "
+                                 f"beta2={beta2} disagree; give one form")
+            beta1, beta2 = betas
+        super().__init__(params, preset, nonfinite, learning_rate, lr=lr, beta1=beta1,
+                         beta2=beta2, eps=eps)
 
     def validate(self, lr, beta1, beta2, eps):
         super().validate(lr=lr)

@@ -22,6 +22,7 @@ class Optimizer:
         nonfinite: what `step()` does when a gradient holds NaN or inf: "raise" (default;
             `FloatingPointError`, nothing is updated) or "skip" (nothing is updated, the
             step is counted in `skipped_steps`, training goes on).
+        learning_rate: Keras' name for lr (give one of them).
         **hyper: hyperparameters; None means "from the preset".
 
     Attributes:
@@ -33,8 +34,14 @@ class Optimizer:
     no_paper_preset = None      # why a rule has no "paper" preset, if it has none
     state_names = ()
 
-    def __init__(self, params, preset="keras", nonfinite="raise", **hyper):
+    def __init__(self, params, preset="keras", nonfinite="raise", learning_rate=None,
+                 **hyper):
         name = type(self).__name__
+        if learning_rate is not None:       # Keras' word for lr
+            if hyper.get("lr") is not None and hyper["lr"] != learning_rate:
+                raise ValueError(f"{name}: lr={hyper['lr']} and learning_rate="
+                                 f"{learning_rate} disagree; give one")
+            hyper["lr"] = learning_rate
         if preset not in self.presets:
             why = (f" ({self.no_paper_preset})" if preset == "paper" and
                    self.no_paper_preset else "")
@@ -101,6 +108,18 @@ class Optimizer:
         if not value > 0 or math.isinf(value):
             raise ValueError(f"{type(self).__name__}: {name} must be a positive finite "
                              f"number, got {value}")
+
+    @property
+    def lr(self):
+        """The learning rate; setting it is checked as the constructor checks it (a
+        schedule's way in: `opt.lr = 0.5 * opt.lr`)."""
+        return self.hyper["lr"]
+
+    @lr.setter
+    def lr(self, value):
+        hyper = self._typed(dict(self.hyper, lr=value))
+        self.validate(**hyper)
+        self.hyper = hyper
 
     # --- the PyTorch verbs ------------------------------------------------------------
     def zero_grad(self):

@@ -78,8 +78,8 @@ class SGD(Optimizer):
     no_paper_preset = "the papers give no step size or momentum"
 
     def __init__(self, params, lr=None, momentum=None, nesterov=None, preset="keras",
-                 nonfinite="raise"):
-        super().__init__(params, preset, nonfinite, lr=lr, momentum=momentum,
+                 nonfinite="raise", learning_rate=None):
+        super().__init__(params, preset, nonfinite, learning_rate, lr=lr, momentum=momentum,
                          nesterov=nesterov)
 
     @property
