@@ -80,7 +80,9 @@ pool_plane = jit(_pool_plane, inline=True)
 def _pool2x2(y, wd, o, a, floor):
     """The article's 2x2 pool with stride 2 of one plane without NaN, written out:
     o[i, j] = max(max of y's window at (2i, 2j), floor), a[i, j] = where that max was.
-    (Worth its lines: it vectorises, 2x faster than `pool_plane`'s loops when measured.)"""
+    Worth its lines: it vectorises. MaxPool2D 2x2 at batch 64 (64x32x26x26) took 0.46-0.54
+    ms through it, against 1.03-1.48 ms through the strict general loop it replaced and
+    1.59 ms through the NaN-aware one (`make bench`'s maxpool2d row, 2026-11-29)."""
     ph, pw = o.shape
     for i in range(ph):
         top = 2 * i * wd                        # flat index of the window's top row

@@ -235,7 +235,8 @@ def _dtype(g):
 
 def _all_finite(g):
     """No NaN or inf in the gradient g (an array, or an Outer col ⊗ row: its products are
-    all finite when both factors are and max|col| * max|row| stays below the dtype's largest value)."""
+    all finite when both factors are and max|col| * max|row| stays below the dtype's
+    largest value)."""
     if not isinstance(g, Outer):
         return bool(np.isfinite(g).all())
     if not (np.isfinite(g.col).all() and np.isfinite(g.row).all()):

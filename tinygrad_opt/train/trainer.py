@@ -171,7 +171,6 @@ class Trainer:
             raise ValueError(f"metric must be 'accuracy', 'mse' or None, got {metric!r}")
         self.seed, self.checkpoint = seed, checkpoint
         self.verbose = (0 if quiet else 1) if verbose is None else verbose
-        self.quiet = self.verbose == 0
         self.transform, self.metric, self.callbacks = transform, metric, list(callbacks)
         self.stop_training = False
         self.rng = np.random.default_rng(seed)
