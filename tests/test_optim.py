@@ -260,7 +260,7 @@ BAD = [
     (Adam, dict(beta1=1.0), r"Adam: beta1 must be in \[0, 1\), got 1.0"),
     (Adam, dict(beta2=-0.5), r"Adam: beta2 must be in \[0, 1\), got -0.5"),
     (Adam, dict(eps=float("nan")), r"Adam: eps must be a number, got nan"),
-    (Adam, dict(preset="pytorch"), r"no preset .pytorch.; known: keras, paper"),
+    (Adam, dict(preset="pytorch"), r"no preset .pytorch.; known: keras, torch, paper"),
     (SGD, dict(preset="paper"), r"SGD: no preset .paper. \(the papers give no step size or momentum\); known: keras"),
     (RMSprop, dict(preset="paper"), r"RMSprop: no preset .paper."),
     (Adagrad, dict(preset="paper"), r"Adagrad: no preset .paper."),
@@ -295,11 +295,16 @@ def test_nonfinite_gradient_raises_or_skips():
 
 def test_presets_defaults_and_repr():
     p = [Tensor([1.0], requires_grad=True)]
-    assert Adam(p).hyper == dict(lr=0.001, beta1=0.9, beta2=0.999, eps=1e-7)
+    decay = dict(weight_decay=0.0, decoupled_weight_decay=True)     # Keras' convention
+    assert Adam(p).hyper == dict(lr=0.001, beta1=0.9, beta2=0.999, eps=1e-7, amsgrad=False,
+                                 **decay)
     assert Adam(p, preset="paper").hyper["eps"] == 1e-8
-    assert Adadelta(p, preset="paper").hyper == dict(lr=1.0, rho=0.95, eps=1e-6)
-    assert Adadelta(p).hyper == dict(lr=0.001, rho=0.95, eps=1e-7)
-    assert repr(RMSprop(p)) == "RMSprop(lr=0.001, rho=0.9, eps=1e-07)"
+    assert Adadelta(p, preset="paper").hyper == dict(lr=1.0, rho=0.95, eps=1e-6,
+                                                     weight_decay=0.0,
+                                                     decoupled_weight_decay=False)
+    assert Adadelta(p).hyper == dict(lr=0.001, rho=0.95, eps=1e-7, **decay)
+    assert repr(RMSprop(p)) == ("RMSprop(weight_decay=0, decoupled_weight_decay=True, "
+                                "lr=0.001, rho=0.9, eps=1e-07)")
     assert all(type(v) in (float, bool) for v in SGD(p, lr=np.float64(0.1)).hyper.values())
 
 
@@ -309,7 +314,9 @@ def test_registry_of_the_eight_methods():
     assert METHODS["gd"].batch_size is FULL_BATCH and METHODS["sgd"].batch_size == 1
     assert all(METHODS[m].batch_size == 64 for m in list(METHODS)[2:])
     p = [Tensor([1.0], requires_grad=True)]
-    assert METHODS["momentum"].make(p).hyper == dict(lr=0.001, momentum=0.9, nesterov=False)
+    assert METHODS["momentum"].make(p).hyper == dict(lr=0.001, momentum=0.9, nesterov=False,
+                                                     weight_decay=0.0,
+                                                     decoupled_weight_decay=True)
     assert METHODS["minibatch"].make(p).hyper["lr"] == 0.01
     assert isinstance(METHODS["adam"].make(p), Adam)
     with pytest.raises(ValueError, match="unknown method 'nadam'; known: gd, sgd, minibatch"):
@@ -399,10 +406,10 @@ def test_booleans_are_not_numbers_nor_numbers_switches(cls, kwargs, message):
 @pytest.mark.parametrize("change,message", [
     (lambda s: s["state"][0]["m"].__setitem__(1, np.nan), r"state 'm' of parameter 0 holds 1 NaN"),
     (lambda s: s["state"][0].__setitem__("v", np.zeros(2)), r"state 'v' of parameter 0 has shape \(3,\), got \(2,\)"),
-    (lambda s: s["hyperparameters"].__setitem__("lr", True), r"lr must be a number, got True"),
-    (lambda s: s["hyperparameters"].__setitem__("lr", float("nan")), r"lr must be a number, got nan"),
+    (lambda s: s["param_groups"][0].__setitem__("lr", True), r"lr must be a number, got True"),
+    (lambda s: s["param_groups"][0].__setitem__("lr", float("nan")), r"lr must be a number, got nan"),
     (lambda s: s.__setitem__("t", -1), r"t must be a whole number >= 0, got -1"),
-    (lambda s: s["hyperparameters"].pop("eps"), r"hyperparameters \['beta1', 'beta2', 'lr'\] saved"),
+    (lambda s: s["param_groups"][0].pop("eps"), r"hyperparameters \['amsgrad', 'beta1', 'beta2', 'decoupled_weight_decay', 'lr', 'weight_decay'\] saved"),
 ])
 def test_a_bad_optimizer_state_is_refused_and_changes_nothing(change, message):
     p = Tensor(np.ones(3), requires_grad=True)
@@ -415,7 +422,7 @@ def test_a_bad_optimizer_state_is_refused_and_changes_nothing(change, message):
     with pytest.raises((ValueError, KeyError), match=message):
         opt.load_state_dict(saved)
     after = opt.state_dict()
-    assert after["t"] == before["t"] == 1 and after["hyperparameters"] == before["hyperparameters"]
+    assert after["t"] == before["t"] == 1 and after["param_groups"] == before["param_groups"]
     for k in ("m", "v"):
         np.testing.assert_array_equal(after["state"][0][k], before["state"][0][k])
 
@@ -439,7 +446,7 @@ def test_update_kernels_keep_nan_and_inf_as_the_references(name, cls, hyper, tra
         for s in opt.state[0].values():
             s[[7, 8]] = np.nan, np.inf
         with np.errstate(all="ignore"):
-            getattr(opt, update)(p.data, g.copy(), opt.state[0])
+            getattr(opt, update)(p.data, g.copy(), opt.state[0], opt.param_groups[0])
         results.append([p.data] + [opt.state[0][k] for k in sorted(opt.state[0])])
     for got, want in zip(*results):
         np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
@@ -505,7 +512,9 @@ def test_pytorch_and_keras_spellings_and_a_checked_lr():
     """The learning rate could only be changed through the undocumented opt.hyper["lr"],
     which accepted -5.0."""
     p = [Tensor([1.0], requires_grad=True)]
-    assert Adam(p, betas=(0.8, 0.99)).hyper == dict(lr=0.001, beta1=0.8, beta2=0.99, eps=1e-7)
+    assert Adam(p, betas=(0.8, 0.99)).hyper == dict(lr=0.001, beta1=0.8, beta2=0.99, eps=1e-7,
+                                                    amsgrad=False, weight_decay=0.0,
+                                                    decoupled_weight_decay=True)
     assert RMSprop(p, learning_rate=0.01).lr == 0.01 and SGD(p, learning_rate=0.1).lr == 0.1
     with pytest.raises(ValueError, match="lr=0.1 and learning_rate=0.2 disagree"):
         Adam(p, lr=0.1, learning_rate=0.2)

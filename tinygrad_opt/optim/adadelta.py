@@ -21,7 +21,8 @@ makes every step a thousand times shorter: that is the article's weak AdaDelta r
 
 State: s (squared gradients) and u (squared updates), zeros.
 Defaults: Keras' (lr=0.001, rho=0.95, eps=1e-7); preset "paper": Zeiler's (lr=1.0,
-rho=0.95, eps=1e-6).
+rho=0.95, eps=1e-6); preset "torch": PyTorch's (lr=1.0, rho=0.9, eps=1e-6), the same
+formula.
 """
 import numpy as np
 
@@ -52,24 +53,25 @@ class Adadelta(Optimizer):
     """AdaDelta: steps scaled by the ratio of RMS update to RMS gradient."""
 
     presets = {"keras": dict(lr=0.001, rho=0.95, eps=1e-7),
-               "paper": dict(lr=1.0, eps=1e-6)}
+               "torch": dict(lr=1.0, rho=0.9, eps=1e-6),
+               "paper": dict(lr=1.0, rho=0.95, eps=1e-6)}
     state_names = ("s", "u")
 
-    def __init__(self, params, lr=None, rho=None, eps=None, preset="keras",
-                 nonfinite="raise", learning_rate=None):
-        super().__init__(params, preset, nonfinite, learning_rate, lr=lr, rho=rho, eps=eps)
+    def __init__(self, params, lr=None, rho=None, eps=None, preset=None,
+                 nonfinite="raise", learning_rate=None, **decay):
+        super().__init__(params, preset, nonfinite, learning_rate, lr=lr, rho=rho, eps=eps,
+                         **decay)
 
-    def validate(self, lr, rho, eps):
-        super().validate(lr=lr)
+    def validate(self, lr, rho, eps, **decay):
+        super().validate(lr=lr, **decay)
         self._check_range("rho", rho)
         self._check_positive("eps", eps)
 
-    def reference_update(self, w, g, state):
-        h = self.hyper
+    def reference_update(self, w, g, state, h):
         adadelta_reference(w, g, state["s"], state["u"], h["lr"], h["rho"], h["eps"])
 
-    def kernel_update(self, w, g, state):
-        h, f = self.hyper, w.dtype.type
+    def kernel_update(self, w, g, state, h):
+        f = w.dtype.type
         _adadelta_kernel(w.reshape(-1), g.reshape(-1), state["s"].reshape(-1),
                          state["u"].reshape(-1), f(h["lr"]), f(h["rho"]), f(1 - h["rho"]),
                          f(h["eps"]))

@@ -10,8 +10,14 @@ sum of squared gradients, started (in Keras) at a small positive value:
     a ← a + g²
     w ← w - lr·g / sqrt(a + eps)
 
+PyTorch (preset "torch") puts eps outside the root and starts the sum at zero:
+
+    a ← a + g²
+    w ← w - lr·g / (sqrt(a) + eps)
+
 State: a (the accumulator), starting at initial_accumulator_value.
-Defaults: Keras' (lr=0.001, initial_accumulator_value=0.1, eps=1e-7). The paper's own
+Defaults: Keras' (lr=0.001, initial_accumulator_value=0.1, eps=1e-7); preset "torch":
+PyTorch's (lr=0.01, initial_accumulator_value=0.0, eps=1e-10). The paper's own
 step size is problem-dependent; Keras' lr of 0.001 is small for Adagrad, which is
 why the article's Adagrad row learns slowly.
 """
@@ -21,16 +27,22 @@ from .._jit import prange, serial_or_parallel
 from .optimizer import Optimizer
 
 
-def adagrad_reference(w, g, a, lr, eps):
+def adagrad_reference(w, g, a, lr, eps, torch_form=False):
     """The rule in numpy, one line per formula line (in place)."""
     a += g * g
-    w -= lr * g / np.sqrt(a + eps)
+    if torch_form:
+        w -= lr * g / (np.sqrt(a) + eps)
+    else:
+        w -= lr * g / np.sqrt(a + eps)
 
 
-def _adagrad_loops(w, g, a, lr, eps):
+def _adagrad_loops(w, g, a, lr, eps, torch_form):
     for i in prange(w.size):
         a[i] += g[i] * g[i]
-        w[i] -= lr * g[i] / np.sqrt(a[i] + eps)
+        if torch_form:
+            w[i] -= lr * g[i] / (np.sqrt(a[i]) + eps)
+        else:
+            w[i] -= lr * g[i] / np.sqrt(a[i] + eps)
 
 
 _adagrad_kernel = serial_or_parallel(_adagrad_loops)
@@ -39,28 +51,30 @@ _adagrad_kernel = serial_or_parallel(_adagrad_loops)
 class Adagrad(Optimizer):
     """Adagrad: per-coordinate steps shrinking with the sum of squared gradients."""
 
-    presets = {"keras": dict(lr=0.001, initial_accumulator_value=0.1, eps=1e-7)}
-    no_paper_preset = "Duchi et al. (2011) leave the step size to the problem"
+    presets = {"keras": dict(lr=0.001, initial_accumulator_value=0.1, eps=1e-7),
+               "torch": dict(lr=0.01, initial_accumulator_value=0.0, eps=1e-10)}
+    no_preset = {"paper": "Duchi et al. (2011) leave the step size to the problem"}
 
     def __init__(self, params, lr=None, initial_accumulator_value=None, eps=None,
-                 preset="keras", nonfinite="raise", learning_rate=None):
+                 preset=None, nonfinite="raise", learning_rate=None, **decay):
         super().__init__(params, preset, nonfinite, learning_rate, lr=lr,
-                         initial_accumulator_value=initial_accumulator_value, eps=eps)
+                         initial_accumulator_value=initial_accumulator_value, eps=eps,
+                         **decay)
 
-    def init_state(self, w):
-        return {"a": np.full_like(w, self.hyper["initial_accumulator_value"])}
+    def init_state(self, w, h):
+        return {"a": np.full_like(w, h["initial_accumulator_value"])}
 
-    def validate(self, lr, initial_accumulator_value, eps):
-        super().validate(lr=lr)
+    def validate(self, lr, initial_accumulator_value, eps, **decay):
+        super().validate(lr=lr, **decay)
         if not initial_accumulator_value >= 0:
             raise ValueError(f"Adagrad: initial_accumulator_value must be >= 0, got "
                              f"{initial_accumulator_value}")
         self._check_positive("eps", eps)
 
-    def reference_update(self, w, g, state):
-        adagrad_reference(w, g, state["a"], self.hyper["lr"], self.hyper["eps"])
+    def reference_update(self, w, g, state, h):
+        adagrad_reference(w, g, state["a"], h["lr"], h["eps"], self.preset == "torch")
 
-    def kernel_update(self, w, g, state):
+    def kernel_update(self, w, g, state, h):
         f = w.dtype.type
-        _adagrad_kernel(w.reshape(-1), g.reshape(-1), state["a"].reshape(-1),
-                        f(self.hyper["lr"]), f(self.hyper["eps"]))
+        _adagrad_kernel(w.reshape(-1), g.reshape(-1), state["a"].reshape(-1), f(h["lr"]),
+                        f(h["eps"]), self.preset == "torch")

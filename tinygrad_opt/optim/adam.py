@@ -13,16 +13,29 @@ The whole rule, with t the step number (1 on the first step):
     w ← w - alpha_t·m / (sqrt(v) + eps)
 
 This is the paper's "more efficient" ordering (end of its section 2), which Keras uses
-too: eps sits outside the square root, next to the uncorrected v. PyTorch does not: it
-adds eps to the bias-corrected root, w ← w - lr/(1 - beta1^t)·m / (sqrt(v/(1 - beta2^t))
-+ eps), which is this rule with eps·sqrt(1 - beta2^t) in place of eps. The two agree for
-large gradients and part for small ones: at step 1, with eps 1e-7 in both, a gradient of
-1e-6 moves w by 0.240·lr here and by 0.909·lr in PyTorch's form, 3.8 times as far
+too: eps sits outside the square root, next to the uncorrected v. PyTorch (preset
+"torch") adds eps to the bias-corrected root instead:
+
+    m, v as above
+    w ← w - lr/(1 - beta1^t)·m / (sqrt(v)/sqrt(1 - beta2^t) + eps)
+
+which is this rule with eps·sqrt(1 - beta2^t) in place of eps. The two agree for large
+gradients and part for small ones: at step 1, with eps 1e-7 in both, a gradient of 1e-6
+moves w by 0.240·lr in Keras' form and by 0.909·lr in PyTorch's, 3.8 times as far
 (`tests/test_optim.py::test_the_eps_placements_the_docstrings_quote`).
 
-State: m, v (first and second moments), zeros.
-Defaults: Keras' (lr=0.001, beta1=0.9, beta2=0.999, eps=1e-7); preset "paper": Kingma &
-Ba's (eps=1e-8).
+AMSGrad (`amsgrad=True`; Reddi, Kale & Kumar 2018, "On the convergence of Adam and
+beyond") divides by the largest v seen so far instead of the current one, so a
+coordinate's step never grows because its gradients became smaller:
+
+    v_max ← max(v_max, v)           and v_max in place of v in the update
+
+Weight decay: see optimizer.py; with `decoupled_weight_decay=True` this is AdamW
+(adamw.py, which only changes the defaults).
+
+State: m, v (first and second moments), zeros; v_max with amsgrad.
+Defaults: Keras' (lr=0.001, beta1=0.9, beta2=0.999, eps=1e-7); preset "torch":
+PyTorch's (eps=1e-8); preset "paper": Kingma & Ba's (eps=1e-8, Keras' formula).
 """
 import math
 
@@ -37,12 +50,18 @@ def step_size(lr, beta1, beta2, t):
     return lr * math.sqrt(1 - beta2 ** t) / (1 - beta1 ** t)
 
 
-def adam_reference(w, g, m, v, t, lr, beta1, beta2, eps):
+def adam_reference(w, g, m, v, t, lr, beta1, beta2, eps, v_max=None, torch_form=False):
     """The rule in numpy, one line per formula line (in place)."""
     m[...] = beta1 * m + (1 - beta1) * g
     v[...] = beta2 * v + (1 - beta2) * g * g
-    alpha_t = step_size(lr, beta1, beta2, t)
-    w -= alpha_t * m / (np.sqrt(v) + eps)
+    if v_max is not None:                          # AMSGrad
+        np.maximum(v_max, v, out=v_max)
+        v = v_max
+    if torch_form:
+        w -= lr / (1 - beta1 ** t) * m / (np.sqrt(v) / math.sqrt(1 - beta2 ** t) + eps)
+    else:
+        alpha_t = step_size(lr, beta1, beta2, t)
+        w -= alpha_t * m / (np.sqrt(v) + eps)
 
 
 def _adam_loops(w, g, m, v, beta1, one_minus_beta1, beta2, one_minus_beta2, alpha_t, eps):
@@ -52,42 +71,82 @@ def _adam_loops(w, g, m, v, beta1, one_minus_beta1, beta2, one_minus_beta2, alph
         w[i] -= alpha_t * m[i] / (np.sqrt(v[i]) + eps)
 
 
+def _adam_general_loops(w, g, m, v, v_max, beta1, one_minus_beta1, beta2,
+                        one_minus_beta2, step, root_bc2, eps, amsgrad, torch_form):
+    """AMSGrad and PyTorch's form. Keras': step = alpha_t, root_bc2 = 1; PyTorch's:
+    step = lr/(1 - beta1^t), root_bc2 = sqrt(1 - beta2^t)."""
+    for i in prange(w.size):
+        m[i] = beta1 * m[i] + one_minus_beta1 * g[i]
+        v[i] = beta2 * v[i] + one_minus_beta2 * g[i] * g[i]
+        s = v[i]
+        if amsgrad:
+            if v[i] > v_max[i]:
+                v_max[i] = v[i]
+            s = v_max[i]
+        if torch_form:
+            w[i] -= step * m[i] / (np.sqrt(s) / root_bc2 + eps)
+        else:
+            w[i] -= step * m[i] / (np.sqrt(s) + eps)
+
+
 _adam_kernel = serial_or_parallel(_adam_loops)
+_adam_general_kernel = serial_or_parallel(_adam_general_loops)
+
+
+def pair(name, betas, beta1, beta2):
+    """PyTorch's betas=(beta1, beta2) beside Keras' beta1/beta2 (refused if they disagree)."""
+    if betas is None:
+        return beta1, beta2
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise ValueError(f"{name}: betas must be (beta1, beta2), got {betas!r}")
+    if (beta1, beta2) != (None, None) and (beta1, beta2) != tuple(betas):
+        raise ValueError(f"{name}: betas={tuple(betas)} and beta1={beta1}, "
+                         f"beta2={beta2} disagree; give one form")
+    return tuple(betas)
 
 
 class Adam(Optimizer):
     """Adam: momentum on the gradient, RMSprop's scaling, and bias correction."""
 
-    presets = {"keras": dict(lr=0.001, beta1=0.9, beta2=0.999, eps=1e-7),
-               "paper": dict(eps=1e-8)}
-    state_names = ("m", "v")
+    presets = {"keras": dict(lr=0.001, beta1=0.9, beta2=0.999, eps=1e-7, amsgrad=False),
+               "torch": dict(lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, amsgrad=False),
+               "paper": dict(lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, amsgrad=False)}
 
-    def __init__(self, params, lr=None, beta1=None, beta2=None, eps=None, preset="keras",
-                 nonfinite="raise", learning_rate=None, betas=None):
-        if betas is not None:               # PyTorch's form: betas=(beta1, beta2)
-            if len(betas) != 2:
-                raise ValueError(f"Adam: betas must be (beta1, beta2), got {betas!r}")
-            if (beta1, beta2) != (None, None) and (beta1, beta2) != tuple(betas):
-                raise ValueError(f"Adam: betas={tuple(betas)} and beta1={beta1}, "
-                                 f"beta2={beta2} disagree; give one form")
-            beta1, beta2 = betas
+    def __init__(self, params, lr=None, beta1=None, beta2=None, eps=None, amsgrad=None,
+                 preset=None, nonfinite="raise", learning_rate=None, betas=None, **decay):
+        beta1, beta2 = pair(type(self).__name__, betas, beta1, beta2)
         super().__init__(params, preset, nonfinite, learning_rate, lr=lr, beta1=beta1,
-                         beta2=beta2, eps=eps)
+                         beta2=beta2, eps=eps, amsgrad=amsgrad, **decay)
 
-    def validate(self, lr, beta1, beta2, eps):
-        super().validate(lr=lr)
+    def init_state(self, w, h):
+        names = ("m", "v", "v_max") if h["amsgrad"] else ("m", "v")
+        return {k: np.zeros_like(w) for k in names}
+
+    def validate(self, lr, beta1, beta2, eps, amsgrad, **decay):
+        super().validate(lr=lr, **decay)
         self._check_range("beta1", beta1)
         self._check_range("beta2", beta2)
         self._check_positive("eps", eps)
 
-    def reference_update(self, w, g, state):
-        h = self.hyper
+    def reference_update(self, w, g, state, h):
         adam_reference(w, g, state["m"], state["v"], self.t, h["lr"], h["beta1"],
-                       h["beta2"], h["eps"])
+                       h["beta2"], h["eps"], state.get("v_max"), self.preset == "torch")
 
-    def kernel_update(self, w, g, state):
-        h, f = self.hyper, w.dtype.type
-        alpha_t = step_size(h["lr"], h["beta1"], h["beta2"], self.t)
-        _adam_kernel(w.reshape(-1), g.reshape(-1), state["m"].reshape(-1),
-                     state["v"].reshape(-1), f(h["beta1"]), f(1 - h["beta1"]), f(h["beta2"]),
-                     f(1 - h["beta2"]), f(alpha_t), f(h["eps"]))
+    def kernel_update(self, w, g, state, h):
+        f, torch_form = w.dtype.type, self.preset == "torch"
+        if not (torch_form or h["amsgrad"]):         # the article's path
+            alpha_t = step_size(h["lr"], h["beta1"], h["beta2"], self.t)
+            _adam_kernel(w.reshape(-1), g.reshape(-1), state["m"].reshape(-1),
+                         state["v"].reshape(-1), f(h["beta1"]), f(1 - h["beta1"]),
+                         f(h["beta2"]), f(1 - h["beta2"]), f(alpha_t), f(h["eps"]))
+            return
+        if torch_form:
+            step, root_bc2 = h["lr"] / (1 - h["beta1"] ** self.t), math.sqrt(
+                1 - h["beta2"] ** self.t)
+        else:
+            step, root_bc2 = step_size(h["lr"], h["beta1"], h["beta2"], self.t), 1.0
+        v_max = state.get("v_max", state["v"])
+        _adam_general_kernel(w.reshape(-1), g.reshape(-1), state["m"].reshape(-1),
+                             state["v"].reshape(-1), v_max.reshape(-1), f(h["beta1"]),
+                             f(1 - h["beta1"]), f(h["beta2"]), f(1 - h["beta2"]), f(step),
+                             f(root_bc2), f(h["eps"]), h["amsgrad"], torch_form)

@@ -14,29 +14,47 @@ Our update, with g the gradient of the loss for the current batch:
 
 The article gives no formula for momentum; it only says "adding a fraction of the
 previous update to the current update". The form above is Keras' (the article's
-framework); PyTorch keeps lr outside (v ← μv + g, w ← w - lr·v), which is the same
-trajectory for a constant lr.
+framework). PyTorch (preset "torch") keeps lr outside the velocity:
+
+    with momentum:      v ← momentum·v + g
+                        w ← w - lr·v
+    Nesterov:           w ← w - lr·(g + momentum·v)
+
+For a constant lr the two are the same trajectory (Keras' v is -lr times PyTorch's).
+When lr changes they part: Keras' velocity remembers the old step sizes, PyTorch's only
+the gradients, so a schedule that cuts lr by 10 slows PyTorch's next step tenfold at once
+and Keras' only as the old velocity decays
+(`tests/test_optim.py::test_momentum_conventions_part_when_lr_changes`).
 
 State: v (the velocity), zeros, only when momentum > 0.
 One sample's gradient of a dense layer's weight arrives as an outer product, in factored
 form (`autograd.Outer`); plain SGD applies it without building the array
 (`_sgd_outer_loops`: the same numbers, a fraction of the memory traffic).
-Defaults: Keras' (lr=0.01, momentum=0.0, nesterov=False); the papers give none.
+Defaults: Keras' (lr=0.01, momentum=0.0, nesterov=False); PyTorch's differ only in lr
+(0.001); the papers give none.
 """
+import numpy as np
+
 from .._jit import jit, prange, serial_or_parallel
 from .optimizer import Optimizer
 
 
-def sgd_reference(w, g, v, lr, momentum, nesterov):
+def sgd_reference(w, g, v, lr, momentum, nesterov, torch_form=False):
     """The rule in numpy, one line per formula line (in place)."""
     if momentum == 0.0:
         w -= lr * g
-        return
-    v[...] = momentum * v - lr * g
-    if nesterov:
-        w += momentum * v - lr * g
+    elif torch_form:
+        v[...] = momentum * v + g
+        if nesterov:
+            w -= lr * (g + momentum * v)
+        else:
+            w -= lr * v
     else:
-        w += v
+        v[...] = momentum * v - lr * g
+        if nesterov:
+            w += momentum * v - lr * g
+        else:
+            w += v
 
 
 def _sgd_loops(w, g, lr):
@@ -44,13 +62,20 @@ def _sgd_loops(w, g, lr):
         w[i] -= lr * g[i]
 
 
-def _sgd_momentum_loops(w, g, v, lr, momentum, nesterov):
+def _sgd_momentum_loops(w, g, v, lr, momentum, nesterov, torch_form):
     for i in prange(w.size):
-        v[i] = momentum * v[i] - lr * g[i]
-        if nesterov:
-            w[i] += momentum * v[i] - lr * g[i]
+        if torch_form:
+            v[i] = momentum * v[i] + g[i]
+            if nesterov:
+                w[i] -= lr * (g[i] + momentum * v[i])
+            else:
+                w[i] -= lr * v[i]
         else:
-            w[i] += v[i]
+            v[i] = momentum * v[i] - lr * g[i]
+            if nesterov:
+                w[i] += momentum * v[i] - lr * g[i]
+            else:
+                w[i] += v[i]
 
 
 def _sgd_outer_loops(w, col, row, lr):
@@ -74,38 +99,39 @@ _sgd_outer_kernel = jit(_sgd_outer_loops)   # serial: for the ~30% of rows it wr
 class SGD(Optimizer):
     """SGD, momentum and Nesterov momentum (Keras' form, see the module docstring)."""
 
-    presets = {"keras": dict(lr=0.01, momentum=0.0, nesterov=False)}
-    no_paper_preset = "the papers give no step size or momentum"
+    presets = {"keras": dict(lr=0.01, momentum=0.0, nesterov=False),
+               "torch": dict(lr=0.001, momentum=0.0, nesterov=False)}
+    no_preset = {"paper": "the papers give no step size or momentum"}
 
-    def __init__(self, params, lr=None, momentum=None, nesterov=None, preset="keras",
-                 nonfinite="raise", learning_rate=None):
+    def __init__(self, params, lr=None, momentum=None, nesterov=None, preset=None,
+                 nonfinite="raise", learning_rate=None, **decay):
         super().__init__(params, preset, nonfinite, learning_rate, lr=lr, momentum=momentum,
-                         nesterov=nesterov)
+                         nesterov=nesterov, **decay)
 
-    @property
-    def state_names(self):
-        return ("v",) if self.hyper["momentum"] > 0 else ()
+    def init_state(self, w, h):
+        return {"v": np.zeros_like(w)} if h["momentum"] > 0 else {}
 
-    def validate(self, lr, momentum, nesterov):
-        super().validate(lr=lr)
+    def validate(self, lr, momentum, nesterov, **decay):
+        super().validate(lr=lr, **decay)
         self._check_range("momentum", momentum)
         if nesterov and momentum == 0:
             raise ValueError("SGD: nesterov=True needs momentum > 0, got momentum 0.0")
 
-    def reference_update(self, w, g, state):
-        h = self.hyper
-        sgd_reference(w, g, state.get("v"), h["lr"], h["momentum"], h["nesterov"])
+    def reference_update(self, w, g, state, h):
+        sgd_reference(w, g, state.get("v"), h["lr"], h["momentum"], h["nesterov"],
+                      self.preset == "torch")
 
-    def outer_update(self, w, g, state):
-        if self.hyper["momentum"] > 0:
+    def outer_update(self, w, g, state, h):
+        if h["momentum"] > 0:
             return False            # the velocity is dense anyway: materialise g
-        _sgd_outer_kernel(w, g.col, g.row, w.dtype.type(self.hyper["lr"]))
+        _sgd_outer_kernel(w, g.col, g.row, w.dtype.type(h["lr"]))
         return True
 
-    def kernel_update(self, w, g, state):
-        h, f = self.hyper, w.dtype.type
+    def kernel_update(self, w, g, state, h):
+        f = w.dtype.type
         if h["momentum"] == 0.0:
             _sgd_kernel(w.reshape(-1), g.reshape(-1), f(h["lr"]))
         else:
             _sgd_momentum_kernel(w.reshape(-1), g.reshape(-1), state["v"].reshape(-1),
-                                 f(h["lr"]), f(h["momentum"]), h["nesterov"])
+                                 f(h["lr"]), f(h["momentum"]), h["nesterov"],
+                                 self.preset == "torch")

@@ -176,9 +176,12 @@ class Trainer:
         self.rng = np.random.default_rng(seed)
         self.dtype = optimizer.params[0].dtype    # inputs are fed in the model's dtype
         self.history = History()
+        groups = [{k: v for k, v in g.items() if k != "params"}
+                  for g in optimizer.param_groups]
+        hyper = groups[0] if len(groups) == 1 else dict(param_groups=groups)
         self.settings = dict(method=method.name if method else None,
                              optimizer=type(optimizer).__name__, preset=optimizer.preset,
-                             **optimizer.hyper, batch_size=batch_size, seed=seed)
+                             **hyper, batch_size=batch_size, seed=seed)
         self.settings.update(settings or {})
         self.settings["version"] = __version__
 
