@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test bench bench-torch mnist mnist-quick examples clean
+.PHONY: install test bench bench-torch reference-fixtures mnist mnist-quick examples clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,13 @@ $(TORCH_VENV)/.installed:
 
 bench-torch: $(TORCH_VENV)/.installed
 	$(TORCH_VENV)/bin/python benchmarks/torch_article_cnn.py --opt adam --epochs 3 --threads 2
+
+# The tests' PyTorch and Keras trajectories and schedules (tests/fixtures/reference/),
+# made by those libraries in the same separate environment, Keras on its torch backend.
+reference-fixtures: $(TORCH_VENV)/.installed
+	$(TORCH_VENV)/bin/python -m pip install -q keras==3.15.1
+	$(TORCH_VENV)/bin/python tests/fixtures/reference/make_torch.py
+	KERAS_BACKEND=torch $(TORCH_VENV)/bin/python tests/fixtures/reference/make_keras.py
 
 clean:
 	rm -rf $(VENV) $(TORCH_VENV) .pytest_cache

@@ -1,11 +1,19 @@
-"""Optimizers: the base class, one file per update rule, and the article's eight methods."""
+"""Optimizers: the base class, one file per update rule, the methods the experiments run,
+and learning-rate schedules (lr_scheduler)."""
+from . import lr_scheduler
 from .adadelta import Adadelta
 from .adagrad import Adagrad
 from .adam import Adam
+from .adamw import AdamW
+from .lion import Lion
 from .methods import FULL_BATCH, METHODS, Method, get_method
+from .muon import Muon
+from .nadam import NAdam
 from .optimizer import Optimizer
+from .radam import RAdam
 from .rmsprop import RMSprop
 from .sgd import SGD
 
-__all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adadelta", "Adam", "Method",
-           "METHODS", "FULL_BATCH", "get_method"]
+__all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adadelta", "Adam", "AdamW", "NAdam",
+           "RAdam", "Lion", "Muon", "Method", "METHODS", "FULL_BATCH", "get_method",
+           "lr_scheduler"]

@@ -133,20 +133,24 @@ class Adam(Optimizer):
                        h["beta2"], h["eps"], state.get("v_max"), self.preset == "torch")
 
     def kernel_update(self, w, g, state, h):
-        f, torch_form = w.dtype.type, self.preset == "torch"
-        if not (torch_form or h["amsgrad"]):         # the article's path
-            alpha_t = step_size(h["lr"], h["beta1"], h["beta2"], self.t)
-            _adam_kernel(w.reshape(-1), g.reshape(-1), state["m"].reshape(-1),
-                         state["v"].reshape(-1), f(h["beta1"]), f(1 - h["beta1"]),
-                         f(h["beta2"]), f(1 - h["beta2"]), f(alpha_t), f(h["eps"]))
-            return
-        if torch_form:
-            step, root_bc2 = h["lr"] / (1 - h["beta1"] ** self.t), math.sqrt(
-                1 - h["beta2"] ** self.t)
-        else:
-            step, root_bc2 = step_size(h["lr"], h["beta1"], h["beta2"], self.t), 1.0
-        v_max = state.get("v_max", state["v"])
-        _adam_general_kernel(w.reshape(-1), g.reshape(-1), state["m"].reshape(-1),
-                             state["v"].reshape(-1), v_max.reshape(-1), f(h["beta1"]),
-                             f(1 - h["beta1"]), f(h["beta2"]), f(1 - h["beta2"]), f(step),
-                             f(root_bc2), f(h["eps"]), h["amsgrad"], torch_form)
+        adam_kernel_update(w, g, state, self.t, h["lr"], h["beta1"], h["beta2"], h["eps"],
+                           h["amsgrad"], self.preset == "torch")
+
+
+def adam_kernel_update(w, g, state, t, lr, beta1, beta2, eps, amsgrad, torch_form):
+    """The fused update, for Adam, AdamW and Muon's AdamW part."""
+    f = w.dtype.type
+    if not (torch_form or amsgrad):                 # the article's path
+        _adam_kernel(w.reshape(-1), g.reshape(-1), state["m"].reshape(-1),
+                     state["v"].reshape(-1), f(beta1), f(1 - beta1), f(beta2), f(1 - beta2),
+                     f(step_size(lr, beta1, beta2, t)), f(eps))
+        return
+    if torch_form:
+        step, root_bc2 = lr / (1 - beta1 ** t), math.sqrt(1 - beta2 ** t)
+    else:
+        step, root_bc2 = step_size(lr, beta1, beta2, t), 1.0
+    v_max = state.get("v_max", state["v"])
+    _adam_general_kernel(w.reshape(-1), g.reshape(-1), state["m"].reshape(-1),
+                         state["v"].reshape(-1), v_max.reshape(-1), f(beta1), f(1 - beta1),
+                         f(beta2), f(1 - beta2), f(step), f(root_bc2), f(eps), amsgrad,
+                         torch_form)

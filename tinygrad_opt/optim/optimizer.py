@@ -213,6 +213,11 @@ class Optimizer:
             raise ValueError(f"{type(self).__name__}: weight_decay must be a finite number "
                              f">= 0, got {wd}")
 
+    def weight_decay_of(self, w, h):
+        """The weight decay applied to parameter data w in a group with hyperparameters h
+        (Muon decays its AdamW-stepped parameters by another amount)."""
+        return h["weight_decay"]
+
     def _check_range(self, name, value, low=0.0, high=1.0):
         if not low <= value < high:
             raise ValueError(f"{type(self).__name__}: {name} must be in [{low:g}, {high:g}), "
@@ -320,7 +325,7 @@ class Optimizer:
             if g is None:
                 continue
             h, w = hypers[gi], p.data
-            wd = h["weight_decay"]
+            wd = self.weight_decay_of(w, h)
             if isinstance(g, Outer):
                 if not reference and not wd and self.outer_update(w, g, state, h):
                     continue

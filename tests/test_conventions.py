@@ -1,0 +1,120 @@
+"""Each rule against the library that ships it: trajectories of 300 steps in float64
+made by PyTorch 2.13 (tests/fixtures/reference/make_torch.py, run in a separate
+environment; versions in VERSIONS.md there) and Keras, replayed here with the same
+gradient sequence, on the kernels and on the numpy references."""
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+
+from tinygrad_opt import Tensor, reference
+from tinygrad_opt.optim import (SGD, Adadelta, Adagrad, Adam, AdamW, Muon, NAdam, RAdam,
+                                RMSprop)
+
+HERE = os.path.join(os.path.dirname(__file__), "fixtures", "reference")
+OURS = {"SGD": SGD, "Adagrad": Adagrad, "RMSprop": RMSprop, "Adadelta": Adadelta,
+        "Adam": Adam, "AdamW": AdamW, "NAdam": NAdam, "RAdam": RAdam, "Muon": Muon}
+RENAMED = {"alpha": "rho"}          # PyTorch's RMSprop calls rho alpha
+
+
+def _load(name):
+    with open(os.path.join(HERE, name + ".json")) as f:
+        meta = json.load(f)
+    arrays = np.load(os.path.join(HERE, name + ".npz"), allow_pickle=False)
+    return meta, {k: arrays[k] for k in arrays.files}
+
+
+def replay(meta, arrays, run, preset):
+    """Our optimizer fed the fixture's gradients; the snapshots it passes through."""
+    cls = OURS[run["optimizer"]]
+    kwargs = {RENAMED.get(k, k): v for k, v in run["kwargs"].items()}
+    params = [Tensor(arrays[f"start{i}"].copy(), requires_grad=True, dtype=np.float64)
+              for i in range(len(meta["shapes"]))]
+    opt = cls(params, preset=preset, **kwargs)
+    snaps = {i: [] for i in range(len(params))}
+    for t in range(1, meta["steps"] + 1):
+        if run["lr_divided_by_10_after"] is not None and t == run["lr_divided_by_10_after"] + 1:
+            opt.lr = opt.lr / 10
+        for i, p in enumerate(params):
+            p.grad = arrays[f"grad{i}"][t - 1].copy()
+        opt.step()
+        if t in meta["snapshots"]:
+            for i, p in enumerate(params):
+                snaps[i].append(p.data.copy())
+    return snaps
+
+
+TORCH = _load("torch_optim")
+
+
+@pytest.mark.parametrize("path", ["kernel", "reference"])
+@pytest.mark.parametrize("name", sorted(TORCH[0]["runs"]))
+def test_preset_torch_follows_pytorchs_trajectory(name, path):
+    meta, arrays = TORCH
+    with reference(path == "reference"):
+        snaps = replay(meta, arrays, meta["runs"][name], preset="torch")
+    for i, got in snaps.items():
+        np.testing.assert_allclose(np.stack(got), arrays[f"{name}.p{i}"], rtol=1e-12,
+                                   atol=1e-15, err_msg=f"{name}, parameter {i}")
+
+
+def test_the_torch_trajectories_are_not_each_others():
+    """The runs differ enough for the comparison to mean something: a rule replayed with
+    another rule's settings, or in Keras' form, would miss."""
+    meta, arrays = TORCH
+    run = dict(meta["runs"]["sgd_momentum_lr_drop"])
+    keras_form = replay(meta, arrays, run, preset="keras")
+    assert not np.allclose(np.stack(keras_form[0]), arrays["sgd_momentum_lr_drop.p0"],
+                           rtol=1e-6)
+    adam_keras = replay(meta, arrays, meta["runs"]["adam"], preset="keras")
+    assert not np.allclose(np.stack(adam_keras[0]), arrays["adam.p0"], rtol=1e-6)
+
+
+def test_nadam_schedules():
+    """nadam.py's figures: PyTorch's mu_t reaches 0.9·beta1 after 9,856 steps, Keras'
+    is within 1% of beta1 after 96."""
+    torch_mu = [NAdam.mu(t, 0.9, 0.004) / 0.9 for t in (9856, 9857)]
+    assert torch_mu[0] < 0.9 <= torch_mu[1]
+    keras_mu = [NAdam.mu(t, 0.9, 1.0) / 0.9 for t in (95, 96)]
+    assert keras_mu[0] < 0.99 <= keras_mu[1]
+
+
+KERAS = _load("keras_optim")
+KERAS_NAMES = {"Nadam": "NAdam", "Lion": "Lion"}
+KERAS_RENAMED = {"beta_1": "beta1", "beta_2": "beta2", "epsilon": "eps"}
+
+
+def replay_keras(name, path):
+    """Keras' runs: the torch fixture's gradients, and a vector beside the two matrices."""
+    from tinygrad_opt.optim import Lion
+    meta, arrays = KERAS
+    tmeta, tarrays = TORCH
+    run = meta["runs"][name]
+    cls = {**OURS, "Nadam": NAdam, "Lion": Lion}[run["optimizer"]]
+    kwargs = {KERAS_RENAMED.get(k, k): (0.0 if v is None else v)
+              for k, v in run["kwargs"].items()}
+    starts = [tarrays["start0"], tarrays["start1"], tarrays["start1"][0]]
+    grads = [tarrays["grad0"], tarrays["grad1"], tarrays["grad1"][:, 1]]
+    params = [Tensor(s.copy(), requires_grad=True, dtype=np.float64) for s in starts]
+    with reference(path == "reference"):
+        opt = cls(params, preset="keras", **kwargs)
+        snaps = {i: [] for i in range(len(params))}
+        for t in range(1, meta["steps"] + 1):
+            for p, g in zip(params, grads):
+                p.grad = np.ascontiguousarray(g[t - 1])
+            opt.step()
+            if t in meta["snapshots"]:
+                for i, p in enumerate(params):
+                    snaps[i].append(p.data.copy())
+    return snaps
+
+
+@pytest.mark.parametrize("path", ["kernel", "reference"])
+@pytest.mark.parametrize("name", sorted(KERAS[0]["runs"]))
+def test_preset_keras_follows_keras_trajectory(name, path):
+    meta, arrays = KERAS
+    for i, got in replay_keras(name, path).items():
+        np.testing.assert_allclose(np.stack(got), arrays[f"{name}.p{i}"], rtol=1e-12,
+                                   atol=1e-15, err_msg=f"{name}, parameter {i}")

@@ -1,0 +1,171 @@
+"""Muon (Jordan et al. 2024, "Muon: an optimizer for hidden layers in neural networks").
+
+Momentum, then the update matrix replaced by (nearly) the closest orthogonal matrix, so
+every direction of a weight matrix moves by about the same amount, whatever the spread
+of its singular values. For each weight matrix W (a convolution kernel is reshaped to
+(out_channels, everything else)), with B its momentum buffer:
+
+    PyTorch (preset "torch", the default)       Keras (preset "keras")
+    B ← momentum·B + (1 - momentum)·G            B ← momentum·B + G
+    U = G + momentum·(B - G) if nesterov else B   U = G + momentum·B if nesterov else B
+    X = U / max(‖U‖_F, eps)                       X = U / (‖U‖_F + eps)
+    ns_steps times (the Newton–Schulz iteration, X transposed first if it has more rows
+    than columns, and back after):
+        A = X·Xᵀ
+        X ← a·X + (b·A + c·A·A)·X                 (a, b, c) = ns_coefficients
+    W ← W·(1 - lr·weight_decay)                  (decoupled)
+    W ← W - lr·s·X,   s = sqrt(max(1, rows/cols))           adjust_lr_fn="original"
+                      s = 0.2·sqrt(max(rows, cols))         adjust_lr_fn="match_rms_adamw"
+
+The quintic's coefficients push every singular value into roughly [0.7, 1.2] in five
+steps, instead of converging to exactly 1: cheaper, and as good for training (Jordan).
+The two libraries' momenta differ by the factor (1 - momentum), which the normalisation
+removes; they differ in eps's place, in which parameters count as matrices (PyTorch's
+Muon takes 2-D parameters only and leaves the rest to a separate AdamW, whose defaults
+the "torch" preset's AdamW part uses; Keras sends everything that is not 2-D to its
+built-in AdamW, so convolution kernels too), and in the default scale (Keras: 0.2·
+sqrt(max(rows, cols)), "match_rms_adamw"). Parameters that are not matrices (biases;
+and, with preset "keras", convolution kernels) get an AdamW step with the adam_*
+hyperparameters, on the same learning rate.
+
+PyTorch computes the Newton–Schulz iteration in bfloat16; here it runs in the
+parameter's dtype. The tests hold PyTorch's trajectories with the same iteration in
+float64 (docs/conventions.md). A weight stored (in, out), as Dense's is, has rows =
+in; PyTorch's Linear stores (out, in): the "original" scale differs for such a layer.
+
+State: B (momentum) for matrices; m, v for the AdamW part.
+"""
+import math
+
+import numpy as np
+
+from .._jit import prange, serial_or_parallel
+from .adam import adam_kernel_update, adam_reference
+from .optimizer import Optimizer
+
+
+def newton_schulz(u, steps, a, b, c, eps, torch_form):
+    """An approximately orthogonal matrix with u's singular vectors (numpy, a copy)."""
+    x = u.T if u.shape[0] > u.shape[1] else u
+    norm = np.linalg.norm(x)
+    x = x / (max(norm, eps) if torch_form else norm + eps)
+    for _ in range(steps):
+        gram = x @ x.T
+        x = a * x + (b * gram + c * (gram @ gram)) @ x
+    return x.T if u.shape[0] > u.shape[1] else x
+
+
+def scale(shape, adjust_lr_fn):
+    """s, the factor on lr for a matrix of this (rows, cols) shape."""
+    rows, cols = shape
+    if adjust_lr_fn == "match_rms_adamw":
+        return 0.2 * math.sqrt(max(rows, cols))
+    return math.sqrt(max(1, rows / cols))
+
+
+def muon_reference(w, g, buf, lr, momentum, nesterov, ns_steps, a, b, c, eps,
+                   adjust_lr_fn, torch_form):
+    """The rule in numpy, one line per formula line (in place). w, g, buf: matrices."""
+    if torch_form:
+        buf[...] = momentum * buf + (1 - momentum) * g
+        u = g + momentum * (buf - g) if nesterov else buf
+    else:
+        buf[...] = momentum * buf + g
+        u = g + momentum * buf if nesterov else buf
+    x = newton_schulz(u, ns_steps, a, b, c, eps, torch_form)
+    w -= lr * scale(w.shape, adjust_lr_fn) * x
+
+
+def _momentum_loops(g, buf, u, momentum, nesterov, torch_form):
+    for i in prange(g.size):
+        if torch_form:
+            buf[i] = momentum * buf[i] + (1 - momentum) * g[i]
+            u[i] = g[i] + momentum * (buf[i] - g[i]) if nesterov else buf[i]
+        else:
+            buf[i] = momentum * buf[i] + g[i]
+            u[i] = g[i] + momentum * buf[i] if nesterov else buf[i]
+
+
+_momentum_kernel = serial_or_parallel(_momentum_loops)
+
+
+class Muon(Optimizer):
+    """Muon: momentum orthogonalised by Newton–Schulz for matrices, AdamW for the rest."""
+
+    _common = dict(lr=0.001, momentum=0.95, nesterov=True,
+                   ns_coefficients=(3.4445, -4.7750, 2.0315), ns_steps=5, eps=1e-7,
+                   decoupled_weight_decay=True, adam_beta1=0.9, adam_beta2=0.999)
+    presets = {"torch": dict(_common, adjust_lr_fn="original", weight_decay=0.1,
+                             adam_eps=1e-8, adam_weight_decay=0.01),
+               "keras": dict(_common, adjust_lr_fn="match_rms_adamw", weight_decay=0.004,
+                             adam_eps=1e-7, adam_weight_decay=0.004)}
+    no_preset = {"paper": "Jordan's defaults are PyTorch's; use preset 'torch'"}
+    default_preset = "torch"
+
+    def __init__(self, params, lr=None, momentum=None, nesterov=None, ns_coefficients=None,
+                 ns_steps=None, eps=None, adjust_lr_fn=None, adam_beta1=None,
+                 adam_beta2=None, adam_eps=None, adam_weight_decay=None, preset=None,
+                 nonfinite="raise", learning_rate=None, **decay):
+        super().__init__(params, preset, nonfinite, learning_rate, lr=lr, momentum=momentum,
+                         nesterov=nesterov, ns_coefficients=ns_coefficients,
+                         ns_steps=ns_steps, eps=eps, adjust_lr_fn=adjust_lr_fn,
+                         adam_beta1=adam_beta1, adam_beta2=adam_beta2, adam_eps=adam_eps,
+                         adam_weight_decay=adam_weight_decay, **decay)
+
+    def is_matrix(self, w):
+        """Whether w gets Muon's step (else AdamW's)."""
+        return w.ndim == 2 if self.preset == "keras" else w.ndim >= 2
+
+    def init_state(self, w, h):
+        if self.is_matrix(w):
+            return {"B": np.zeros_like(w)}
+        return {"m": np.zeros_like(w), "v": np.zeros_like(w)}
+
+    def validate(self, lr, momentum, nesterov, ns_coefficients, ns_steps, eps, adjust_lr_fn,
+                 adam_beta1, adam_beta2, adam_eps, adam_weight_decay, **decay):
+        super().validate(lr=lr, **decay)
+        self._check_range("momentum", momentum)
+        if not 0 < ns_steps < 100:
+            raise ValueError(f"Muon: ns_steps must be in 1..99, got {ns_steps}")
+        self._check_positive("eps", eps)
+        if adjust_lr_fn not in ("original", "match_rms_adamw"):
+            raise ValueError(f"Muon: adjust_lr_fn must be 'original' or 'match_rms_adamw', "
+                             f"got {adjust_lr_fn!r}")
+        self._check_range("adam_beta1", adam_beta1)
+        self._check_range("adam_beta2", adam_beta2)
+        self._check_positive("adam_eps", adam_eps)
+        if not adam_weight_decay >= 0 or math.isinf(adam_weight_decay):
+            raise ValueError(f"Muon: adam_weight_decay must be a finite number >= 0, "
+                             f"got {adam_weight_decay}")
+
+    def weight_decay_of(self, w, h):
+        return h["weight_decay"] if self.is_matrix(w) else h["adam_weight_decay"]
+
+    def _adam(self, w, g, state, h, reference):
+        args = (h["lr"], h["adam_beta1"], h["adam_beta2"], h["adam_eps"])
+        if reference:
+            adam_reference(w, g, state["m"], state["v"], self.t, *args,
+                           torch_form=self.preset == "torch")
+        else:
+            adam_kernel_update(w, g, state, self.t, *args, False, self.preset == "torch")
+
+    def reference_update(self, w, g, state, h):
+        if not self.is_matrix(w):
+            return self._adam(w, g, state, h, reference=True)
+        rows = w.shape[0]
+        muon_reference(w.reshape(rows, -1), g.reshape(rows, -1),
+                       state["B"].reshape(rows, -1), h["lr"], h["momentum"], h["nesterov"],
+                       h["ns_steps"], *h["ns_coefficients"], h["eps"], h["adjust_lr_fn"],
+                       self.preset == "torch")
+
+    def kernel_update(self, w, g, state, h):
+        if not self.is_matrix(w):
+            return self._adam(w, g, state, h, reference=False)
+        f, rows, torch_form = w.dtype.type, w.shape[0], self.preset == "torch"
+        u = np.empty_like(g)
+        _momentum_kernel(g.reshape(-1), state["B"].reshape(-1), u.reshape(-1),
+                         f(h["momentum"]), h["nesterov"], torch_form)
+        w2 = w.reshape(rows, -1)
+        x = newton_schulz(u.reshape(rows, -1), h["ns_steps"], *h["ns_coefficients"],
+                          h["eps"], torch_form)
+        w2 -= f(h["lr"] * scale(w2.shape, h["adjust_lr_fn"])) * x
