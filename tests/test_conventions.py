@@ -118,3 +118,40 @@ def test_preset_keras_follows_keras_trajectory(name, path):
     for i, got in replay_keras(name, path).items():
         np.testing.assert_allclose(np.stack(got), arrays[f"{name}.p{i}"], rtol=1e-12,
                                    atol=1e-15, err_msg=f"{name}, parameter {i}")
+
+
+SCHEDULES = json.load(open(os.path.join(HERE, "torch_schedules.json")))
+
+
+def _schedule(name, kwargs, opt):
+    from tinygrad_opt.optim import lr_scheduler as S
+    base = name.split("_")[0]
+    if base == "SequentialLR":
+        warm = S.LinearLR(opt, start_factor=0.2, total_iters=5)
+        cos = S.CosineAnnealingLR(opt, T_max=30, eta_min=0.0)
+        return S.SequentialLR(opt, [warm, cos], milestones=[5])
+    if base == "LambdaLR":
+        return S.LambdaLR(opt, lambda t: 1 / (1 + 0.1 * t))
+    return getattr(S, base)(opt, **kwargs)
+
+
+@pytest.mark.parametrize("name", sorted(SCHEDULES["schedules"]))
+def test_schedules_give_pytorchs_learning_rates(name):
+    """60 steps of each schedule: the learning rates PyTorch 2.13 wrote, to the last bit
+    but one (1e-15 relative)."""
+    entry = SCHEDULES["schedules"][name]
+    p = Tensor(np.zeros(1), requires_grad=True, dtype=np.float64)
+    opt = SGD([p], lr=SCHEDULES["base_lr"])
+    sched = _schedule(name, entry["kwargs"], opt)
+    lrs = [opt.lr]
+    for t in range(SCHEDULES["steps"]):
+        p.grad = np.zeros(1)
+        opt.step()
+        if name.startswith("ReduceLROnPlateau"):
+            sched.step(SCHEDULES["plateau_metric"][t])
+        else:
+            sched.step()
+        lrs.append(opt.lr)
+        assert sched.get_last_lr() == [opt.lr]
+    np.testing.assert_allclose(lrs, entry["lrs"], rtol=1e-15, atol=0)
+    assert len(set(np.round(entry["lrs"], 12))) > 2        # the schedule does move

@@ -246,8 +246,8 @@ def test_load_state_dict_rejects_other_shapes():
 
 
 BAD = [
-    (SGD, dict(lr=0.0), r"SGD: lr must be a positive finite number, got 0.0"),
-    (SGD, dict(lr=-1), r"SGD: lr must be a positive finite number, got -1.0"),
+    (SGD, dict(lr=-1), r"SGD: lr must be a finite number >= 0, got -1.0"),
+    (SGD, dict(lr=float("inf")), r"SGD: lr must be a finite number >= 0, got inf"),
     (SGD, dict(lr=float("nan")), r"SGD: lr must be a number, got nan"),
     (SGD, dict(momentum=1.0), r"SGD: momentum must be in \[0, 1\), got 1.0"),
     (SGD, dict(momentum=-0.1), r"momentum must be in \[0, 1\), got -0.1"),

@@ -205,8 +205,8 @@ class Optimizer:
 
     def validate(self, **hyper):
         lr = hyper.get("lr", 1.0)
-        if not lr > 0 or math.isinf(lr):
-            raise ValueError(f"{type(self).__name__}: lr must be a positive finite number, "
+        if not lr >= 0 or math.isinf(lr):   # 0 is where a cosine schedule ends
+            raise ValueError(f"{type(self).__name__}: lr must be a finite number >= 0, "
                              f"got {lr}")
         wd = hyper.get("weight_decay", 0.0)
         if not wd >= 0 or math.isinf(wd):

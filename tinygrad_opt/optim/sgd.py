@@ -117,7 +117,15 @@ class SGD(Optimizer):
         if nesterov and momentum == 0:
             raise ValueError("SGD: nesterov=True needs momentum > 0, got momentum 0.0")
 
+    def _velocity(self, w, state, h):
+        """The velocity, made on first use when a schedule turned momentum on (OneCycleLR
+        cycles it)."""
+        if h["momentum"] > 0 and "v" not in state:
+            state["v"] = np.zeros_like(w)
+        return state.get("v")
+
     def reference_update(self, w, g, state, h):
+        self._velocity(w, state, h)
         sgd_reference(w, g, state.get("v"), h["lr"], h["momentum"], h["nesterov"],
                       self.preset == "torch")
 
@@ -132,6 +140,7 @@ class SGD(Optimizer):
         if h["momentum"] == 0.0:
             _sgd_kernel(w.reshape(-1), g.reshape(-1), f(h["lr"]))
         else:
-            _sgd_momentum_kernel(w.reshape(-1), g.reshape(-1), state["v"].reshape(-1),
+            _sgd_momentum_kernel(w.reshape(-1), g.reshape(-1),
+                                 self._velocity(w, state, h).reshape(-1),
                                  f(h["lr"]), f(h["momentum"]), h["nesterov"],
                                  self.preset == "torch")
