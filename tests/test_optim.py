@@ -8,7 +8,7 @@ import pytest
 
 from tinygrad_opt import Tensor, reference
 from tinygrad_opt.optim import (METHODS, SGD, Adadelta, Adagrad, Adam, RMSprop, FULL_BATCH,
-                                get_method)
+                                get_method, lr_scheduler)
 
 
 # --- independent transcriptions: plain Python floats, one element at a time -------------
@@ -527,3 +527,183 @@ def test_pytorch_and_keras_spellings_and_a_checked_lr():
         with pytest.raises(ValueError, match="lr must be"):
             opt.lr = bad
     assert opt.lr == 0.0005
+
+
+# --- parameter groups, weight decay, conventions -------------------------------------
+def test_parameter_groups_take_their_own_hyperparameters():
+    a = Tensor(np.ones(3), requires_grad=True, dtype=np.float64)
+    b = Tensor(np.ones(2), requires_grad=True, dtype=np.float64)
+    opt = SGD([{"params": [a]}, {"params": [b], "lr": 0.5, "momentum": 0.9}], lr=0.1)
+    assert [g["lr"] for g in opt.param_groups] == [0.1, 0.5]
+    assert opt.param_groups[1]["momentum"] == 0.9 and opt.param_groups[0]["momentum"] == 0.0
+    a.grad, b.grad = np.ones(3), np.ones(2)
+    opt.step()
+    np.testing.assert_allclose(a.data, 0.9)
+    np.testing.assert_allclose(b.data, 0.5)       # Keras' momentum: v = -0.5, w += v
+    with pytest.raises(AttributeError, match="2 parameter groups; use param_groups"):
+        opt.lr
+    state = opt.state_dict()
+    assert [g["params"] for g in state["param_groups"]] == [[0], [1]]
+    other = SGD([{"params": [a]}, {"params": [b], "lr": 0.5, "momentum": 0.9}], lr=0.1)
+    other.load_state_dict(state)
+    np.testing.assert_array_equal(other.state[1]["v"], opt.state[1]["v"])
+    with pytest.raises(ValueError, match=r"groups of \[1, 1\] parameters saved"):
+        SGD([a, b]).load_state_dict(state)
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda g: g.__setitem__("lr", -0.1), r"param_groups\[0\]: SGD: lr must be a finite number >= 0, got -0.1"),
+    (lambda g: g.__setitem__("lr", "0.1"), r"param_groups\[0\]: SGD: lr must be a number, got '0.1'"),
+    (lambda g: g.__setitem__("learning_rte", 0.1), r"param_groups\[0\] has keys .*learning_rte"),
+    (lambda g: g["params"].append(Tensor([1.0], requires_grad=True)), r"param_groups\[0\]\['params'\] was changed; add parameters with add_param_group"),
+])
+def test_a_group_changed_badly_is_refused_at_the_next_step(change, message):
+    """What a schedule (or a user) writes into param_groups is checked at step()."""
+    p = Tensor(np.ones(2), requires_grad=True)
+    opt = SGD([p], lr=0.1)
+    p.grad = np.ones(2, np.float32)
+    opt.step()
+    change(opt.param_groups[0])
+    with pytest.raises(ValueError, match=message):
+        opt.step()
+    np.testing.assert_allclose(p.data, 0.9)       # nothing changed
+
+
+def test_group_keys_and_mixtures_are_refused_when_built():
+    p = Tensor(np.ones(2), requires_grad=True)
+    with pytest.raises(ValueError, match="parameter group 0 has unknown key.*betas1"):
+        Adam([{"params": [p], "betas1": 0.9}])
+    with pytest.raises(TypeError, match="all Tensors or all dicts"):
+        Adam([p, {"params": [Tensor([1.0], requires_grad=True)]}])
+    with pytest.raises(ValueError, match="parameter 1 is the same Tensor as parameter 0"):
+        Adam([{"params": [p]}, {"params": [p]}])
+    with pytest.raises(TypeError, match="unknown hyperparameter.*momentum"):
+        Adam([p], momentum=0.9)
+
+
+def test_add_param_group_joins_the_next_step():
+    a, b = (Tensor(np.ones(2), requires_grad=True, dtype=np.float64) for _ in range(2))
+    opt = Adam([a], lr=0.1)
+    opt.add_param_group({"params": [b], "lr": 0.01})
+    a.grad, b.grad = np.ones(2), np.ones(2)
+    opt.step()
+    assert len(opt.state) == 2 and opt.param_groups[1]["lr"] == 0.01
+    assert 1 - b.data[0] == pytest.approx(0.01, rel=1e-3) and 1 - a.data[0] == pytest.approx(0.1, rel=1e-3)
+
+
+def test_weight_decay_coupled_and_decoupled():
+    """optimizer.py's two forms, by hand: for SGD the same step, for Adam not."""
+    def one(cls, decoupled, **hyper):
+        p = Tensor([2.0], requires_grad=True, dtype=np.float64)
+        opt = cls([p], weight_decay=0.1, decoupled_weight_decay=decoupled, **hyper)
+        p.grad = np.array([0.5])
+        opt.step()
+        return p.data[0]
+    assert one(SGD, False, lr=0.1) == pytest.approx(2 - 0.1 * (0.5 + 0.1 * 2))
+    assert one(SGD, True, lr=0.1) == pytest.approx(2 * (1 - 0.1 * 0.1) - 0.1 * 0.5)
+    # Adam's first step is lr·sign(g) whatever g is: the coupled decay vanishes into the
+    # normalisation (it only changes g's size), the decoupled one does not
+    coupled = one(Adam, False, lr=0.1, eps=1e-12)
+    decoupled = one(Adam, True, lr=0.1, eps=1e-12)
+    assert coupled == pytest.approx(2 - 0.1)
+    assert decoupled == pytest.approx(2 * (1 - 0.01) - 0.1)
+
+
+def test_momentum_conventions_part_when_lr_changes():
+    """sgd.py: Keras' and PyTorch's momentum give one trajectory for a constant lr and part
+    when lr is cut: PyTorch's next step is ten times shorter at once, Keras' is not."""
+    def run(preset, cut):
+        p = Tensor([0.0], requires_grad=True, dtype=np.float64)
+        opt = SGD([p], lr=0.1, momentum=0.9, preset=preset)
+        steps = []
+        for t in range(20):
+            if t == 10 and cut:
+                opt.lr = 0.01
+            before = p.data[0]
+            p.grad = np.array([1.0])
+            opt.step()
+            steps.append(before - p.data[0])
+        return steps
+    np.testing.assert_allclose(run("keras", False), run("torch", False), rtol=1e-12)
+    keras, torch = run("keras", True), run("torch", True)
+    assert torch[10] < 0.11 * torch[9]        # lr/10, velocity 5% longer
+    assert keras[10] > 0.7 * keras[9]          # the old velocity carries on
+    assert keras[10] > 5 * torch[10]
+
+
+def test_presets_a_rule_lacks_are_refused_with_the_reason():
+    from tinygrad_opt.optim import Lion, Muon, RAdam
+    p = [Tensor([1.0], requires_grad=True)]
+    with pytest.raises(ValueError, match=r"Lion: no preset 'torch' \(PyTorch 2.13 ships no Lion\)"):
+        Lion(p, preset="torch")
+    with pytest.raises(ValueError, match=r"RAdam: no preset 'keras' \(Keras 3.15 ships no RAdam\)"):
+        RAdam(p, preset="keras")
+    assert RAdam(p).preset == "torch" and Muon(p).preset == "torch" and Lion(p).preset == "keras"
+
+
+SCHEDULE_MAKERS = {
+    "StepLR": lambda o: lr_scheduler.StepLR(o, 3, 0.5),
+    "MultiStepLR": lambda o: lr_scheduler.MultiStepLR(o, [2, 5], 0.5),
+    "ExponentialLR": lambda o: lr_scheduler.ExponentialLR(o, 0.9),
+    "CosineAnnealingLR": lambda o: lr_scheduler.CosineAnnealingLR(o, 6, 0.01),
+    "LinearLR": lambda o: lr_scheduler.LinearLR(o, 0.1, 1.0, 8),
+    "OneCycleLR": lambda o: lr_scheduler.OneCycleLR(o, 1.0, total_steps=30),
+    "LambdaLR": lambda o: lr_scheduler.LambdaLR(o, lambda t: 0.9 ** t),
+    "SequentialLR": lambda o: lr_scheduler.SequentialLR(
+        o, [lr_scheduler.LinearLR(o, 0.5, total_iters=3),
+            lr_scheduler.ExponentialLR(o, 0.8)], [3]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SCHEDULE_MAKERS))
+def test_a_schedule_restored_from_its_state_dict_continues_the_same(name):
+    import os
+    import tempfile
+    from tinygrad_opt.store import load_checkpoint, save_checkpoint
+
+    def fresh():
+        p = Tensor(np.zeros(1), requires_grad=True, dtype=np.float64)
+        opt = SGD([p], lr=0.1, momentum=0.5)
+        return opt, SCHEDULE_MAKERS[name](opt)
+    opt, sched = fresh()
+    for _ in range(7):
+        sched.step()
+    with tempfile.TemporaryDirectory() as d:       # through the checkpoint format
+        path = os.path.join(d, "s.npz")
+        save_checkpoint(path, dict(o=opt.state_dict(), s=sched.state_dict()))
+        saved = load_checkpoint(path)
+    opt2, sched2 = fresh()
+    opt2.load_state_dict(saved["o"])
+    sched2.load_state_dict(saved["s"])
+    for _ in range(10):
+        sched.step()
+        sched2.step()
+        assert sched2.get_last_lr() == sched.get_last_lr() and opt2.lr == opt.lr
+
+
+@pytest.mark.parametrize("make,message", [
+    (lambda o: lr_scheduler.StepLR(o, 0), r"StepLR: step_size must be a whole number >= 1, got 0"),
+    (lambda o: lr_scheduler.ExponentialLR(o, -0.5), r"ExponentialLR: gamma must be a number in \(0, inf\], got -0.5"),
+    (lambda o: lr_scheduler.LinearLR(o, start_factor=0), r"LinearLR: start_factor must be a number in \(0, 1\]"),
+    (lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=2.5), r"T_max must be a whole number >= 1, got 2.5"),
+    (lambda o: lr_scheduler.OneCycleLR(o, 0.1), r"give total_steps, or epochs and steps_per_epoch"),
+    (lambda o: lr_scheduler.OneCycleLR(o, 0.1, 10, anneal_strategy="cosine"), r"anneal_strategy must be 'cos' or 'linear'"),
+    (lambda o: lr_scheduler.ReduceLROnPlateau(o, factor=1.0), r"factor must be < 1"),
+    (lambda o: lr_scheduler.SequentialLR(o, [lr_scheduler.StepLR(o, 2)], [3]), r"1 schedules need 0 milestones, got 1"),
+    (lambda o: lr_scheduler.StepLR("adam", 2), r"StepLR: str is not an Optimizer"),
+])
+def test_bad_schedule_arguments(make, message):
+    opt = SGD([Tensor([1.0], requires_grad=True)], lr=0.1)
+    with pytest.raises((ValueError, TypeError), match=message):
+        make(opt)
+
+
+def test_closed_forms_agree_with_the_recursive_updates():
+    """The recursive updates (PyTorch's) and the plain formulas (`closed_form`) name the
+    same schedule."""
+    for name in ("StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR", "LinearLR"):
+        opt = SGD([Tensor([1.0], requires_grad=True)], lr=0.1)
+        sched = SCHEDULE_MAKERS[name](opt)
+        for _ in range(20):
+            sched.step()
+            assert sched.closed_form() == pytest.approx(sched.get_last_lr(), rel=1e-12), name

@@ -237,3 +237,56 @@ def test_a_dataset_object_and_a_list_of_batches_train_the_same_model():
     assert results[1][-1]["updates"] == 4 and results[1][-1]["val_mse"] > 0
     with pytest.raises(ValueError, match="an iterator is used up after one epoch"):
         Trainer(Sequential(Dense(5, 1)), "adam", loss=mse, quiet=True).fit(iter(batches))
+
+
+# --- learning-rate schedules in the Trainer -------------------------------------------
+def _linear_data(n=96, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, 3)).astype(np.float32)
+    return x, (x @ np.array([[1.0], [-2.0], [0.5]], np.float32)).astype(np.float32)
+
+
+def _mlp_trainer(sched_factory, tmp_path=None, **kw):
+    from tinygrad_opt import manual_seed
+    from tinygrad_opt.nn import Dense, ReLU, Sequential
+    from tinygrad_opt.nn.functional import mse
+    from tinygrad_opt.optim import SGD
+    manual_seed(0)
+    model = Sequential(Dense(3, 8), ReLU(), Dense(8, 1))
+    opt = SGD(model.parameters(), lr=0.05, momentum=0.9)
+    sched = sched_factory(opt)
+    ck = str(tmp_path / "ck.npz") if tmp_path else None
+    return Trainer(model, opt, loss=mse, metric="mse", batch_size=32, quiet=True,
+                   lr_scheduler=sched, checkpoint=ck, **kw), opt, sched
+
+
+def test_the_trainer_steps_a_schedule_per_epoch_or_per_batch():
+    from tinygrad_opt.optim import lr_scheduler as S
+    data = _linear_data()
+    trainer, opt, _ = _mlp_trainer(lambda o: S.StepLR(o, step_size=2, gamma=0.5))
+    history = trainer.fit(data, data, epochs=5)
+    assert history.column("lr") == [0.05, 0.05, 0.025, 0.025, 0.0125]
+    trainer, opt, sched = _mlp_trainer(lambda o: S.OneCycleLR(o, max_lr=0.1, total_steps=15))
+    trainer.fit(data, epochs=5)                            # 3 batches an epoch
+    assert sched.last_epoch == 15                          # stepped after every batch
+    trainer, opt, sched = _mlp_trainer(
+        lambda o: S.ReduceLROnPlateau(o, patience=0, factor=0.5), monitor="train_loss")
+    trainer.fit(data, epochs=3)
+    assert sched.last_epoch == 3
+
+
+def test_a_resumed_run_continues_its_schedule(tmp_path):
+    """Checkpointed with the optimizer: resuming gives the uninterrupted run's lrs and
+    losses, bit for bit."""
+    from tinygrad_opt.optim import lr_scheduler as S
+    data = _linear_data()
+    make = lambda o: S.MultiStepLR(o, milestones=[1, 3], gamma=0.1)  # noqa: E731
+    whole, _, _ = _mlp_trainer(make)
+    whole.fit(data, data, epochs=4)
+    first, _, _ = _mlp_trainer(make, tmp_path)
+    first.fit(data, data, epochs=2)
+    second, _, _ = _mlp_trainer(make, tmp_path)
+    second.fit(data, data, epochs=4, resume=True)
+    assert second.history.column("lr") == whole.history.column("lr")
+    assert whole.history.column("lr") == pytest.approx([0.05, 0.005, 0.005, 0.0005])
+    assert second.history.column("val_loss") == whole.history.column("val_loss")

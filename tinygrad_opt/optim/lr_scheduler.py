@@ -159,6 +159,15 @@ class MultiStepLR(LRScheduler):
             return self._lrs()
         return [lr * self.gamma ** self.milestones[self.last_epoch] for lr in self._lrs()]
 
+    def state_dict(self):
+        state = super().state_dict()
+        state["milestones"] = sorted(self.milestones.elements())   # str keys only, saved
+        return state
+
+    def load_state_dict(self, state_dict):
+        super().load_state_dict(state_dict)
+        self.milestones = Counter(state_dict["milestones"])
+
     def closed_form(self):
         milestones = sorted(self.milestones.elements())
         return [b * self.gamma ** bisect_right(milestones, self.last_epoch)

@@ -118,6 +118,41 @@ class EarlyStopping:
                 trainer.stop_training = True
 
 
+class ScheduleStepper:
+    """A callback that steps a learning-rate schedule (optim.lr_scheduler): after every
+    batch when its `interval` is "batch" (OneCycleLR), else after every epoch;
+    ReduceLROnPlateau gets the epoch's `monitor` value. The Trainer adds one for its
+    `lr_scheduler` argument; the epoch logs record the lr the epoch started with."""
+
+    def __init__(self, scheduler, monitor="val_loss"):
+        from ..optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
+        if not isinstance(scheduler, LRScheduler):
+            raise TypeError(f"lr_scheduler must be one of optim.lr_scheduler's schedules, "
+                            f"got {type(scheduler).__name__}")
+        if scheduler.interval not in ("epoch", "batch"):
+            raise ValueError(f"{type(scheduler).__name__}.interval must be 'epoch' or "
+                             f"'batch', got {scheduler.interval!r}")
+        self.scheduler, self.monitor = scheduler, monitor
+        self.plateau = isinstance(scheduler, ReduceLROnPlateau)
+
+    def on_epoch_begin(self, trainer, epoch):
+        self.lr = trainer.optimizer.param_groups[0]["lr"]
+
+    def on_batch_end(self, trainer, step, loss):
+        if self.scheduler.interval == "batch" and not self.plateau:
+            self.scheduler.step()
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        logs["lr"] = self.lr
+        if self.plateau:
+            if self.monitor not in logs:
+                raise KeyError(f"ReduceLROnPlateau monitors {self.monitor!r}, which the "
+                               f"epoch logs lack (they have {sorted(logs)})")
+            self.scheduler.step(logs[self.monitor])
+        elif self.scheduler.interval == "epoch":
+            self.scheduler.step()
+
+
 class Trainer:
     """Trains a model with one optimizer, validating after every epoch.
 
@@ -135,6 +170,9 @@ class Trainer:
             on_epoch_end(trainer, epoch, logs), on_batch_begin(trainer, step),
             on_batch_end(trainer, step, loss); one may set `trainer.stop_training`
             (EarlyStopping does).
+        lr_scheduler: a schedule from optim.lr_scheduler on this optimizer, stepped per
+            epoch or per batch as its `interval` says (ScheduleStepper); saved in the
+            checkpoint with the optimizer. monitor: the log ReduceLROnPlateau watches.
         seed: seeds the shuffling; with a seeded model, same seed, same history.
         batch_size: samples per update; None = the whole training set (gradient
             descent). Default: the method's, or 64.
@@ -155,7 +193,7 @@ class Trainer:
     def __init__(self, model, optimizer, loss=softmax_cross_entropy, seed=0,
                  batch_size="method", preset="keras", quiet=False, chunk_size=1000,
                  checkpoint=None, settings=None, transform=None, metric="accuracy",
-                 callbacks=(), verbose=None):
+                 callbacks=(), verbose=None, lr_scheduler=None, monitor="val_loss"):
         method = None
         if isinstance(optimizer, str):
             method = get_method(optimizer)
@@ -172,6 +210,12 @@ class Trainer:
         self.seed, self.checkpoint = seed, checkpoint
         self.verbose = (0 if quiet else 1) if verbose is None else verbose
         self.transform, self.metric, self.callbacks = transform, metric, list(callbacks)
+        self.lr_scheduler = lr_scheduler
+        if lr_scheduler is not None:
+            if lr_scheduler.optimizer is not optimizer:
+                raise ValueError("lr_scheduler belongs to another optimizer than the "
+                                 "Trainer's")
+            self.callbacks.insert(0, ScheduleStepper(lr_scheduler, monitor))
         self.stop_training = False
         self.rng = np.random.default_rng(seed)
         self.dtype = optimizer.params[0].dtype    # inputs are fed in the model's dtype
@@ -317,9 +361,9 @@ class Trainer:
                 shown = "".join(f" | {k} {v:.4f}" for k, v in logs.items()
                                 if k.startswith(("train_", "val_")) and k != "train_seconds")
                 print(f"{desc}epoch {epoch}:{shown} | {logs['seconds']:.1f} s", flush=True)
-            if self.checkpoint:
+            self._call("on_epoch_end", epoch, logs)     # before the checkpoint: the
+            if self.checkpoint:                          # schedule's next lr is in it
                 self._save()
-            self._call("on_epoch_end", epoch, logs)
         return self.history
 
     def _bar(self, total, desc):
@@ -331,7 +375,8 @@ class Trainer:
     def _save(self):
         save_checkpoint(self.checkpoint, dict(
             settings=self.settings, history=self.history, rng=self.rng.bit_generator.state,
-            model=self.model.state_dict(), optimizer=self.optimizer.state_dict()))
+            model=self.model.state_dict(), optimizer=self.optimizer.state_dict(),
+            lr_scheduler=(self.lr_scheduler.state_dict() if self.lr_scheduler else None)))
 
     def restore(self, epochs=None):
         """Continue from `self.checkpoint`: model, optimizer, shuffling and history.
@@ -369,6 +414,10 @@ class Trainer:
             rng.bit_generator.state = state["rng"]
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
+            if self.lr_scheduler is not None:
+                if state.get("lr_scheduler") is None:
+                    raise ValueError("the checkpoint has no learning-rate schedule")
+                self.lr_scheduler.load_state_dict(state["lr_scheduler"])
         except (KeyError, TypeError, ValueError) as e:
             self.model.load_state_dict(previous)
             msg = e.args[0] if isinstance(e, KeyError) and e.args else e
