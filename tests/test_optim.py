@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tinygrad_opt import Tensor, reference
-from tinygrad_opt.optim import (METHODS, SGD, Adadelta, Adagrad, Adam, RMSprop, FULL_BATCH,
+from tinygrad_opt.optim import (ARTICLE_METHODS, METHODS, SGD, Adadelta, Adagrad, Adam, RMSprop, FULL_BATCH,
                                 get_method, lr_scheduler)
 
 
@@ -308,9 +308,13 @@ def test_presets_defaults_and_repr():
     assert all(type(v) in (float, bool) for v in SGD(p, lr=np.float64(0.1)).hyper.values())
 
 
-def test_registry_of_the_eight_methods():
-    assert list(METHODS) == ["gd", "sgd", "minibatch", "momentum", "adagrad", "rmsprop",
-                             "adadelta", "adam"]
+def test_registry_of_the_eight_methods_and_those_after():
+    assert list(ARTICLE_METHODS) == ["gd", "sgd", "minibatch", "momentum", "adagrad",
+                                     "rmsprop", "adadelta", "adam"]
+    assert list(METHODS) == list(ARTICLE_METHODS) + ["nesterov", "amsgrad", "adamw", "nadam",
+                                                     "radam", "lion", "muon"]
+    assert all(METHODS[m].batch_size == 64 and METHODS[m].article_row is None
+               for m in list(METHODS)[8:])
     assert METHODS["gd"].batch_size is FULL_BATCH and METHODS["sgd"].batch_size == 1
     assert all(METHODS[m].batch_size == 64 for m in list(METHODS)[2:])
     p = [Tensor([1.0], requires_grad=True)]
@@ -319,8 +323,8 @@ def test_registry_of_the_eight_methods():
                                                      decoupled_weight_decay=True)
     assert METHODS["minibatch"].make(p).hyper["lr"] == 0.01
     assert isinstance(METHODS["adam"].make(p), Adam)
-    with pytest.raises(ValueError, match="unknown method 'nadam'; known: gd, sgd, minibatch"):
-        get_method("nadam")
+    with pytest.raises(ValueError, match="unknown method 'adamax'; known: gd, sgd, minibatch"):
+        get_method("adamax")
 
 
 def _one_sample_dense_grad(rate_zero=0.5, dtype=np.float32, seed=0):

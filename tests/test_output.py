@@ -236,3 +236,26 @@ def test_preset_paper_for_a_rule_without_one_is_one_line(tmp_path, capsys):
                        str(tmp_path))
     assert code == 2 and "--preset paper: the rules of momentum have none" in err
     assert "choose among adadelta, adam" in err
+
+
+def test_the_rules_after_adam_run_from_the_command_line(tmp_path, capsys):
+    """`--optimizers adamw,nadam,lion,muon,...`: each trains, the table shows them beside
+    the article's rows, with no article numbers."""
+    import json
+    from tinygrad_opt.cli import main
+    out = tmp_path / "res"
+    names = ["adam", "nesterov", "amsgrad", "adamw", "nadam", "radam", "lion", "muon"]
+    assert main(["mnist", "--optimizers", ",".join(names), "--epochs", "1", "--out",
+                 str(out), *QUICK]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert [r["name"] for r in results["runs"]] == names
+    for run in results["runs"]:             # four steps on 256 images: no divergence
+        assert run["history"][-1]["val_loss"] < 2.31, run["name"]
+    table = (out / "table.md").read_text()
+    for title in ("AdamW", "NAdam", "RAdam", "Lion", "Muon", "Adam (AMSGrad)",
+                  "SGD with Nesterov momentum"):
+        row = next(line for line in table.splitlines() if line.startswith(f"| {title} |"))
+        assert "article" not in row
+    code, _, err = cli(capsys, "--optimizers", "adam,radam", "--preset", "keras", "--out",
+                       str(tmp_path / "other"))
+    assert code == 2 and "radam: Keras 3.15 ships no RAdam" in err

@@ -4,7 +4,7 @@ import os
 import signal
 import sys
 
-from .optim import METHODS
+from .optim import ARTICLE_METHODS, METHODS
 
 
 def _methods(text):
@@ -31,12 +31,17 @@ def parser():
     p = argparse.ArgumentParser(prog="tinygrad-opt", description="tinygrad_opt experiments")
     sub = p.add_subparsers(dest="command", required=True)
     m = sub.add_parser("mnist", help="the article's MNIST experiment, one run per method")
-    m.add_argument("--optimizers", type=_methods, default=list(METHODS),
-                   help=f"comma-separated methods (default: all: {','.join(METHODS)})")
+    m.add_argument("--optimizers", type=_methods, default=list(ARTICLE_METHODS),
+                   help=f"comma-separated methods (default: the article's eight: "
+                        f"{','.join(ARTICLE_METHODS)}; also: "
+                        f"{','.join(m for m in METHODS if m not in ARTICLE_METHODS)})")
     m.add_argument("--epochs", type=_positive, default=10)
     m.add_argument("--batch-size", type=_positive, default=None,
                    help="override every method's batch size (default: each method's)")
-    m.add_argument("--preset", choices=("keras", "paper"), default="keras")
+    m.add_argument("--preset", choices=("keras", "torch", "paper"), default=None,
+                   help="whose defaults and formulas: keras (the article's), torch "
+                        "(PyTorch 2.13's) or paper (default: each rule's own, keras "
+                        "where Keras ships the rule)")
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--limit", type=_positive, default=None,
                    help="use only the first N training images")
@@ -86,11 +91,13 @@ def main(argv=None):
     except OSError as e:
         p.error(f"output folder {args.out!r} is not writable: {e.strerror}")
 
-    if args.preset != "keras":
+    if args.preset is not None:
         lacking = [m for m in args.optimizers if args.preset not in METHODS[m].optimizer.presets]
         if lacking:
+            why = "; ".join(f"{m}: {METHODS[m].optimizer.no_preset.get(args.preset, '')}"
+                            for m in lacking)
             p.error(f"--preset {args.preset}: the rules of {', '.join(lacking)} have none "
-                    f"(their papers give no defaults of their own); choose among "
+                    f"({why}); choose among "
                     + ", ".join(m for m in METHODS
                                 if args.preset in METHODS[m].optimizer.presets))
     from .data import DataError

@@ -6,7 +6,7 @@ from .adagrad import Adagrad
 from .adam import Adam
 from .adamw import AdamW
 from .lion import Lion
-from .methods import FULL_BATCH, METHODS, Method, get_method
+from .methods import ARTICLE_METHODS, FULL_BATCH, METHODS, Method, get_method
 from .muon import Muon
 from .nadam import NAdam
 from .optimizer import Optimizer
@@ -15,5 +15,5 @@ from .rmsprop import RMSprop
 from .sgd import SGD
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adadelta", "Adam", "AdamW", "NAdam",
-           "RAdam", "Lion", "Muon", "Method", "METHODS", "FULL_BATCH", "get_method",
+           "RAdam", "Lion", "Muon", "Method", "METHODS", "ARTICLE_METHODS", "FULL_BATCH", "get_method",
            "lr_scheduler"]

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..data import load, to_float
 from ..models import article_cnn
-from ..optim import METHODS
+from ..optim import ARTICLE_METHODS, METHODS
 from . import report
 from ..store.checkpoint import load_checkpoint
 from ..store.files import OutputLock, atomic_write_text, check_writable, remove_temporaries
@@ -116,7 +116,7 @@ def _trainer(name, seed, preset, batch_size, quiet, out, config):
                    settings=settings)
 
 
-def run_experiment(methods=tuple(METHODS), epochs=10, batch_size=None, preset="keras",
+def run_experiment(methods=ARTICLE_METHODS, epochs=10, batch_size=None, preset=None,
                    seed=0, limit=None, out="results/mnist", dataset="mnist", data_dir=None,
                    resume=False, overwrite=False, quiet=False):
     """Train the article's CNN with each method and write results.json, table.md,
@@ -135,7 +135,9 @@ def run_experiment(methods=tuple(METHODS), epochs=10, batch_size=None, preset="k
     data = load(dataset, data_dir)
     train = (data.train_images[:limit], data.train_labels[:limit])
     val = (data.test_images, data.test_labels)
-    config = dict(methods=list(methods), epochs=epochs, batch_size=batch_size, preset=preset,
+    config = dict(methods=list(methods), epochs=epochs, batch_size=batch_size,
+                  preset=preset or "keras",     # "keras": each rule's default, Keras' for
+                                                # every rule Keras ships
                   seed=seed, limit=limit, dataset=dataset, train_samples=len(train[0]),
                   val_samples=len(val[0]))
     checkpoints = os.path.join(out, "checkpoints")

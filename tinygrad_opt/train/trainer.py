@@ -176,7 +176,8 @@ class Trainer:
         seed: seeds the shuffling; with a seeded model, same seed, same history.
         batch_size: samples per update; None = the whole training set (gradient
             descent). Default: the method's, or 64.
-        preset: "keras" or "paper" defaults, when `optimizer` is a method name.
+        preset: "keras", "torch" or "paper" (defaults and formula), when `optimizer` is a
+            method name; None: the rule's default preset.
         quiet: no progress bars and no epoch lines (verbose=0).
         verbose: 0 silent, 1 progress bars and epoch lines, 2 epoch lines only
             (default: 0 if quiet, else 1).
@@ -191,7 +192,7 @@ class Trainer:
     """
 
     def __init__(self, model, optimizer, loss=softmax_cross_entropy, seed=0,
-                 batch_size="method", preset="keras", quiet=False, chunk_size=1000,
+                 batch_size="method", preset=None, quiet=False, chunk_size=1000,
                  checkpoint=None, settings=None, transform=None, metric="accuracy",
                  callbacks=(), verbose=None, lr_scheduler=None, monitor="val_loss"):
         method = None
