@@ -183,7 +183,8 @@ def bench_optimizers(repeat):
     """Each fused update against its numpy reference and against copying the same bytes
     (every array the update reads or writes: parameters, gradients and state), on
     parameters shaped like the article model's (1,387,594 float32 values)."""
-    from tinygrad_opt.optim import SGD, Adadelta, Adagrad, Adam, RMSprop
+    from tinygrad_opt.optim import (SGD, Adadelta, Adagrad, Adam, AdamW, Lion, Muon, NAdam,
+                                    RAdam, RMSprop)
 
     shapes = [p.shape for p in article_cnn(fused=False).parameters()]
     rng = np.random.default_rng(0)
@@ -197,21 +198,29 @@ def bench_optimizers(repeat):
     for name, make in [("SGD", lambda ps: SGD(ps)),
                        ("SGD momentum 0.9", lambda ps: SGD(ps, momentum=0.9)),
                        ("Adagrad", Adagrad), ("RMSprop", RMSprop), ("Adadelta", Adadelta),
-                       ("Adam", Adam)]:
+                       ("Adam", Adam),
+                       ("Adam, torch form", lambda ps: Adam(ps, preset="torch")),
+                       ("Adam, amsgrad", lambda ps: Adam(ps, amsgrad=True)),
+                       ("AdamW (decay)", AdamW), ("NAdam", NAdam), ("RAdam", RAdam),
+                       ("Lion", Lion), ("Muon", Muon)]:
         opt = make(params)
-        opt.step()                     # t = 1, state allocated, kernels compiled
+        for _ in range(6):             # state allocated, kernels compiled, RAdam past
+            opt.step()                 # its momentum-only steps
+        h = opt.param_groups[0]
         triples = [(p.data, p.grad, st) for p, st in zip(params, opt.state)]
         arrays = [a for w, g, st in triples for a in (w, g, *st.values())]
         sources = [a.copy() for a in arrays]
-        kernel = median_ms(lambda: [opt.kernel_update(w, g, st) for w, g, st in triples],
+        kernel = median_ms(lambda: [opt.kernel_update(w, g, st, h) for w, g, st in triples],
                            repeat)
-        ref = median_ms(lambda: [opt.reference_update(w, g, st) for w, g, st in triples],
+        ref = median_ms(lambda: [opt.reference_update(w, g, st, h) for w, g, st in triples],
                         repeat)
         copy = median_ms(lambda: [np.copyto(a, b) for a, b in zip(arrays, sources)], repeat)
         step = median_ms(opt.step, repeat)
         print(f"  {name:18s} {kernel:7.3f} {ref:10.3f} {ref / kernel:8.1f}x {copy:16.3f} "
               f"{kernel / copy:11.2f}x {step:7.3f}")
-    print("  (step() adds the NaN/inf check of every gradient to the kernel)")
+    print("  (step() adds the NaN/inf check of every gradient to the kernel, and weight "
+          "decay where a rule has it: AdamW, Muon; Muon's kernel and reference share the "
+          "Newton-Schulz matrix products, numpy's BLAS in both)")
 
 
 def workload(name, repeat, limit):
