@@ -155,3 +155,17 @@ def test_schedules_give_pytorchs_learning_rates(name):
         assert sched.get_last_lr() == [opt.lr]
     np.testing.assert_allclose(lrs, entry["lrs"], rtol=1e-15, atol=0)
     assert len(set(np.round(entry["lrs"], 12))) > 2        # the schedule does move
+
+
+def test_the_conventions_table_is_current():
+    """docs/conventions.md's one-step examples are what tools/conventions.py computes."""
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    tool = os.path.join(root, "tools", "conventions.py")
+    table = subprocess.run([sys.executable, tool], capture_output=True, text=True,
+                           check=True).stdout
+    with open(os.path.join(root, "docs", "conventions.md"), encoding="utf-8") as f:
+        doc = f.read()
+    assert table in doc and table.count("\n") > 10, \
+        "docs/conventions.md is stale: python tools/conventions.py --write"
