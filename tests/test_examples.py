@@ -24,9 +24,12 @@ def test_custom_op_shows_a_caught_wrong_backward():
     assert "Softplus: True" in out and "WrongSoftplus is caught" in out
 
 
-def test_optimizer_paths_writes_its_figure(tmp_path):
+def test_optimizer_paths_writes_its_figure_and_animation(tmp_path):
+    from PIL import Image
     run("03_optimizer_paths.py", "--fast", "--out", str(tmp_path))
     assert os.path.getsize(tmp_path / "optimizer_paths.png") > 50_000
+    with Image.open(tmp_path / "optimizer_paths.gif") as gif:
+        assert gif.format == "GIF" and gif.n_frames == 12
 
 
 @pytest.mark.parametrize("args", [["--fast"]])
