@@ -29,6 +29,7 @@ examples: $(STAMP)
 	$(BIN)/python examples/03_optimizer_paths.py --out examples/out
 	$(BIN)/python examples/04_training_loop.py --fast
 	$(BIN)/python examples/06_regression.py --out examples/out
+	$(BIN)/python examples/07_schedules.py --out examples/out
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py

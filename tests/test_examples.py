@@ -55,3 +55,12 @@ def test_regression_example_fits_and_plots(tmp_path):
     assert "Adam" in out and os.path.getsize(tmp_path / "regression.png") > 20_000
     adam = float(out.split("Adam")[1].split(":")[1].split()[0])
     assert adam < 1.0                              # from about 2.2 at the start
+
+
+def test_schedules_example_trains_under_each_schedule(tmp_path):
+    out = run("07_schedules.py", "--fast", "--out", str(tmp_path))
+    assert os.path.getsize(tmp_path / "schedules.png") > 20_000
+    rows = [line for line in out.splitlines() if "val acc by epoch" in line]
+    assert len(rows) == 4
+    for row in rows:                # 3 epochs on 1,500 images: each one learns
+        assert float(row.split()[-1]) > 0.6, row
