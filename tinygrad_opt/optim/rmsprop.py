@@ -17,6 +17,8 @@ for large eps: at step 1, with rho 0.9 and eps 1e-7, a gradient of 1e-4 moves w 
 3.162·lr in both. `tests/test_optim.py::test_the_eps_placements_the_docstrings_quote`.)
 
 State: v (the running mean of squared gradients), zeros.
+Weight decay (optimizer.py): decoupled under preset "keras", coupled (L2, divided by
+sqrt(v) with the gradient) under "torch".
 Defaults: Keras' (lr=0.001, rho=0.9, eps=1e-7), which are also Hinton's rho and lr;
 preset "torch": PyTorch's (lr=0.01, rho=0.99, eps=1e-8).
 """

@@ -30,6 +30,8 @@ State: v (the velocity), zeros, only when momentum > 0.
 One sample's gradient of a dense layer's weight arrives as an outer product, in factored
 form (`autograd.Outer`); plain SGD applies it without building the array
 (`_sgd_outer_loops`: the same numbers, a fraction of the memory traffic).
+Weight decay (optimizer.py): decoupled under preset "keras", coupled (L2) under "torch";
+for plain SGD the two are the same step.
 Defaults: Keras' (lr=0.01, momentum=0.0, nesterov=False); PyTorch's differ only in lr
 (0.001); the papers give none.
 """

@@ -93,6 +93,8 @@ def plot_curves(path_prefix, runs, with_article=True, dataset="MNIST"):
 
     written = []
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    if len(runs) > len(colors):         # the rules after Adam too: no colour twice
+        colors = list(plt.get_cmap("tab20").colors)
     for key, label, title, article_key in [
             ("val_acc", "validation accuracy", f"Validation accuracy per epoch ({dataset} test set)",
              "acc" if with_article else None),
