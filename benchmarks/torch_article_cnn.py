@@ -2,6 +2,11 @@
 
     make bench-torch                      # its own virtual environment, .venv-torch
     .venv-torch/bin/python benchmarks/torch_article_cnn.py --opt adam --epochs 3
+    .venv-torch/bin/python benchmarks/torch_article_cnn.py --model lenet --epochs 3
+
+--model lenet: the LeNet-5 of `tinygrad_opt.models.lenet5` instead (padding, batch
+normalisation, three dense layers), the same initialisation (Glorot-uniform weights,
+zero biases; batch normalisation's defaults), Adam.
 
 The same model as `tinygrad_opt.models.article_cnn` (Conv2D 32 3x3 relu, MaxPool 2x2,
 Dropout 0.25, Flatten, Dense 256 relu, Dropout 0.5, Dense 10), Keras' initialisation
@@ -52,6 +57,19 @@ def article_cnn():
     return model
 
 
+def lenet5():
+    model = nn.Sequential(
+        nn.Conv2d(1, 6, 5, padding=2), nn.BatchNorm2d(6), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+        nn.Linear(400, 120), nn.BatchNorm1d(120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
+        nn.Linear(84, 10))
+    for layer in model:
+        if isinstance(layer, (nn.Conv2d, nn.Linear)):
+            nn.init.xavier_uniform_(layer.weight)
+            nn.init.zeros_(layer.bias)
+    return model
+
+
 def optimizer(name, params, lr):
     """Keras' defaults, in PyTorch's classes."""
     if name == "sgd":
@@ -91,6 +109,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", help="also write the epochs to this file")
+    ap.add_argument("--model", choices=("article", "lenet"), default="article")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -98,9 +117,10 @@ def main():
         torch.from_numpy(read_idx("train-labels-idx1-ubyte").astype(np.int64))[:args.limit]
     xv, yv = images("t10k-images-idx3-ubyte"), \
         torch.from_numpy(read_idx("t10k-labels-idx1-ubyte").astype(np.int64))
-    model = article_cnn()
+    model = lenet5() if args.model == "lenet" else article_cnn()
     opt = optimizer(args.opt, model.parameters(), args.lr)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.opt}, "
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.model}, "
+          f"{args.opt}, "
           f"batch {args.bs}, {len(x):,} images", flush=True)
     epochs = []
     for epoch in range(1, args.epochs + 1):

@@ -387,3 +387,44 @@ def test_one_sample_linear_kernel_keeps_nan_of_rows_with_zero_input(dtype):
         got = LinearFn.apply(Tensor(x, dtype=dtype), Tensor(w, dtype=dtype),
                            Tensor(b, dtype=dtype)).data
         _same(got, linear_reference(x, w, b), dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(64, 6, 28, 28), (64, 120), (3, 4, 5, 2)])
+def test_batchnorm_kernels_agree_with_the_references(shape, dtype):
+    """ops/norm.py: statistics, forward and backward (training and eval), kernel against
+    reference, NaN and inf where the input holds them (they spoil their channel only)."""
+    from tinygrad_opt.ops import norm
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal(shape) * 3 + 1).astype(dtype)
+    x.reshape(shape[0], shape[1], -1)[1, 1, 0] = np.nan
+    x.reshape(shape[0], shape[1], -1)[2, 2, 0] = np.inf
+    x3 = norm.as_channels(x)
+    gamma = rng.uniform(0.5, 2, shape[1]).astype(dtype)
+    beta = rng.uniform(-1, 1, shape[1]).astype(dtype)
+    g3 = rng.standard_normal(x3.shape).astype(dtype)
+    tol = dict(rtol=2e-4, atol=2e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
+
+    def same(got, want):
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+        np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
+        ok = np.isfinite(want)
+        np.testing.assert_allclose(got[ok], want[ok], **tol)
+
+    with np.errstate(all="ignore"):
+        stats = [norm.batch_stats_kernel(x3), norm.batch_stats_reference(x3)]
+        for a, b in zip(*stats):
+            same(a, b)
+        mean, var = stats[1]
+        clean = np.isfinite(var)
+        assert not clean[1] and not clean[2] and clean[0]        # one channel each
+        fwd = [f(x3, gamma, beta, mean.astype(dtype), var.astype(dtype), 1e-5)
+               for f in (norm.batchnorm_forward_kernel, norm.batchnorm_forward_reference)]
+        for a, b in zip(*fwd):
+            same(a, b)
+        xhat, invstd = fwd[1][1], fwd[1][2]
+        for training in (True, False):
+            back = [f(g3, xhat, gamma, invstd, training)
+                    for f in (norm.batchnorm_backward_kernel, norm.batchnorm_backward_reference)]
+            for a, b in zip(*back):
+                same(a, b)

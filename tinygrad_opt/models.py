@@ -1,7 +1,8 @@
-"""Models: the reference article's MNIST CNN."""
+"""Models: the reference article's MNIST CNN, and a LeNet-5 with batch normalisation."""
 import numpy as np
 
-from .nn import Conv2D, ConvPoolDropout, Dense, Dropout, Flatten, MaxPool2D, ReLU, Sequential
+from .nn import (BatchNorm1D, BatchNorm2D, Conv2D, ConvPoolDropout, Dense, Dropout, Flatten,
+                 MaxPool2D, ReLU, Sequential)
 from .ops.conv import window_count
 
 
@@ -35,4 +36,31 @@ def article_cnn(seed=0, in_channels=1, image_size=28, filters=32, hidden=256, cl
         ReLU(),
         Dropout(0.5, seed=2 * seed + 2),
         Dense(hidden, classes, rng=rng, dtype=dtype),
+    )
+
+
+def lenet5(seed=None, classes=10, dtype=np.float32):
+    """LeNet-5 (LeCun et al. 1998) as it is trained today, with batch normalisation and
+    ReLU, for 28x28 images (the first convolution pads to keep 28x28, as the original's
+    32x32 input did):
+
+        Conv2D(6, 5x5, same) -> BatchNorm -> ReLU -> MaxPool 2x2      (6, 14, 14)
+        -> Conv2D(16, 5x5) -> BatchNorm -> ReLU -> MaxPool 2x2        (16, 5, 5)
+        -> Flatten -> Dense(120) -> BatchNorm -> ReLU -> Dense(84) -> ReLU -> Dense(10)
+
+    61,990 parameters (biases before a batch normalisation are kept, as PyTorch's
+    counterpart in benchmarks/torch_article_cnn.py keeps them). seed: the weights' seed
+    (None: the shared generator, `tinygrad_opt.manual_seed`).
+    Shapes: (N, 1, 28, 28) -> (N, classes).
+    """
+    rng = None if seed is None else np.random.default_rng(seed)
+    return Sequential(
+        Conv2D(1, 6, 5, padding="same", rng=rng, dtype=dtype), BatchNorm2D(6, dtype=dtype),
+        ReLU(), MaxPool2D(2),
+        Conv2D(6, 16, 5, rng=rng, dtype=dtype), BatchNorm2D(16, dtype=dtype), ReLU(),
+        MaxPool2D(2),
+        Flatten(),
+        Dense(400, 120, rng=rng, dtype=dtype), BatchNorm1D(120, dtype=dtype), ReLU(),
+        Dense(120, 84, rng=rng, dtype=dtype), ReLU(),
+        Dense(84, classes, rng=rng, dtype=dtype),
     )

@@ -6,6 +6,7 @@ from ..ops.dropout import dropout_key
 from ..ops.fused import ConvPoolDropoutFn
 from ..ops.matmul import LinearFn
 from ..ops.movement import DilateFn
+from ..ops.norm import BatchNormFn, batch_stats
 from ..tensor import Tensor, where
 from . import functional as F
 from .init import as_generator, default_seed, initializer
@@ -117,7 +118,8 @@ class _BatchNorm(Module):
     each feature is normalised with the batch's mean and (biased) variance, and running
     estimates move by `momentum` toward the batch's mean and unbiased variance; in eval
     mode, the running estimates normalise. Then a learned scale (weight, ones) and shift
-    (bias, zeros). The gradient comes from the ops it is written in."""
+    (bias, zeros). One op forward and back (ops/norm.py: its formulas, a numpy reference
+    and Numba kernels)."""
 
     axes = ()           # the axes averaged over, besides the batch axis
 
@@ -134,23 +136,19 @@ class _BatchNorm(Module):
             raise ValueError(f"{type(self).__name__} expected input of shape (N, "
                              f"{self.num_features}{', H, W' if self.axes else ''}), got "
                              f"{x.shape}")
-        shape = (1, -1) + (1,) * len(self.axes)          # per feature, broadcast
         if self.training:
             count = x.size // self.num_features
             if count < 2:
                 raise ValueError(f"{type(self).__name__} in training needs more than one "
                                  f"value per feature, got input of shape {x.shape}")
-            mean = x.mean(axis=axes, keepdims=True)
-            var = x.var(axis=axes, keepdims=True)
+            mean, var = batch_stats(x.data)
             m = self.momentum
-            self.running_mean[...] = (1 - m) * self.running_mean + m * mean.data.reshape(-1)
-            self.running_var[...] = ((1 - m) * self.running_var
-                                     + m * var.data.reshape(-1) * count / (count - 1))
+            self.running_mean[...] = (1 - m) * self.running_mean + m * mean
+            self.running_var[...] = (1 - m) * self.running_var + m * var * count / (count - 1)
         else:
-            mean = Tensor(self.running_mean.reshape(shape), dtype=x.dtype)
-            var = Tensor(self.running_var.reshape(shape), dtype=x.dtype)
-        normalised = (x - mean) / (var + self.eps).sqrt()
-        return normalised * self.weight.reshape(shape) + self.bias.reshape(shape)
+            mean, var = self.running_mean, self.running_var
+        return BatchNormFn.apply(x, self.weight, self.bias, mean=mean, var=var,
+                                 training=self.training, eps=self.eps)
 
     def extra_repr(self):
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"

@@ -126,7 +126,8 @@ def im2col(x, kh, kw, oh, ow):
     return cols
 
 
-def conv2d_forward_kernel(x, w, b, stride, relu):
+def conv2d_forward_kernel(x, w, b, stride, relu, keep=None):
+    """keep: a dict that receives the columns ("cols"), for the backward pass to reuse."""
     if stride != 1:         # no workload of `make bench` has another stride: no kernel
         return conv2d_forward_reference(x, w, b, stride, relu)     # earns its lines there
     oh, ow = window_count(x.shape[2], w.shape[2]), window_count(x.shape[3], w.shape[3])
@@ -134,6 +135,8 @@ def conv2d_forward_kernel(x, w, b, stride, relu):
     cols = im2col(x, w.shape[2], w.shape[3], oh, ow)                  # (CKK, N, L)
     y = w.reshape(w.shape[0], -1) @ cols.reshape(cols.shape[0], -1)  # (F, N*L)
     _crop_bias_relu(y.reshape(w.shape[0], x.shape[0], -1), b, x.shape[3], relu, out)
+    if keep is not None:
+        keep["cols"] = cols
     return out
 
 
@@ -144,21 +147,25 @@ def _full(g, wd):
     return out
 
 
-def conv2d_grad_weight_kernel(x, g, kh, kw, stride):
+def conv2d_grad_weight_kernel(x, g, kh, kw, stride, cols=None, gf=None):
+    """cols: the forward pass's columns, gf: g at full width (each made here if None)."""
     if stride != 1 or not np.isfinite(x).all():   # (non-finite x: the full-width product
         return conv2d_grad_weight_reference(x, g, kh, kw, stride)   # also multiplies the
     gw = np.empty((g.shape[1], x.shape[1], kh, kw), dtype=x.dtype)  # junk columns' zeros
-    cols = im2col(x, kh, kw, g.shape[2], g.shape[3])          # (CKK, N, L)
-    gf = _full(g, x.shape[3])                                # (F, N, L)
+    if cols is None:
+        cols = im2col(x, kh, kw, g.shape[2], g.shape[3])      # (CKK, N, L)
+    if gf is None:
+        gf = _full(g, x.shape[3])                            # (F, N, L)
     gw[...] = (gf.reshape(gf.shape[0], -1) @ cols.reshape(cols.shape[0], -1).T).reshape(gw.shape)
     return gw
 
 
-def conv2d_grad_input_kernel(g, w, x_shape, stride):
+def conv2d_grad_input_kernel(g, w, x_shape, stride, gf=None):
     if stride != 1 or not np.isfinite(w).all():   # by x, or w: 0 * inf = NaN where the
         return conv2d_grad_input_reference(g, w, x_shape, stride)   # reference has no term)
     gx = np.empty(x_shape, dtype=g.dtype)
-    gf = _full(g, x_shape[3])                                # (F, N, L)
+    if gf is None:
+        gf = _full(g, x_shape[3])                            # (F, N, L)
     gcols = w.reshape(w.shape[0], -1).T @ gf.reshape(gf.shape[0], -1)     # (CKK, N*L)
     col2im(gcols.reshape(-1, gf.shape[1], gf.shape[2]), w.shape[2], w.shape[3], gx)
     return gx
@@ -196,25 +203,33 @@ class Conv2DFn(Function):
         if ph or pw:
             x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
         x = np.ascontiguousarray(x)
-        fwd = conv2d_forward_reference if use_reference() else conv2d_forward_kernel
-        out = fwd(x, w, b, stride, relu)
-        ctx.save_for_backward(x, w, out if relu else None, stride, padding)
+        keep = {}
+        if use_reference():
+            out = conv2d_forward_reference(x, w, b, stride, relu)
+        else:
+            out = conv2d_forward_kernel(x, w, b, stride, relu, keep)
+        ctx.save_for_backward(x, w, out if relu else None, stride, padding, keep.get("cols"))
         return out
 
     @staticmethod
     def backward(ctx, g):
-        x, w, out, stride, padding = ctx.saved
+        x, w, out, stride, padding, cols = ctx.saved
         if out is not None:
             g = g * (out > 0)                   # through the fused relu
         g = np.ascontiguousarray(g)
-        ref = use_reference()
-        gw = (conv2d_grad_weight_reference if ref else conv2d_grad_weight_kernel)(
-            x, g, w.shape[2], w.shape[3], stride)
-        gb = g.sum(axis=(0, 2, 3))
         gx = None
-        if ctx.needs_input_grad[0]:             # the first layer's input is data: skip
-            gx = (conv2d_grad_input_reference if ref else conv2d_grad_input_kernel)(
-                g, w, x.shape, stride)
+        if use_reference() or stride != 1:
+            gw = conv2d_grad_weight_reference(x, g, w.shape[2], w.shape[3], stride)
+            gb = g.sum(axis=(0, 2, 3))
+            if ctx.needs_input_grad[0]:         # the first layer's input is data: skip
+                gx = conv2d_grad_input_reference(g, w, x.shape, stride)
+        else:                                   # g at full width once, for all three
+            gf = _full(g, x.shape[3])
+            gw = conv2d_grad_weight_kernel(x, g, w.shape[2], w.shape[3], stride, cols, gf)
+            gb = gf.reshape(gf.shape[0], -1).sum(axis=1)   # (junk columns hold zeros)
+            if ctx.needs_input_grad[0]:
+                gx = conv2d_grad_input_kernel(g, w, x.shape, stride, gf)
+        if gx is not None:
             ph, pw = padding
             gx = gx[:, :, ph:gx.shape[2] - ph, pw:gx.shape[3] - pw]
         return gx, gw, gb
