@@ -28,6 +28,7 @@ examples: $(STAMP)
 	$(BIN)/python examples/02_custom_op.py
 	$(BIN)/python examples/03_optimizer_paths.py --out examples/out
 	$(BIN)/python examples/04_training_loop.py --fast
+	$(BIN)/python examples/05_lenet_fashion_mnist.py --fast
 	$(BIN)/python examples/06_regression.py --out examples/out
 	$(BIN)/python examples/07_schedules.py --out examples/out
 
@@ -44,6 +45,7 @@ $(TORCH_VENV)/.installed:
 
 bench-torch: $(TORCH_VENV)/.installed
 	$(TORCH_VENV)/bin/python benchmarks/torch_article_cnn.py --opt adam --epochs 3 --threads 2
+	$(TORCH_VENV)/bin/python benchmarks/torch_article_cnn.py --model lenet --epochs 3 --threads 2
 
 # The tests' PyTorch and Keras trajectories and schedules (tests/fixtures/reference/),
 # made by those libraries in the same separate environment, Keras on its torch backend.

@@ -254,6 +254,17 @@ def workload(name, repeat, limit):
             trainer.optimizer.step()
             times.append(time.perf_counter() - t0)
         result = dict(step_ms=1e3 * float(np.median(times[100:])), steps=steps)
+    elif name == "lenet":     # LeNet-5 with batch normalisation, batch 64, Adam
+        from tinygrad_opt.models import lenet5
+        from tinygrad_opt.optim import Adam
+        times = []
+        for _ in range(repeat):
+            model = lenet5(seed=0)
+            trainer = Trainer(model, Adam(model.parameters()), quiet=True,
+                              transform=to_float)
+            times.append(trainer.fit(train, None, 1)[0]["train_seconds"])
+        result = dict(train_s=float(np.median(times)), samples_per_s=n / np.median(times),
+                      runs=len(times))
     elif name == "gd":        # one update on the exact gradient of the whole set
         trainer = Trainer(article_cnn(seed=0), "gd", quiet=True, transform=to_float)
         h = trainer.fit(train, val, 1)[0]
@@ -279,6 +290,10 @@ def bench_workloads(repeat, limit):
     b = _in_subprocess(["--workload", "batch1", *lim])
     print(f"  one-sample SGD step:           {b['step_ms']:.2f} ms (median of "
           f"{b['steps'] - 100} steps); peak RSS {b['peak_rss_mib']:.0f} MiB")
+    le = _in_subprocess(["--workload", "lenet", "--repeat", str(repeat), *lim])
+    print(f"  LeNet-5 epoch, batch 64, Adam:  {le['train_s']:.2f} s ({le['samples_per_s']:,.0f} "
+          f"samples/s), median of {le['runs']}; peak RSS {le['peak_rss_mib']:.0f} MiB "
+          f"(PyTorch: make bench-torch)")
     g = _in_subprocess(["--workload", "gd", *lim])
     print(f"  full-batch GD epoch (1 update): {g['train_s']:.2f} s; peak RSS "
           f"{g['peak_rss_mib']:.0f} MiB")
@@ -311,10 +326,10 @@ def main():
                     help="timed repeats of each kernel and step (default 30); with "
                          "--workload epoch, the number of epochs timed")
     ap.add_argument("--quick", action="store_true", help="few repeats, a data subset")
-    ap.add_argument("--workload", choices=("epoch", "batch1", "gd"),
+    ap.add_argument("--workload", choices=("epoch", "batch1", "gd", "lenet"),
                     help="run one training workload alone and print its figures as JSON: "
                          "epoch (batch 64, Adam), batch1 (one-sample SGD steps), gd (one "
-                         "full-batch update)")
+                         "full-batch update), lenet (LeNet-5 epoch, batch 64, Adam)")
     ap.add_argument("--limit", type=int, default=None,
                     help="with --workload: train on the first N images only")
     args = ap.parse_args()

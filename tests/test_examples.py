@@ -64,3 +64,15 @@ def test_schedules_example_trains_under_each_schedule(tmp_path):
     assert len(rows) == 4
     for row in rows:                # 3 epochs on 1,500 images: each one learns
         assert float(row.split()[-1]) > 0.6, row
+
+
+FASHION = "/usr/share/datasets/fashion-mnist"
+
+
+@pytest.mark.skipif(not os.path.isdir(FASHION) and not os.environ.get("CI"),
+                    reason="Fashion-MNIST is not installed (apt-get install "
+                           "dataset-fashion-mnist); .ci/run installs it")
+def test_lenet_on_fashion_mnist_learns_in_its_fast_mode():
+    out = run("05_lenet_fashion_mnist.py", "--fast")
+    accuracy = float(out.split("test accuracy after 2 epochs on 10,000 images: ")[1])
+    assert accuracy > 0.8
