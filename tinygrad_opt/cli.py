@@ -58,7 +58,72 @@ def parser():
                             "--resume or --overwrite, a run refuses to touch the results "
                             "of a method already in OUT (those of other methods are kept)")
     m.add_argument("--quiet", action="store_true", help="no progress bars")
+    m.add_argument("--set", action="append", default=[], metavar="METHOD.KEY=VALUE",
+                   help="override one hyperparameter of one method (repeatable), e.g. "
+                        "--set adam.lr=0.003")
+
+    st = sub.add_parser("study", help="many seeds, tuned learning rates, time to a target: "
+                                      "is a ranking real? (docs/protocol.md)")
+    st.add_argument("--protocol", choices=("article", "tuned"), default="article")
+    st.add_argument("--optimizers", type=_methods,
+                    default=["gd", "minibatch", "momentum", "adagrad", "rmsprop", "adadelta",
+                             "adam"],
+                    help="comma-separated methods (default: the article's batch-64 methods "
+                         "and full-batch GD)")
+    st.add_argument("--seeds", type=_positive, default=3, help="seeds per setting (default 3)")
+    st.add_argument("--epochs", type=_positive, default=10)
+    st.add_argument("--limit", type=_positive, default=None,
+                    help="use only the first N training images")
+    st.add_argument("--batch-size", type=_positive, default=None,
+                    help="override every method's batch size")
+    st.add_argument("--dataset", type=_datasets, default=["mnist"],
+                    help="mnist, fashion-mnist, or both: mnist,fashion-mnist")
+    st.add_argument("--data-dir", type=_folder, default=None,
+                    help="folder with the IDX files (one data set)")
+    st.add_argument("--out", default="results/study")
+    st.add_argument("--backend", choices=("local", "ray"), default="local")
+    st.add_argument("--workers", type=_positive, default=None,
+                    help="trials run at once (default: the faster setting measured on "
+                         "this machine, 1 worker with all cores; see docs/protocol.md)")
+    st.add_argument("--threads", type=_positive, default=None,
+                    help="threads per worker (default: cores // workers)")
+    st.add_argument("--address", default=None,
+                    help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
+    st.add_argument("--set", action="append", default=[], metavar="METHOD.KEY=VALUE")
+    st.add_argument("--grid", action="append", default=[], metavar="METHOD.KEY=V1,V2,...",
+                    help="tuned protocol: more values to try for one hyperparameter")
+    st.add_argument("--lr-grid", type=_floats, default=None,
+                    help="tuned protocol: learning rates to try (default: 13 points, "
+                         "log-spaced from 1e-5 to 1)")
+    st.add_argument("--tune-seeds", type=_positive, default=1,
+                    help="tuned protocol: seeds per tried setting (default 1)")
+    st.add_argument("--val-size", type=_positive, default=10000,
+                    help="tuned protocol: training images held out to choose the setting")
+    st.add_argument("--target", type=float, default=0.98,
+                    help="the accuracy whose steps and seconds are reported (default 0.98)")
+    st.add_argument("--retries", type=int, default=2,
+                    help="runs of a trial whose worker died (default 2)")
+    st.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
+
+
+def _datasets(text):
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    bad = [n for n in names if n not in ("mnist", "fashion-mnist")]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(f"unknown data set(s) {', '.join(bad) or '(none)'}; "
+                                         f"known: mnist, fashion-mnist")
+    return names
+
+
+def _floats(text):
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}")
+    if not values or any(not v > 0 for v in values):
+        raise argparse.ArgumentTypeError(f"expected positive learning rates, got {text!r}")
+    return values
 
 
 def _folder(text):
@@ -84,6 +149,13 @@ def main(argv=None):
         use_sleeping_threads(reexec=True)
     p = parser()
     args = p.parse_args(argv)
+    from .study.run import parse_assignments
+    try:
+        args.set = parse_assignments(args.set)
+        if args.command == "study":
+            args.grid = parse_assignments(args.grid, "--grid")
+    except ValueError as e:
+        p.error(str(e))
     try:
         os.makedirs(args.out, exist_ok=True)
         from .store.files import check_writable
@@ -91,6 +163,8 @@ def main(argv=None):
     except OSError as e:
         p.error(f"output folder {args.out!r} is not writable: {e.strerror}")
 
+    if args.command == "study":
+        return _study(p, args)
     if args.preset is not None:
         lacking = [m for m in args.optimizers if args.preset not in METHODS[m].optimizer.presets]
         if lacking:
@@ -113,7 +187,7 @@ def main(argv=None):
             methods=args.optimizers, epochs=args.epochs, batch_size=args.batch_size,
             preset=args.preset, seed=args.seed, limit=args.limit, out=args.out,
             dataset=args.dataset, data_dir=args.data_dir, resume=args.resume,
-            overwrite=args.overwrite, quiet=args.quiet)
+            overwrite=args.overwrite, quiet=args.quiet, sets=args.set)
     except (DataError, CheckpointError, OutputError, FolderBusy) as e:
         print(f"tinygrad-opt: error: {e}", file=sys.stderr)
         return 2
@@ -133,6 +207,46 @@ def main(argv=None):
     for reason in stopped:
         print(f"tinygrad-opt: error: {reason}", file=sys.stderr)
     return 1 if stopped else 0
+
+
+def _study(p, args):
+    from .data import DataError
+    from .store.files import FolderBusy
+    from .study import TrialFailed, run_study
+    from .study.run import LR_GRID
+    workers = args.workers or 1
+    if args.threads and workers * args.threads > (os.cpu_count() or 1):
+        print(f"tinygrad-opt: note: {workers} workers x {args.threads} threads exceed the "
+              f"{os.cpu_count()} cores", file=sys.stderr)
+    try:
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:
+        previous = None
+    try:
+        summary = run_study(
+            protocol=args.protocol, methods=args.optimizers, datasets=args.dataset,
+            seeds=args.seeds, epochs=args.epochs, limit=args.limit,
+            batch_size=args.batch_size, out=args.out, backend=args.backend,
+            workers=workers, threads=args.threads, address=args.address, sets=args.set,
+            grids=args.grid, lr_grid=args.lr_grid or LR_GRID, tune_seeds=args.tune_seeds,
+            val_size=args.val_size, target=args.target, quiet=args.quiet,
+            retries=args.retries, data_dir=args.data_dir)
+    except (DataError, FolderBusy, TrialFailed) as e:
+        print(f"tinygrad-opt: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"tinygrad-opt: error: {e.filename or args.out}: {e.strerror}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as e:
+        what = "terminated" if isinstance(e, Terminated) else "interrupted"
+        print(f"\ntinygrad-opt: {what}; finished trials are in {args.out}/trials (run the "
+              f"same command again to continue)", file=sys.stderr)
+        return 143 if isinstance(e, Terminated) else 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    print(f"report: {os.path.join(args.out, 'report.md')} ({summary['trials']} trials)")
+    return 0
 
 
 if __name__ == "__main__":

@@ -109,7 +109,11 @@ def _plan(out, methods, config, resume, overwrite):
 def _trainer(name, seed, preset, batch_size, quiet, out, config):
     method = METHODS[name]
     settings = {k: config[k] for k in ("dataset", "train_samples", "limit")}
-    return Trainer(article_cnn(seed=seed), name, seed=seed, preset=preset, quiet=quiet,
+    settings["method"] = name
+    model = article_cnn(seed=seed)
+    optimizer = method.make(model.parameters(), preset=preset,
+                            **config.get("sets", {}).get(name, {}))     # --set
+    return Trainer(model, optimizer, seed=seed, quiet=quiet,
                    transform=to_float,         # MNIST's uint8 images -> [0, 1], NCHW
                    batch_size=method.batch_size if batch_size is None else batch_size,
                    checkpoint=os.path.join(out, "checkpoints", f"{name}.npz"),
@@ -118,11 +122,12 @@ def _trainer(name, seed, preset, batch_size, quiet, out, config):
 
 def run_experiment(methods=ARTICLE_METHODS, epochs=10, batch_size=None, preset=None,
                    seed=0, limit=None, out="results/mnist", dataset="mnist", data_dir=None,
-                   resume=False, overwrite=False, quiet=False):
+                   resume=False, overwrite=False, quiet=False, sets=None):
     """Train the article's CNN with each method and write results.json, table.md,
     table.csv and the plots into `out`. Returns the list of runs of this call.
 
-    batch_size overrides the methods' own (None keeps them). The folder is locked for
+    batch_size overrides the methods' own (None keeps them); sets: {method: {key: value}},
+    hyperparameters that override a method's (`--set adam.lr=0.003`). The folder is locked for
     the run (a second run into it raises FolderBusy). Results already in `out` are kept
     for methods not run now; for methods run now they need `resume` (continue them from
     their checkpoints) or `overwrite` (replace them), else OutputError. A resumed
@@ -136,6 +141,7 @@ def run_experiment(methods=ARTICLE_METHODS, epochs=10, batch_size=None, preset=N
     train = (data.train_images[:limit], data.train_labels[:limit])
     val = (data.test_images, data.test_labels)
     config = dict(methods=list(methods), epochs=epochs, batch_size=batch_size,
+                  sets=sets or {},
                   preset=preset or "keras",     # "keras": each rule's default, Keras' for
                                                 # every rule Keras ships
                   seed=seed, limit=limit, dataset=dataset, train_samples=len(train[0]),

@@ -1,0 +1,206 @@
+"""The study command: the same trial gives the same numbers on the local backend (any
+worker and thread count) and on Ray; a worker killed mid-trial is replaced and the study
+completes with the same numbers; an interrupted study resumes without redoing finished
+trials; the statistics; the report; bad input."""
+import glob
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tinygrad_opt.study import deterministic, parse_assignments
+from tinygrad_opt.study.stats import (interval95, mean_sd, performance_profile, separated,
+                                      t_quantile)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = ["--optimizers", "minibatch,adam", "--seeds", "2", "--epochs", "2", "--limit", "300",
+        "--quiet"]
+
+
+def study(out, *args, wait=True, **kw):
+    cmd = [sys.executable, "-m", "tinygrad_opt", "study", "--out", str(out), *args]
+    if not wait:
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, cwd=ROOT, start_new_session=True)
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600, **kw)
+
+
+def trials(out):
+    found = {}
+    for path in glob.glob(os.path.join(str(out), "trials", "*.json")):
+        with open(path) as f:
+            r = json.load(f)
+        found[r["id"]] = r
+    return found
+
+
+def same_numbers(a, b):
+    assert sorted(a) == sorted(b)
+    for k in a:
+        assert deterministic(a[k]) == deterministic(b[k]), k
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("local") / "study"
+    r = study(out, *TINY, "--workers", "2", "--threads", "1")
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def test_a_tiny_study_writes_its_report(local_run):
+    found = trials(local_run)
+    assert len(found) == 4 and all(r["threads"] == 1 for r in found.values())
+    report = (local_run / "report.md").read_text()
+    assert "| Adam | 0." in report and "Our ranking at epoch 2" in report
+    assert "The article's ranking at epoch 10: Adam > Mini-batch gradient descent" in report
+    assert (local_run / "table.csv").read_text().startswith("dataset,method,title,seeds")
+    assert os.path.getsize(local_run / "val_acc.png") > 10_000
+
+
+def test_worker_and_thread_counts_do_not_change_a_trials_numbers(local_run, tmp_path):
+    r = study(tmp_path / "one", *TINY, "--workers", "1", "--threads", "2")
+    assert r.returncode == 0, r.stderr
+    other = trials(tmp_path / "one")
+    assert all(t["threads"] == 2 for t in other.values())
+    same_numbers(trials(local_run), other)
+
+
+def test_the_ray_backend_gives_the_same_numbers(local_run, tmp_path):
+    """On a local Ray instance (started and stopped by the study)."""
+    pytest.importorskip("ray")
+    r = study(tmp_path / "ray", *TINY, "--backend", "ray", "--workers", "2", "--threads", "1")
+    assert r.returncode == 0, r.stderr
+    same_numbers(trials(local_run), trials(tmp_path / "ray"))
+
+
+def _worker_pids(parent):
+    """The pids of the study's spawned worker processes (children of `parent`)."""
+    pids = []
+    for task in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            with open(task) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            with open(task.replace("stat", "cmdline"), "rb") as f:
+                cmd = f.read()
+        except OSError:
+            continue
+        if int(fields[1]) == parent and b"spawn_main" in cmd:
+            pids.append(int(task.split("/")[2]))
+    return pids
+
+
+def _kill_one_worker(find, proc, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        pids = find()
+        if pids:
+            time.sleep(0.5)                 # inside a trial
+            os.kill(pids[0], signal.SIGKILL)
+            return pids[0]
+        time.sleep(0.05)
+    raise AssertionError("no worker to kill")
+
+
+def test_a_killed_local_worker_is_replaced_and_the_study_completes(local_run, tmp_path):
+    proc = study(tmp_path / "k", *TINY, "--workers", "2", "--threads", "1", wait=False)
+    _kill_one_worker(lambda: _worker_pids(proc.pid), proc)
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
+    assert "a worker died; running" in err
+    same_numbers(trials(local_run), trials(tmp_path / "k"))
+
+
+def _ray_trial_pids():
+    out = subprocess.run(["pgrep", "-f", "ray::run_trial"], capture_output=True, text=True)
+    return [int(p) for p in out.stdout.split()]
+
+
+def test_a_killed_ray_worker_is_retried_and_the_study_completes(local_run, tmp_path):
+    pytest.importorskip("ray")
+    proc = study(tmp_path / "kr", *TINY, "--backend", "ray", "--workers", "2", "--threads",
+                 "1", wait=False)
+    _kill_one_worker(_ray_trial_pids, proc, timeout=120)
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
+    same_numbers(trials(local_run), trials(tmp_path / "kr"))
+
+
+def test_an_interrupted_study_resumes_without_redoing_finished_trials(local_run, tmp_path):
+    out = tmp_path / "i"
+    proc = study(out, *TINY, "--workers", "1", "--threads", "2", wait=False)
+    deadline = time.time() + 120
+    while not glob.glob(str(out / "trials" / "*.json")) and time.time() < deadline:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)     # the whole study, workers too: kill -9
+    proc.communicate()
+    done = {p: os.stat(p).st_mtime_ns for p in glob.glob(str(out / "trials" / "*.json"))}
+    assert 1 <= len(done) < 4
+    r = study(out, *[a for a in TINY if a != "--quiet"], "--workers", "1", "--threads", "2")
+    assert r.returncode == 0, r.stderr
+    assert f"{len(done)} of 4 trials already finished" in r.stderr
+    assert all(os.stat(p).st_mtime_ns == t for p, t in done.items())   # not redone
+    same_numbers(trials(local_run), trials(out))
+
+
+def test_the_tuned_protocol_chooses_on_held_out_images(tmp_path):
+    out = tmp_path / "t"
+    r = study(out, "--protocol", "tuned", "--optimizers", "adam,minibatch", "--seeds", "2",
+              "--epochs", "1", "--limit", "400", "--val-size", "300", "--lr-grid",
+              "0.0001,0.01", "--target", "0.3", "--quiet", "--workers", "2", "--threads", "1")
+    assert r.returncode == 0, r.stderr
+    found = list(trials(out).values())
+    tuning = [t for t in found if t["spec"]["split"] == "val"]
+    final = [t for t in found if t["spec"]["split"] == "test"]
+    assert len(tuning) == 4 and len(final) == 4
+    assert all(t["val_samples"] == 300 and t["train_samples"] == 400 for t in tuning)
+    assert all(t["val_samples"] == 10000 and t["spec"]["seed"] >= 1000 for t in final)
+    for method in ("adam", "minibatch"):        # the chosen lr is the better of the two
+        scores = {t["spec"]["hyper"]["lr"]: t["history"][-1]["val_acc"] for t in tuning
+                  if t["spec"]["method"] == method}
+        chosen = {t["spec"]["hyper"]["lr"] for t in final if t["spec"]["method"] == method}
+        assert chosen == {max(scores, key=scores.get)}
+    report = (out / "report.md").read_text()
+    assert "95% interval" in report and "steps to 0.3" in report
+    for plot in ("lr_sensitivity.png", "performance_profile.png"):
+        assert os.path.getsize(out / plot) > 10_000
+
+
+def test_statistics():
+    """t quantiles against the printed tables; Welch's test; the profile by hand."""
+    for df, t in [(1, 12.706), (2, 4.303), (4, 2.776), (9, 2.262), (29, 2.045)]:
+        assert t_quantile(0.975, df) == pytest.approx(t, abs=1e-3)
+    assert mean_sd([1.0, 2.0, 3.0]) == (2.0, 1.0)
+    lo, hi = interval95([1.0, 2.0, 3.0])
+    assert (lo, hi) == pytest.approx((2 - 4.303 / math.sqrt(3), 2 + 4.303 / math.sqrt(3)),
+                                     abs=1e-3)
+    assert separated([0.90, 0.91, 0.90], [0.95, 0.96, 0.95])
+    assert not separated([0.90, 0.95, 0.92], [0.91, 0.96, 0.93])
+    assert not separated([0.9], [0.99])           # one seed: nothing is separated
+    profile = performance_profile({"a": {"p": 1.0, "q": 4.0}, "b": {"p": 2.0, "q": 2.0},
+                                   "c": {"p": math.inf, "q": 2.0}}, [1.0, 2.0, 10.0])
+    assert profile == {"a": [0.5, 1.0, 1.0], "b": [0.5, 1.0, 1.0], "c": [0.5, 0.5, 0.5]}
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--set", "adam.lr"], "expected method.key=value"),
+    (["--set", "adamax.lr=0.1"], "unknown method 'adamax'"),
+    (["--set", "adam.lr=-1"], "lr must be a finite number >= 0"),
+    (["--grid", "adam.beta1=0.9,x"], "'x' is not a number"),
+    (["--lr-grid", "0.1,-1"], "expected positive learning rates"),
+    (["--dataset", "cifar"], "unknown data set(s) cifar"),
+])
+def test_bad_study_input_is_one_line(args, message, tmp_path):
+    r = study(tmp_path / "bad", *args)
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
+
+
+def test_parse_assignments_types():
+    assert parse_assignments(["adam.lr=0.01", "momentum.nesterov=true"]) == {
+        "adam": {"lr": 0.01}, "momentum": {"nesterov": True}}
+    assert parse_assignments(["adam.beta1=0.8,0.9"], "--grid") == {"adam": {"beta1": [0.8, 0.9]}}

@@ -1,0 +1,215 @@
+"""`tinygrad-opt study`: plan the trials of a protocol, run those not yet finished on a
+backend, store each as it finishes, and write the report.
+
+Protocols:
+- "article": every method at its defaults (plus `--set` overrides), `seeds` seeds each,
+  trained on the training images and scored on the test images after every epoch, as
+  the article does.
+- "tuned" (DeepOBS's protocol, Schneider et al. 2019): the learning rate of each method
+  chosen on a log grid (and any `--grid` values) by the validation accuracy on a split
+  held out from the training images, on `tune_seeds` seeds; the best setting then
+  trained on `seeds` fresh seeds (1000, 1001, ...) on the training images and scored on
+  the test images.
+
+A study folder holds study.json (the last command's settings), trials/ (one JSON file
+per finished trial, written atomically: an interrupted study loses only the trials in
+flight) and the report (report.md, table.csv, plots). A rerun skips finished trials.
+"""
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+
+from ..optim import METHODS
+from ..store.files import OutputLock, atomic_write_text, check_writable, remove_temporaries
+from .backends import make_backend
+from .trials import make_spec, trial_id
+
+LR_GRID = tuple(float(f"{v:.3g}") for v in np.logspace(-5, 0, 13))   # 1e-5 ... 1
+FINAL_SEED = 1000                     # the tuned protocol's test runs: seeds 1000, 1001, ...
+
+
+def parse_assignments(items, what="--set"):
+    """["adam.lr=0.01", ...] -> {"adam": {"lr": 0.01}} (values: numbers, true/false, or
+    comma-separated lists with --grid). Raises ValueError naming the bad item."""
+    out = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        method, dot, name = key.partition(".")
+        if not sep or not dot or not name or not value:
+            raise ValueError(f"{what} {item!r}: expected method.key=value")
+        if method not in METHODS:
+            raise ValueError(f"{what} {item!r}: unknown method {method!r}; known: "
+                             f"{', '.join(METHODS)}")
+        parsed = [_value(v, item, what) for v in value.split(",")]
+        out.setdefault(method, {})[name] = parsed if what == "--grid" else parsed[0]
+        if what == "--set" and len(parsed) > 1:
+            raise ValueError(f"{what} {item!r}: one value (a list of values is --grid)")
+        try:                          # the rule checks the name and the value now
+            from ..tensor import Tensor
+            METHODS[method].make([Tensor([0.0], requires_grad=True)],
+                                 **{name: parsed[0]})
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{what} {item!r}: {e}") from None
+    return out
+
+
+def _value(text, item, what):
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    try:
+        number = float(text)
+    except ValueError:
+        raise ValueError(f"{what} {item!r}: {text!r} is not a number") from None
+    return int(number) if number.is_integer() and "." not in text and "e" not in \
+        text.lower() else number
+
+
+def plan(protocol, methods, datasets, seeds, epochs, limit, batch_size, sets=None,
+         grids=None, lr_grid=LR_GRID, tune_seeds=1, val_size=10000, target=0.98):
+    """The first phase's specs (all of them, for the article protocol; the tuning runs
+    for the tuned protocol)."""
+    sets, grids = sets or {}, grids or {}
+    specs = []
+    for dataset in datasets:
+        for method in methods:
+            common = dict(dataset=dataset, epochs=epochs, limit=limit,
+                          batch_size=batch_size, target=target)
+            if protocol == "article":
+                specs += [make_spec(method, seed=s, hyper=sets.get(method), **common)
+                          for s in range(seeds)]
+                continue
+            for hyper in settings_grid(method, sets, grids, lr_grid):
+                specs += [make_spec(method, seed=s, hyper=hyper, split="val",
+                                    val_size=val_size, **common) for s in range(tune_seeds)]
+    return specs
+
+
+def settings_grid(method, sets, grids, lr_grid):
+    """Every combination of the learning-rate grid and the method's --grid values."""
+    combos = [dict(sets.get(method, {}))]
+    axes = dict(lr=list(lr_grid), **grids.get(method, {}))
+    for key, values in axes.items():
+        combos = [dict(c, **{key: v}) for c in combos for v in values]
+    return combos
+
+
+def final_specs(tuning, seeds):
+    """The tuned protocol's second phase: per data set and method, the setting with the
+    best mean final validation accuracy (diverged runs count as 0), on fresh seeds."""
+    best = {}
+    for key, runs in _group(tuning, lambda r: (r["spec"]["dataset"], r["spec"]["method"],
+                                               json.dumps(r["spec"]["hyper"], sort_keys=True))):
+        score = np.mean([_final_acc(r) for r in runs])
+        if key[:2] not in best or score > best[key[:2]][0]:
+            best[key[:2]] = (score, runs[0]["spec"])
+    specs = []
+    for (_dataset, _method), (_score, spec) in sorted(best.items()):
+        for s in range(seeds):
+            specs.append(make_spec(spec["method"], spec["dataset"], FINAL_SEED + s,
+                                   spec["hyper"], spec["epochs"], spec["limit"],
+                                   spec["batch_size"], "test", spec["val_size"],
+                                   spec["target"]))
+    return specs
+
+
+def _final_acc(result):
+    h = result["history"]
+    return 0.0 if result["diverged"] or not h else h[-1]["val_acc"]
+
+
+def _group(results, key):
+    groups = {}
+    for r in results:
+        groups.setdefault(key(r), []).append(r)
+    return sorted(groups.items())
+
+
+class StudyFolder:
+    """The folder's trials: read the finished ones, store a new one atomically."""
+
+    def __init__(self, out):
+        self.out, self.trials = out, os.path.join(out, "trials")
+        os.makedirs(self.trials, exist_ok=True)
+        remove_temporaries(self.trials)
+
+    def path(self, spec):
+        return os.path.join(self.trials, trial_id(spec) + ".json")
+
+    def finished(self, spec):
+        """The stored result of spec, or None (an unreadable file counts as unfinished)."""
+        try:
+            with open(self.path(spec), encoding="utf-8") as f:
+                result = json.load(f)
+            return result if result.get("spec") == spec else None
+        except (OSError, ValueError):
+            return None
+
+    def store(self, result):
+        atomic_write_text(self.path(result["spec"]), json.dumps(result, indent=1))
+
+
+def run_specs(folder, specs, backend, quiet, what):
+    """Run the specs without a stored result; return every spec's result, in order."""
+    results = {trial_id(s): folder.finished(s) for s in specs}
+    todo = [s for s in specs if results[trial_id(s)] is None]
+    from tqdm.auto import tqdm
+    bar = tqdm(total=len(specs), initial=len(specs) - len(todo), desc=what, unit="trial",
+               disable=quiet, dynamic_ncols=True)
+    if not quiet and len(todo) < len(specs):
+        bar.write(f"{what}: {len(specs) - len(todo)} of {len(specs)} trials already "
+                  f"finished in {folder.trials}; running the other {len(todo)}",
+                  file=sys.stderr)
+
+    def done(result):
+        folder.store(result)
+        results[result["id"]] = result
+        bar.update(1)
+
+    try:
+        if todo:
+            backend.run(todo, done)
+    finally:
+        bar.close()
+    return [results[trial_id(s)] for s in specs]
+
+
+def run_study(protocol="article", methods=None, datasets=("mnist",), seeds=3, epochs=10,
+              limit=None, batch_size=None, out="results/study", backend="local", workers=1,
+              threads=None, address=None, sets=None, grids=None, lr_grid=LR_GRID,
+              tune_seeds=1, val_size=10000, target=0.98, quiet=False, retries=2,
+              data_dir=None):
+    """Plan, run and report a study (see the module docstring). Returns the report's
+    summary (dict)."""
+    from . import report
+    methods = list(methods or ("gd", "minibatch", "momentum", "adagrad", "rmsprop",
+                               "adadelta", "adam"))
+    threads = threads or max(1, (os.cpu_count() or 1) // workers)
+    os.makedirs(out, exist_ok=True)
+    check_writable(out)
+    config = dict(protocol=protocol, methods=methods, datasets=list(datasets), seeds=seeds,
+                  epochs=epochs, limit=limit, batch_size=batch_size, backend=backend,
+                  workers=workers, threads=threads, sets=sets or {}, grids=grids or {},
+                  lr_grid=list(lr_grid), tune_seeds=tune_seeds, val_size=val_size,
+                  target=target)
+    t0 = time.perf_counter()
+    with OutputLock(out):
+        atomic_write_text(os.path.join(out, "study.json"), json.dumps(config, indent=1))
+        folder = StudyFolder(out)
+        runner = make_backend(backend, workers, threads, address, retries, data_dir)
+        first = plan(protocol, methods, datasets, seeds, epochs, limit, batch_size, sets,
+                     grids, lr_grid, tune_seeds, val_size, target)
+        results = run_specs(folder, first, runner, quiet,
+                            "tuning" if protocol == "tuned" else "trials")
+        final = []
+        if protocol == "tuned":
+            final = run_specs(folder, final_specs(results, seeds), runner, quiet, "test runs")
+        summary = report.write(out, config, results, final, time.perf_counter() - t0)
+    return summary
+
+
+def trials_per_hour(seconds, trials):
+    return math.inf if seconds == 0 else 3600 * trials / seconds

@@ -1,0 +1,116 @@
+"""One trial of a study: a method with its hyperparameters, trained from a seed on a data
+set for some epochs, scored after every epoch. A trial is a plain dict (its *spec*), so it
+can cross to a worker process or a Ray task and name its result file; `run_trial` is
+all a worker runs.
+
+Determinism: the model's weights, its dropout masks and the shuffling all come from the
+trial's seed; the kernels' results do not depend on the thread count (Numba's parallel
+loops write independent outputs; see _jit.py), so a trial gives the same history on any
+backend, any worker count and on a rerun (tests/test_study.py checks it).
+"""
+import hashlib
+import json
+import os
+import time
+
+import numpy as np
+
+# The held-out split of the tuned protocol: the last VAL_SIZE training images of a fixed
+# permutation (seed VAL_SEED), the same for every trial; the test images are never used
+# to choose a setting.
+VAL_SEED = 20261129
+SPEC_KEYS = ("method", "dataset", "seed", "hyper", "epochs", "limit", "batch_size", "split",
+             "val_size", "target")
+
+
+def make_spec(method, dataset="mnist", seed=0, hyper=None, epochs=10, limit=None,
+              batch_size=None, split="test", val_size=10000, target=None):
+    """A trial's spec. split: "test" (train on the training images, score on the test
+    images) or "val" (train on the training images less a held-out split, score on it)."""
+    return dict(method=method, dataset=dataset, seed=int(seed), hyper=dict(hyper or {}),
+                epochs=int(epochs), limit=limit, batch_size=batch_size, split=split,
+                val_size=int(val_size), target=target)
+
+
+def trial_id(spec):
+    """A stable name: readable fields and a hash of the whole spec."""
+    text = json.dumps({k: spec[k] for k in SPEC_KEYS}, sort_keys=True)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    lr = spec["hyper"].get("lr")
+    tag = f"-lr{lr:.3g}" if lr is not None else ""
+    return f"{spec['dataset']}-{spec['method']}{tag}-s{spec['seed']}-{spec['split']}-{digest}"
+
+
+_DATA = {}
+
+
+def _data(dataset, data_dir=None):
+    from ..data import load
+    if dataset not in _DATA:
+        _DATA[dataset] = load(dataset, data_dir)
+    return _DATA[dataset]
+
+
+def split_data(spec, data_dir=None):
+    """(train, val) arrays for the spec: inputs and labels."""
+    data = _data(spec["dataset"], data_dir)
+    x, y = data.train_images, data.train_labels
+    if spec["split"] == "val":
+        order = np.random.default_rng(VAL_SEED).permutation(len(x))
+        held, kept = order[-spec["val_size"]:], order[:-spec["val_size"]]
+        kept = np.sort(kept)[:spec["limit"]]
+        return (x[kept], y[kept]), (x[np.sort(held)], y[np.sort(held)])
+    return (x[:spec["limit"]], y[:spec["limit"]]), (data.test_images, data.test_labels)
+
+
+def run_trial(spec, data_dir=None):
+    """Train the spec's trial; return its result (a dict: the spec, the history, and
+    where and how fast it ran). A loss that becomes NaN or inf ends the trial early,
+    with `diverged` set (a learning rate too large for the rule: a result, not an error)."""
+    from ..models import article_cnn
+    from ..optim import METHODS
+    from ..data import to_float
+    from ..train import NonFiniteLoss, Trainer
+
+    t0 = time.perf_counter()
+    train, val = split_data(spec, data_dir)
+    method = METHODS[spec["method"]]
+    model = article_cnn(seed=spec["seed"])
+    optimizer = method.make(model.parameters(), **spec["hyper"])
+    batch_size = spec["batch_size"] if spec["batch_size"] is not None else method.batch_size
+    trainer = Trainer(model, optimizer, seed=spec["seed"], batch_size=batch_size,
+                      transform=to_float, quiet=True)
+    diverged = False
+    try:
+        trainer.fit(train, val, epochs=spec["epochs"])
+    except NonFiniteLoss:
+        diverged = True
+    history = [dict(h) for h in trainer.history]
+    return dict(spec=spec, id=trial_id(spec), history=history, diverged=diverged,
+                train_samples=len(train[0]), val_samples=len(val[0]),
+                seconds=time.perf_counter() - t0, pid=os.getpid(),
+                threads=_threads())
+
+
+def _threads():
+    import numba
+    return int(numba.get_num_threads())
+
+
+def deterministic(result):
+    """The parts of a result that must not depend on where or how fast it ran."""
+    keep = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "updates")
+    return dict(id=result["id"], diverged=result["diverged"],
+                history=[{k: h[k] for k in keep if k in h} for h in result["history"]])
+
+
+def to_target(result, target):
+    """(updates, train seconds) until the first epoch whose validation accuracy reaches
+    target; (inf, inf) when none does."""
+    updates = seconds = 0.0
+    for h in result["history"]:
+        updates += h["updates"]
+        seconds += h["train_seconds"]
+        if h["val_acc"] >= target:
+            return updates, seconds
+    return float("inf"), float("inf")
