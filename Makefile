@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test bench bench-torch reference-fixtures mnist mnist-quick examples clean
+.PHONY: install test bench bench-torch reference-fixtures mnist mnist-quick study study-quick examples clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,14 @@ mnist: $(STAMP)
 
 mnist-quick: $(STAMP)
 	$(BIN)/tinygrad-opt mnist --epochs 1 --limit 3000 --out results/mnist-quick --resume
+
+# The article's protocol over 3 seeds: its batch-64 methods and full-batch GD, 10 epochs
+# on the first 30,000 training images (docs/protocol.md says why, and what it costs).
+study: $(STAMP)
+	$(BIN)/tinygrad-opt study --protocol article --seeds 3 --epochs 10 --limit 30000 --out results/study
+
+study-quick: $(STAMP)
+	$(BIN)/tinygrad-opt study --protocol article --optimizers gd,minibatch,adam --seeds 2 --epochs 3 --limit 5000 --out results/study-quick
 
 examples: $(STAMP)
 	$(BIN)/python examples/01_autograd_basics.py
