@@ -156,7 +156,7 @@ def test_a_run_of_other_methods_keeps_the_earlier_ones(first, tmp_path, capsys):
     runs = json.load(open(out / "results.json"))["runs"]
     assert [r["name"] for r in runs] == ["adam", "minibatch"] and runs[0] == adam
     table = (out / "table.md").read_text()
-    assert "| Adam |" in table and "| Mini-batch gradient descent" in table
+    assert "| Adam, batch 64 |" in table and "| Mini-batch gradient descent" in table
 
 
 def test_resume_and_overwrite_exclude_each_other(tmp_path, capsys):
@@ -254,8 +254,25 @@ def test_the_rules_after_adam_run_from_the_command_line(tmp_path, capsys):
     table = (out / "table.md").read_text()
     for title in ("AdamW", "NAdam", "RAdam", "Lion", "Muon", "Adam (AMSGrad)",
                   "SGD with Nesterov momentum"):
-        row = next(line for line in table.splitlines() if line.startswith(f"| {title} |"))
+        row = next(line for line in table.splitlines()
+                   if line.startswith(f"| {title}, batch 64 |"))
         assert "article" not in row
     code, _, err = cli(capsys, "--optimizers", "adam,radam", "--preset", "keras", "--out",
                        str(tmp_path / "other"))
     assert code == 2 and "radam: Keras 3.15 ships no RAdam" in err
+
+
+def test_a_short_run_shows_its_last_epoch_and_each_rows_batch_size(tmp_path, capsys):
+    """Three epochs: the table has epoch 1 and the last one run (3), not only empty
+    epoch-5 and epoch-10 columns; each row names the batch size it used, and the article's
+    where it differs."""
+    from tinygrad_opt.cli import main
+    out = tmp_path / "res"
+    assert main(["mnist", "--optimizers", "adam,gd", "--epochs", "3", "--batch-size", "32",
+                 "--out", str(out), *QUICK]) == 0
+    table = (out / "table.md").read_text()
+    assert "| Epoch 1 val acc | val loss | Epoch 3 (last run) val acc | val loss |" in table
+    assert "Epoch 5" not in table
+    adam = next(line for line in table.splitlines() if line.startswith("| Adam"))
+    assert adam.startswith("| Adam, batch 32 (the article's: 64) |")
+    assert adam.count("**") == 2 * 5            # epochs 1 and 3, and the time

@@ -110,7 +110,7 @@ def test_cli_runs_end_to_end_on_a_subset(tmp_path, capsys):
     assert [r["name"] for r in results["runs"]] == ["adam", "minibatch"]
     assert results["config"]["train_samples"] == 256 and "numba" in results["environment"]
     table = open(os.path.join(out, "table.md")).read()
-    assert "| Adam | **0." in table and "/ 0.9772" in table      # ours beside the article's
+    assert "| Adam, batch 64 | **0." in table and "/ 0.9772" in table   # ours beside the article's
 
 
 @pytest.mark.parametrize("args,message", [

@@ -45,6 +45,9 @@ def table_rows(runs, with_article=True):
             row[f"article_val_acc_{e}"] = art["acc"][i] if art else None
             row[f"article_val_loss_{e}"] = art["loss"][i] if art else None
         row["epochs"] = len(h)
+        row["val_acc_last"] = h[-1]["val_acc"] if h else None
+        row["val_loss_last"] = h[-1]["val_loss"] if h else None
+        row["batch_size"] = run.get("batch_size")
         row["total_seconds"] = sum(r["seconds"] for r in h)
         row["article_time"] = art["time"] if art else ""
         rows.append(row)
@@ -59,9 +62,20 @@ def write_csv(path, rows):
     atomic_write_text(path, text.getvalue())
 
 
+ARTICLE_BATCH = 64          # the article's batch size, every row of its table
+
+
+def _batch(size, samples=None):
+    return "full batch" if size is None else f"batch {size:,}"
+
+
 def write_markdown(path, rows, note="", dataset="MNIST"):
-    head = ("| Optimizer | Epoch 1 val acc | val loss | Epoch 5 val acc | val loss | "
-            "Epoch 10 val acc | val loss | Total time |\n|---|---|---|---|---|---|---|---|\n")
+    last = max((r["epochs"] for r in rows), default=0) or 1     # (no epoch finished: dashes)
+    shown = [e for e in EPOCHS if e <= last]
+    extra = last not in EPOCHS            # fewer (or other) epochs than the article's
+    head = ("| Optimizer |" + "".join(f" Epoch {e} val acc | val loss |" for e in shown)
+            + (f" Epoch {last} (last run) val acc | val loss |" if extra else "")
+            + " Total time |\n|---|" + "---|---|" * (len(shown) + extra) + "---|\n")
     title = ("# The article's MNIST experiment: ours beside the article's\n"
              if dataset == "MNIST" else
              f"# The article's experiment on {dataset} (the article ran MNIST only)\n")
@@ -71,13 +85,20 @@ def write_markdown(path, rows, note="", dataset="MNIST"):
              "article.\n", note, "", head.rstrip("\n")]
     for r in rows:
         cells = []
-        for e in EPOCHS:
+        for e in shown:
             for key in ("val_acc", "val_loss"):
                 ours, theirs = r[f"{key}_{e}"], r[f"article_{key}_{e}"]
                 cells.append(f"**{_fmt(ours)}** / {_fmt(theirs)}")
+        if extra:
+            cells += [f"**{_fmt(r['val_acc_last'])}** / –",
+                      f"**{_fmt(r['val_loss_last'])}** / –"]
         time_cell = f"**{_minutes(r['total_seconds'])}** / {r['article_time'] or '–'}"
         name = r["title"] + (f" (article: {r['article_row']})" if r["article_row"] and
                              r["article_row"] != r["title"] else "")
+        if "batch_size" in r:             # the batch size it really used
+            name += f", {_batch(r['batch_size'])}"
+            if r["article_row"] and r["batch_size"] != ARTICLE_BATCH:
+                name += f" (the article's: {ARTICLE_BATCH})"
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {time_cell} |")
     atomic_write_text(path, "\n".join(lines) + "\n")
 
