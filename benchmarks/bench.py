@@ -202,7 +202,7 @@ def bench_optimizers(repeat):
                        ("Adam, torch form", lambda ps: Adam(ps, preset="torch")),
                        ("Adam, amsgrad", lambda ps: Adam(ps, amsgrad=True)),
                        ("AdamW (decay)", AdamW), ("NAdam", NAdam), ("RAdam", RAdam),
-                       ("Lion", Lion), ("Muon", Muon)]:
+                       ("Lion", Lion), ("Muon (torch)", lambda ps: Muon(ps, preset="torch"))]:
         opt = make(params)
         for _ in range(6):             # state allocated, kernels compiled, RAdam past
             opt.step()                 # its momentum-only steps

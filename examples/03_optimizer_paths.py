@@ -81,7 +81,7 @@ RULES = {   # label: (optimizer factory given a learning rate, noise on the grad
     "NAdam": (lambda p, lr: NAdam(p, lr=lr), 0.0),
     "RAdam": (lambda p, lr: RAdam(p, lr=lr), 0.0),
     "Lion": (lambda p, lr: Lion(p, lr=lr), 0.0),
-    "Muon": (lambda p, lr: Muon(p, lr=lr, weight_decay=0.0), 0.0),
+    "Muon": (lambda p, lr: Muon(p, lr=lr, weight_decay=0.0, preset="torch"), 0.0),
 }
 KEYS = ["gd", "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam",
         "adamw", "nadam", "radam", "lion", "muon"]

@@ -642,7 +642,7 @@ def test_presets_a_rule_lacks_are_refused_with_the_reason():
         Lion(p, preset="torch")
     with pytest.raises(ValueError, match=r"RAdam: no preset 'keras' \(Keras 3.15 ships no RAdam\)"):
         RAdam(p, preset="keras")
-    assert RAdam(p).preset == "torch" and Muon(p).preset == "torch" and Lion(p).preset == "keras"
+    assert RAdam(p).preset == "torch" and Muon(p).preset == "keras" and Lion(p).preset == "keras"
 
 
 SCHEDULE_MAKERS = {
@@ -727,7 +727,7 @@ def _all_rule_configs():
         "nadam_torch": (NAdam, dict(preset="torch")),
         "radam": (RAdam, dict(lr=0.01)),
         "lion_wd": (Lion, dict(weight_decay=0.1)),
-        "muon_torch": (Muon, dict(lr=0.02)),
+        "muon_torch": (Muon, dict(lr=0.02, preset="torch")),
         "muon_keras": (Muon, dict(lr=0.02, preset="keras")),
     }
 

@@ -26,7 +26,7 @@ with it: 0.9150, 0.9563, 0.9687 at epochs 1, 5 and 10, against the article's 0.9
 0.9585, 0.9697 (docs/results/mnist/). We use it.
 
 The rules after Adam run with their published defaults (each rule's default preset:
-Keras' where Keras ships the rule, PyTorch's for RAdam and Muon) and the article's batch
+Keras' where Keras ships the rule, PyTorch's for RAdam) and the article's batch
 of 64; `nesterov` takes the momentum row's lr 0.001 and momentum 0.9 (neither library
 gives SGD a default momentum):
 
@@ -38,7 +38,7 @@ gives SGD a default momentum):
 | nadam    | NAdam | defaults                        | keras  |
 | radam    | RAdam | defaults                        | torch  |
 | lion     | Lion  | defaults                        | keras  |
-| muon     | Muon  | defaults (AdamW for biases)     | torch  |
+| muon     | Muon  | defaults (AdamW for the rest)   | keras  |
 """
 from dataclasses import dataclass, field
 

@@ -5,7 +5,7 @@ every direction of a weight matrix moves by about the same amount, whatever the 
 of its singular values. For each weight matrix W (a convolution kernel is reshaped to
 (out_channels, everything else)), with B its momentum buffer:
 
-    PyTorch (preset "torch", the default)       Keras (preset "keras")
+    PyTorch (preset "torch")                    Keras (preset "keras", the default)
     B ← momentum·B + (1 - momentum)·G            B ← momentum·B + G
     U = G + momentum·(B - G) if nesterov else B   U = G + momentum·B if nesterov else B
     X = U / max(‖U‖_F, eps)                       X = U / (‖U‖_F + eps)
@@ -100,7 +100,6 @@ class Muon(Optimizer):
                "keras": dict(_common, adjust_lr_fn="match_rms_adamw", weight_decay=0.004,
                              adam_eps=1e-7, adam_weight_decay=0.004)}
     no_preset = {"paper": "Jordan's defaults are PyTorch's; use preset 'torch'"}
-    default_preset = "torch"
 
     def __init__(self, params, lr=None, momentum=None, nesterov=None, ns_coefficients=None,
                  ns_steps=None, eps=None, adjust_lr_fn=None, adam_beta1=None,
