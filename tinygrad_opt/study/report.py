@@ -292,7 +292,8 @@ def _profile(out, rows):
     profile = performance_profile(costs, taus)
     fig, ax = plt.subplots(figsize=(7, 4.5))
     colors = _colors(plt, len(profile))
-    for i, (method, rho) in enumerate(profile.items()):
+    order = [m for m in METHODS if m in profile]      # the other plots' colours
+    for i, (method, rho) in enumerate((m, profile[m]) for m in order):
         ax.step(taus, rho, where="post", color=colors[i], label=METHODS[method].title)
     ax.set(xscale="log", xlabel="tau (cost / the best method's cost)",
            ylabel="share of problems within tau", ylim=(-0.02, 1.02),
