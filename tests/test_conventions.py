@@ -3,7 +3,6 @@ made by PyTorch 2.13 (tests/fixtures/reference/make_torch.py, run in a separate
 environment; versions in VERSIONS.md there) and Keras, replayed here with the same
 gradient sequence, on the kernels and on the numpy references."""
 import json
-import math
 import os
 
 import numpy as np

@@ -142,6 +142,31 @@ def _on_sigterm(signum, frame):
     raise Terminated
 
 
+def _guarded(work, errors, out, kept):
+    """Run work() with SIGTERM handled as Ctrl-C. Returns (its result, None), or (None,
+    the exit status) after one line on stderr: 2 for `errors` and OSError, 130 or 143
+    when interrupted (`kept` says what was kept)."""
+    try:
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:                      # not the main thread: no signal handlers
+        previous = None
+    try:
+        return work(), None
+    except errors as e:
+        print(f"tinygrad-opt: error: {e}", file=sys.stderr)
+        return None, 2
+    except OSError as e:
+        print(f"tinygrad-opt: error: {e.filename or out}: {e.strerror}", file=sys.stderr)
+        return None, 2
+    except KeyboardInterrupt as e:
+        what = "terminated" if isinstance(e, Terminated) else "interrupted"
+        print(f"\ntinygrad-opt: {what}; {kept}", file=sys.stderr)
+        return None, 143 if isinstance(e, Terminated) else 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv=None):
     """The command line. argv None: this process is the command (`tinygrad-opt ...`), and
     it sets the thread policy (threads.py) first, restarting itself if it must."""
@@ -179,30 +204,15 @@ def main(argv=None):
     from .store.checkpoint import CheckpointError
     from .train.experiment import OutputError, run_experiment
     from .store.files import FolderBusy
-    try:
-        previous = signal.signal(signal.SIGTERM, _on_sigterm)
-    except ValueError:                      # not the main thread: no signal handlers
-        previous = None
-    try:
-        runs = run_experiment(
-            methods=args.optimizers, epochs=args.epochs, batch_size=args.batch_size,
-            preset=args.preset, seed=args.seed, limit=args.limit, out=args.out,
-            dataset=args.dataset, data_dir=args.data_dir, resume=args.resume,
-            overwrite=args.overwrite, quiet=args.quiet, sets=args.set)
-    except (DataError, CheckpointError, OutputError, FolderBusy) as e:
-        print(f"tinygrad-opt: error: {e}", file=sys.stderr)
-        return 2
-    except OSError as e:
-        print(f"tinygrad-opt: error: {e.filename or args.out}: {e.strerror}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt as e:
-        what = "terminated" if isinstance(e, Terminated) else "interrupted"
-        print(f"\ntinygrad-opt: {what}; finished epochs are in {args.out} (continue "
-              f"with --resume)", file=sys.stderr)
-        return 143 if isinstance(e, Terminated) else 130
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+    runs, code = _guarded(lambda: run_experiment(
+        methods=args.optimizers, epochs=args.epochs, batch_size=args.batch_size,
+        preset=args.preset, seed=args.seed, limit=args.limit, out=args.out,
+        dataset=args.dataset, data_dir=args.data_dir, resume=args.resume,
+        overwrite=args.overwrite, quiet=args.quiet, sets=args.set),
+        (DataError, CheckpointError, OutputError, FolderBusy), args.out,
+        f"finished epochs are in {args.out} (continue with --resume)")
+    if code is not None:
+        return code
     print(f"results: {os.path.join(args.out, 'table.md')}")
     stopped = [r["stopped"] for r in runs if r["stopped"]]
     for reason in stopped:
@@ -220,33 +230,19 @@ def _study(p, args):
     if args.threads and workers * args.threads > (os.cpu_count() or 1):
         print(f"tinygrad-opt: note: {workers} workers x {args.threads} threads exceed the "
               f"{os.cpu_count()} cores", file=sys.stderr)
-    try:
-        previous = signal.signal(signal.SIGTERM, _on_sigterm)
-    except ValueError:
-        previous = None
-    try:
-        summary = run_study(
-            protocol=args.protocol, methods=args.optimizers, datasets=args.dataset,
-            seeds=args.seeds, epochs=args.epochs, limit=args.limit,
-            batch_size=args.batch_size, out=args.out, backend=args.backend,
-            workers=workers, threads=args.threads, address=args.address, sets=args.set,
-            grids=args.grid, lr_grid=args.lr_grid or LR_GRID, tune_seeds=args.tune_seeds,
-            val_size=args.val_size, target=args.target, quiet=args.quiet,
-            retries=args.retries, data_dir=args.data_dir)
-    except (DataError, FolderBusy, TrialFailed) as e:
-        print(f"tinygrad-opt: error: {e}", file=sys.stderr)
-        return 2
-    except OSError as e:
-        print(f"tinygrad-opt: error: {e.filename or args.out}: {e.strerror}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt as e:
-        what = "terminated" if isinstance(e, Terminated) else "interrupted"
-        print(f"\ntinygrad-opt: {what}; finished trials are in {args.out}/trials (run the "
-              f"same command again to continue)", file=sys.stderr)
-        return 143 if isinstance(e, Terminated) else 130
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+    summary, code = _guarded(lambda: run_study(
+        protocol=args.protocol, methods=args.optimizers, datasets=args.dataset,
+        seeds=args.seeds, epochs=args.epochs, limit=args.limit,
+        batch_size=args.batch_size, out=args.out, backend=args.backend,
+        workers=workers, threads=args.threads, address=args.address, sets=args.set,
+        grids=args.grid, lr_grid=args.lr_grid or LR_GRID, tune_seeds=args.tune_seeds,
+        val_size=args.val_size, target=args.target, quiet=args.quiet,
+        retries=args.retries, data_dir=args.data_dir),
+        (DataError, FolderBusy, TrialFailed), args.out,
+        f"finished trials are in {args.out}/trials (run the same command again to "
+        f"continue)")
+    if code is not None:
+        return code
     print(f"report: {os.path.join(args.out, 'report.md')} ({summary['trials']} trials)")
     return 0
 

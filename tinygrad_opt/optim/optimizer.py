@@ -21,7 +21,7 @@ import numbers
 
 import numpy as np
 
-from .._jit import jit, prange, serial_or_parallel, use_reference
+from .._jit import prange, serial_or_parallel, use_reference
 from ..autograd import Outer
 
 # Each library's weight-decay convention: the preset's default for every rule.

@@ -92,11 +92,9 @@ class RayBackend:
     name = "ray"
 
     def __init__(self, address=None, workers=1, threads=1, retries=2, data_dir=None):
-        try:
-            import ray  # noqa: F401
-        except ImportError:
-            raise TrialFailed("--backend ray needs Ray: pip install 'tinygrad_opt[ray]'") \
-                from None
+        import importlib.util
+        if importlib.util.find_spec("ray") is None:
+            raise TrialFailed("--backend ray needs Ray: pip install 'tinygrad_opt[ray]'")
         self.address = address or os.environ.get("RAY_ADDRESS") or None
         self.workers, self.threads, self.retries = workers, threads, retries
         self.data_dir = data_dir

@@ -231,54 +231,58 @@ def _colors(plt, n):
     return base if n <= len(base) else list(plt.get_cmap("tab20").colors)
 
 
-def _curves(out, results, epochs):
+def _panels(results):
+    """One panel per data set; each (panel, data set, method, its colour, its results)."""
     plt = _plt()
     datasets = sorted({r["spec"]["dataset"] for r in results})
     fig, axes = plt.subplots(1, len(datasets), figsize=(7 * len(datasets), 4.5), squeeze=False)
     methods = [m for m in METHODS if any(r["spec"]["method"] == m for r in results)]
     colors = _colors(plt, len(methods))
-    for ax, dataset in zip(axes[0], datasets):
-        for i, method in enumerate(methods):
-            runs = [r for r in results if r["spec"]["method"] == method
-                    and r["spec"]["dataset"] == dataset and not r["diverged"]]
-            if not runs:
-                continue
+    cells = [(ax, dataset, method, colors[i],
+              [r for r in results if r["spec"]["method"] == method
+               and r["spec"]["dataset"] == dataset])
+             for ax, dataset in zip(axes[0], datasets) for i, method in enumerate(methods)]
+    return fig, axes[0], datasets, cells
+
+
+def _curves(out, results, epochs):
+    fig, axes, datasets, cells = _panels(results)
+    for ax, dataset, method, color, runs in cells:
+        runs = [r for r in runs if not r["diverged"]]
+        if runs:
             acc = np.array([[h["val_acc"] for h in r["history"]] for r in runs])
             x = np.arange(1, acc.shape[1] + 1)
             m, sd = acc.mean(axis=0), acc.std(axis=0, ddof=1) if len(runs) > 1 else 0 * x
-            ax.plot(x, m, marker="o", ms=3, color=colors[i], label=METHODS[method].title)
-            ax.fill_between(x, m - sd, m + sd, color=colors[i], alpha=0.2)
-        ax.set(xlabel="epoch", ylabel="validation accuracy", title=f"{dataset}: mean ± sd over seeds")
+            ax.plot(x, m, marker="o", ms=3, color=color, label=METHODS[method].title)
+            ax.fill_between(x, m - sd, m + sd, color=color, alpha=0.2)
+    for ax, dataset in zip(axes, datasets):
+        ax.set(xlabel="epoch", ylabel="validation accuracy",
+               title=f"{dataset}: mean ± sd over seeds")
         ax.grid(True, alpha=0.3)
-    axes[0][-1].legend(fontsize=7, loc="lower right")
+    axes[-1].legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     return _save(fig, os.path.join(out, "val_acc.png"))
 
 
 def _sensitivity(out, tuning):
-    plt = _plt()
-    datasets = sorted({r["spec"]["dataset"] for r in tuning})
-    fig, axes = plt.subplots(1, len(datasets), figsize=(7 * len(datasets), 4.5), squeeze=False)
-    methods = [m for m in METHODS if any(r["spec"]["method"] == m for r in tuning)]
-    colors = _colors(plt, len(methods))
-    for ax, dataset in zip(axes[0], datasets):
-        for i, method in enumerate(methods):
-            by_lr = {}
-            for r in tuning:
-                if r["spec"]["method"] == method and r["spec"]["dataset"] == dataset:
-                    acc = 0.0 if r["diverged"] else r["history"][-1]["val_acc"]
-                    by_lr.setdefault(r["spec"]["hyper"]["lr"], []).append(acc)
-            if not by_lr:
-                continue
+    fig, axes, datasets, cells = _panels(tuning)
+    for ax, dataset, method, color, runs in cells:
+        by_lr = {}
+        for r in runs:
+            acc = 0.0 if r["diverged"] else r["history"][-1]["val_acc"]
+            by_lr.setdefault(r["spec"]["hyper"]["lr"], []).append(acc)
+        if by_lr:
             lrs = sorted(by_lr)
             mean = [np.mean(by_lr[v]) for v in lrs]
-            ax.plot(lrs, mean, marker="o", ms=3, color=colors[i], label=METHODS[method].title)
+            ax.plot(lrs, mean, marker="o", ms=3, color=color, label=METHODS[method].title)
             ax.fill_between(lrs, [min(by_lr[v]) for v in lrs], [max(by_lr[v]) for v in lrs],
-                            color=colors[i], alpha=0.2)
-        ax.set(xscale="log", xlabel="learning rate", ylabel="validation accuracy (held-out split)",
+                            color=color, alpha=0.2)
+    for ax, dataset in zip(axes, datasets):
+        ax.set(xscale="log", xlabel="learning rate",
+               ylabel="validation accuracy (held-out split)",
                title=f"{dataset}: learning-rate sensitivity")
         ax.grid(True, alpha=0.3)
-    axes[0][-1].legend(fontsize=7)
+    axes[-1].legend(fontsize=7)
     fig.tight_layout()
     return _save(fig, os.path.join(out, "lr_sensitivity.png"))
 
