@@ -204,3 +204,16 @@ def test_parse_assignments_types():
     assert parse_assignments(["adam.lr=0.01", "momentum.nesterov=true"]) == {
         "adam": {"lr": 0.01}, "momentum": {"nesterov": True}}
     assert parse_assignments(["adam.beta1=0.8,0.9"], "--grid") == {"adam": {"beta1": [0.8, 0.9]}}
+
+
+def test_make_study_quick_runs_as_the_makefile_says(tmp_path):
+    """The Makefile's study-quick recipe, run as written but into tmp_path."""
+    with open(os.path.join(ROOT, "Makefile")) as f:
+        lines = f.read().split("\nstudy-quick:")[1].split("\n")
+    recipe = lines[1].strip().split()
+    assert recipe[0] == "$(BIN)/tinygrad-opt" and recipe[1] == "study"
+    args = recipe[2:]
+    args[args.index("--out") + 1] = str(tmp_path / "q")
+    r = study(tmp_path / "q", *[a for a in args])
+    assert r.returncode == 0, r.stderr
+    assert len(trials(tmp_path / "q")) == 6 and (tmp_path / "q" / "report.md").exists()
