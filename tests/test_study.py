@@ -152,7 +152,8 @@ def test_the_tuned_protocol_chooses_on_held_out_images(tmp_path):
     out = tmp_path / "t"
     r = study(out, "--protocol", "tuned", "--optimizers", "adam,minibatch", "--seeds", "2",
               "--epochs", "1", "--limit", "400", "--val-size", "300", "--lr-grid",
-              "0.0001,0.01", "--target", "0.3", "--quiet", "--workers", "2", "--threads", "1")
+              "0.0001,0.01", "--target", "0.3", "--tune-seeds", "1", "--quiet", "--workers",
+              "2", "--threads", "1")
     assert r.returncode == 0, r.stderr
     found = list(trials(out).values())
     tuning = [t for t in found if t["spec"]["split"] == "val"]

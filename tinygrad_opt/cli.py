@@ -96,8 +96,9 @@ def parser():
     st.add_argument("--lr-grid", type=_floats, default=None,
                     help="tuned protocol: learning rates to try (default: 13 points, "
                          "log-spaced from 1e-5 to 1)")
-    st.add_argument("--tune-seeds", type=_positive, default=1,
-                    help="tuned protocol: seeds per tried setting (default 1)")
+    st.add_argument("--tune-seeds", type=_positive, default=2,
+                    help="tuned protocol: seeds per tried setting (default 2: the "
+                         "sensitivity plot's band spans them)")
     st.add_argument("--val-size", type=_positive, default=10000,
                     help="tuned protocol: training images held out to choose the setting")
     st.add_argument("--target", type=float, default=0.98,

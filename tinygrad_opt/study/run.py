@@ -69,7 +69,7 @@ def _value(text, item, what):
 
 
 def plan(protocol, methods, datasets, seeds, epochs, limit, batch_size, sets=None,
-         grids=None, lr_grid=LR_GRID, tune_seeds=1, val_size=10000, target=0.98):
+         grids=None, lr_grid=LR_GRID, tune_seeds=2, val_size=10000, target=0.98):
     """The first phase's specs (all of them, for the article protocol; the tuning runs
     for the tuned protocol)."""
     sets, grids = sets or {}, grids or {}
@@ -180,7 +180,7 @@ def run_specs(folder, specs, backend, quiet, what):
 def run_study(protocol="article", methods=None, datasets=("mnist",), seeds=3, epochs=10,
               limit=None, batch_size=None, out="results/study", backend="local", workers=1,
               threads=None, address=None, sets=None, grids=None, lr_grid=LR_GRID,
-              tune_seeds=1, val_size=10000, target=0.98, quiet=False, retries=2,
+              tune_seeds=2, val_size=10000, target=0.98, quiet=False, retries=2,
               data_dir=None):
     """Plan, run and report a study (see the module docstring). Returns the report's
     summary (dict)."""
