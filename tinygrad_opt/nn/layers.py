@@ -209,13 +209,16 @@ class Flatten(Module):
 class Dense(Module):
     """Fully connected layer: y = x @ weight + bias (weight stored (in, out), as Keras).
 
-    Shapes: (N, in_features) -> (N, out_features).
+    Shapes: (N, in_features) -> (N, out_features). The weight Tensor carries
+    `in_out = True`, so that a rule that cares which axis is the output (Muon's scale)
+    reads it as PyTorch's Linear (out, in) weight.
     """
 
     def __init__(self, in_features, out_features, rng=None, dtype=np.float32,
                  init="glorot_uniform"):
         self.weight = _param(initializer(init)((in_features, out_features), in_features,
                                                out_features, as_generator(rng), dtype))
+        self.weight.in_out = True
         self.bias = _param(np.zeros(out_features, dtype=dtype))
 
     def forward(self, x):

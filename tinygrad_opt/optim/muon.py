@@ -30,8 +30,10 @@ hyperparameters, on the same learning rate.
 
 PyTorch computes the Newton–Schulz iteration in bfloat16; here it runs in the
 parameter's dtype. The tests hold PyTorch's trajectories with the same iteration in
-float64 (docs/conventions.md). A weight stored (in, out), as Dense's is, has rows =
-in; PyTorch's Linear stores (out, in): the "original" scale differs for such a layer.
+float64 (docs/conventions.md). rows and cols are a matrix's output and input sizes: a
+convolution kernel's (out_channels, the rest), and for Dense's weight, stored (in, out)
+as Keras stores it and marked `in_out`, (out, in), as PyTorch's Linear stores it, so that
+the "original" scale is PyTorch's for the same layer.
 
 State: B (momentum) for matrices; m, v for the AdamW part.
 """
@@ -56,7 +58,7 @@ def newton_schulz(u, steps, a, b, c, eps, torch_form):
 
 
 def scale(shape, adjust_lr_fn):
-    """s, the factor on lr for a matrix of this (rows, cols) shape."""
+    """s, the factor on lr for a matrix of this (rows, cols) shape: (outputs, inputs)."""
     rows, cols = shape
     if adjust_lr_fn == "match_rms_adamw":
         return 0.2 * math.sqrt(max(rows, cols))
@@ -64,8 +66,9 @@ def scale(shape, adjust_lr_fn):
 
 
 def muon_reference(w, g, buf, lr, momentum, nesterov, ns_steps, a, b, c, eps,
-                   adjust_lr_fn, torch_form):
-    """The rule in numpy, one line per formula line (in place). w, g, buf: matrices."""
+                   adjust_lr_fn, torch_form, shape=None):
+    """The rule in numpy, one line per formula line (in place). w, g, buf: matrices;
+    shape: (outputs, inputs) for the scale, if not w's own shape."""
     if torch_form:
         buf[...] = momentum * buf + (1 - momentum) * g
         u = g + momentum * (buf - g) if nesterov else buf
@@ -73,7 +76,7 @@ def muon_reference(w, g, buf, lr, momentum, nesterov, ns_steps, a, b, c, eps,
         buf[...] = momentum * buf + g
         u = g + momentum * buf if nesterov else buf
     x = newton_schulz(u, ns_steps, a, b, c, eps, torch_form)
-    w -= lr * scale(w.shape, adjust_lr_fn) * x
+    w -= lr * scale(shape or w.shape, adjust_lr_fn) * x
 
 
 def _momentum_loops(g, buf, u, momentum, nesterov, torch_form):
@@ -148,14 +151,22 @@ class Muon(Optimizer):
         else:
             adam_kernel_update(w, g, state, self.t, *args, False, self.preset == "torch")
 
+    def matrix_shape(self, w2, state):
+        """(outputs, inputs) of the matrix w2: its shape, or reversed for a parameter
+        marked `in_out` (Dense's weight)."""
+        i = next(i for i, s in enumerate(self.state) if s is state)
+        rows, cols = w2.shape
+        return (cols, rows) if getattr(self.params[i], "in_out", False) else (rows, cols)
+
     def reference_update(self, w, g, state, h):
         if not self.is_matrix(w):
             return self._adam(w, g, state, h, reference=True)
         rows = w.shape[0]
-        muon_reference(w.reshape(rows, -1), g.reshape(rows, -1),
-                       state["B"].reshape(rows, -1), h["lr"], h["momentum"], h["nesterov"],
-                       h["ns_steps"], *h["ns_coefficients"], h["eps"], h["adjust_lr_fn"],
-                       self.preset == "torch")
+        w2 = w.reshape(rows, -1)
+        muon_reference(w2, g.reshape(rows, -1), state["B"].reshape(rows, -1), h["lr"],
+                       h["momentum"], h["nesterov"], h["ns_steps"], *h["ns_coefficients"],
+                       h["eps"], h["adjust_lr_fn"], self.preset == "torch",
+                       self.matrix_shape(w2, state))
 
     def kernel_update(self, w, g, state, h):
         if not self.is_matrix(w):
@@ -167,4 +178,4 @@ class Muon(Optimizer):
         w2 = w.reshape(rows, -1)
         x = newton_schulz(u.reshape(rows, -1), h["ns_steps"], *h["ns_coefficients"],
                           h["eps"], torch_form)
-        w2 -= f(h["lr"] * scale(w2.shape, h["adjust_lr_fn"])) * x
+        w2 -= f(h["lr"] * scale(self.matrix_shape(w2, state), h["adjust_lr_fn"])) * x
