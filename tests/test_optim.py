@@ -786,3 +786,13 @@ def test_muon_scales_a_dense_weight_as_pytorch_scales_its_linear_layer(path):
     opt.step()
     moved = np.abs(plain.data - Dense(8, 2, rng=0, dtype=np.float64).weight.data)
     np.testing.assert_allclose(moved, 2.0 * step, rtol=1e-12)   # sqrt(8/2): the wrong scale
+
+
+def test_a_refused_param_group_adds_nothing():
+    a, b = (Tensor(np.ones(2), requires_grad=True) for _ in range(2))
+    opt = Adam([a])
+    with pytest.raises(ValueError, match="parameter 2 is the same Tensor as parameter 0"):
+        opt.add_param_group({"params": [b, a]})
+    assert len(opt.params) == 1 and len(opt.state) == 1 and len(opt.param_groups) == 1
+    a.grad = np.ones(2, np.float32)
+    opt.step()                                  # still steps, as before the refusal

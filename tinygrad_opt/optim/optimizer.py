@@ -146,10 +146,9 @@ class Optimizer:
                                                   if k != "params"}})
         self.validate(**hyper)
         seen = {id(p): i for i, p in enumerate(self.params)}
-        for p in params:
-            i = len(self.params)
-            first = seen.setdefault(id(p), i)
-            if first != i:          # it would be updated twice per step
+        for i, p in enumerate(params, start=len(self.params)):   # all checked first: a
+            first = seen.setdefault(id(p), i)                     # refused group adds
+            if first != i:          # it would be updated twice per step     # nothing
                 raise ValueError(f"{name}: parameter {i} is the same Tensor as parameter "
                                  f"{first}; list each parameter once")
             data = getattr(p, "data", None)
@@ -157,8 +156,9 @@ class Optimizer:
                 raise TypeError(f"{name}: parameter {i} must be a Tensor of float32 or "
                                 f"float64, got {type(p).__name__} of "
                                 f"{getattr(data, 'dtype', None)}")
-            if not data.flags.c_contiguous:
-                p.data = np.ascontiguousarray(data)
+        for p in params:
+            if not p.data.flags.c_contiguous:
+                p.data = np.ascontiguousarray(p.data)
             self.params.append(p)
             self._group_of.append(len(self.param_groups))
         self.param_groups.append({"params": params, **hyper})
