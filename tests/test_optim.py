@@ -796,3 +796,18 @@ def test_a_refused_param_group_adds_nothing():
     assert len(opt.params) == 1 and len(opt.state) == 1 and len(opt.param_groups) == 1
     a.grad = np.ones(2, np.float32)
     opt.step()                                  # still steps, as before the refusal
+
+
+def test_an_optimizer_state_saved_by_the_previous_version_loads():
+    """Before parameter groups, state_dict held one "hyperparameters" dict, without the
+    keys added since (weight decay, amsgrad): it loads, with those keys at their
+    defaults, which do what the old rule did."""
+    p = Tensor(np.ones(3), requires_grad=True)
+    old = {"t": 2, "skipped_steps": 0,
+           "hyperparameters": dict(lr=0.01, beta1=0.9, beta2=0.999, eps=1e-7),
+           "state": [{"m": np.full(3, 0.5, np.float32), "v": np.full(3, 0.25, np.float32)}]}
+    opt = Adam([p])
+    opt.load_state_dict(old)
+    assert opt.t == 2 and opt.lr == 0.01 and opt.param_groups[0]["weight_decay"] == 0.0
+    assert opt.param_groups[0]["amsgrad"] is False
+    np.testing.assert_array_equal(opt.state[0]["m"], 0.5)

@@ -368,8 +368,11 @@ class Optimizer:
             raise ValueError(f"{name}.load_state_dict: {len(saved)} parameter states "
                              f"saved, this optimizer has {len(self.state)} parameters")
         groups = state_dict.get("param_groups")
-        if groups is None:          # an earlier version's record: one group
-            groups = [dict(state_dict["hyperparameters"], params=list(range(len(saved))))]
+        if groups is None:          # an earlier version's record: one group, without the
+            old = state_dict["hyperparameters"]       # keys added since (weight decay,
+            groups = [dict({k: v for k, v in self.defaults.items()   # amsgrad): their
+                            if k not in old}, **old,                  # defaults, which
+                           params=list(range(len(saved))))]           # do what it did
         if [len(g["params"]) for g in groups] != [len(g["params"]) for g in self.param_groups]:
             raise ValueError(f"{name}.load_state_dict: groups of "
                              f"{[len(g['params']) for g in groups]} parameters saved, this "
