@@ -218,3 +218,18 @@ def test_make_study_quick_runs_as_the_makefile_says(tmp_path):
     r = study(tmp_path / "q", *[a for a in args])
     assert r.returncode == 0, r.stderr
     assert len(trials(tmp_path / "q")) == 6 and (tmp_path / "q" / "report.md").exists()
+
+
+def test_the_target_is_a_reading_not_part_of_a_trial(tmp_path):
+    """A rerun with another --target reuses every trial: the target only changes the
+    report's steps and seconds."""
+    base = ["--protocol", "tuned", "--optimizers", "adam", "--seeds", "1", "--epochs", "1",
+            "--limit", "300", "--val-size", "200", "--lr-grid", "0.001", "--tune-seeds", "1",
+            "--workers", "1", "--threads", "2"]
+    first = study(tmp_path / "t", *base, "--target", "0.2", "--quiet")
+    assert first.returncode == 0, first.stderr
+    again = study(tmp_path / "t", *base, "--target", "0.99")
+    assert again.returncode == 0, again.stderr
+    assert "1 of 1 trials already finished" in again.stderr      # tuning, and the test run
+    report = (tmp_path / "t" / "report.md").read_text()
+    assert "steps to 0.99" in report and "| missed | missed |" in report

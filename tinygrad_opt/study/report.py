@@ -77,11 +77,10 @@ def ranking(results, epoch):
     return out
 
 
-def tuned_rows(tuning, final):
+def tuned_rows(tuning, final, target):
     rows = []
     for (dataset, method), runs in sorted(_by(final, "dataset", "method").items()):
         accs = [0.0 if r["diverged"] else r["history"][-1]["val_acc"] for r in runs]
-        target = runs[0]["spec"]["target"]
         reach = [to_target(r, target) for r in runs]
         m, sd = mean_sd(accs)
         lo, hi = interval95(accs)
@@ -103,7 +102,7 @@ def write(out, config, results, final, seconds):
         text = _article_markdown(config, rows, ranks, results, seconds)
         plots = [_curves(out, results, epochs)]
     else:
-        rows = tuned_rows(results, final)
+        rows = tuned_rows(results, final, config["target"])
         ranks = ranking(final, epochs)
         text = _tuned_markdown(config, rows, ranks, results, final, seconds)
         plots = [_sensitivity(out, results), _profile(out, rows)]

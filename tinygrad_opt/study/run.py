@@ -69,7 +69,7 @@ def _value(text, item, what):
 
 
 def plan(protocol, methods, datasets, seeds, epochs, limit, batch_size, sets=None,
-         grids=None, lr_grid=LR_GRID, tune_seeds=2, val_size=10000, target=0.98):
+         grids=None, lr_grid=LR_GRID, tune_seeds=2, val_size=10000):
     """The first phase's specs (all of them, for the article protocol; the tuning runs
     for the tuned protocol)."""
     sets, grids = sets or {}, grids or {}
@@ -77,7 +77,7 @@ def plan(protocol, methods, datasets, seeds, epochs, limit, batch_size, sets=Non
     for dataset in datasets:
         for method in methods:
             common = dict(dataset=dataset, epochs=epochs, limit=limit,
-                          batch_size=batch_size, target=target)
+                          batch_size=batch_size)
             if protocol == "article":
                 specs += [make_spec(method, seed=s, hyper=sets.get(method), **common)
                           for s in range(seeds)]
@@ -111,8 +111,7 @@ def final_specs(tuning, seeds):
         for s in range(seeds):
             specs.append(make_spec(spec["method"], spec["dataset"], FINAL_SEED + s,
                                    spec["hyper"], spec["epochs"], spec["limit"],
-                                   spec["batch_size"], "test", spec["val_size"],
-                                   spec["target"]))
+                                   spec["batch_size"], "test", spec["val_size"]))
     return specs
 
 
@@ -204,7 +203,7 @@ def run_study(protocol="article", methods=None, datasets=("mnist",), seeds=3, ep
         folder = StudyFolder(out)
         runner = make_backend(backend, workers, threads, address, retries, data_dir)
         first = plan(protocol, methods, datasets, seeds, epochs, limit, batch_size, sets,
-                     grids, lr_grid, tune_seeds, val_size, target)
+                     grids, lr_grid, tune_seeds, val_size)
         results = run_specs(folder, first, runner, quiet,
                             "tuning" if protocol == "tuned" else "trials")
         final = []

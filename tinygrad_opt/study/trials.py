@@ -20,16 +20,16 @@ import numpy as np
 # to choose a setting.
 VAL_SEED = 20261129
 SPEC_KEYS = ("method", "dataset", "seed", "hyper", "epochs", "limit", "batch_size", "split",
-             "val_size", "target")
+             "val_size")       # what defines a trial; the report's target does not
 
 
 def make_spec(method, dataset="mnist", seed=0, hyper=None, epochs=10, limit=None,
-              batch_size=None, split="test", val_size=10000, target=None):
+              batch_size=None, split="test", val_size=10000):
     """A trial's spec. split: "test" (train on the training images, score on the test
     images) or "val" (train on the training images less a held-out split, score on it)."""
     return dict(method=method, dataset=dataset, seed=int(seed), hyper=dict(hyper or {}),
                 epochs=int(epochs), limit=limit, batch_size=batch_size, split=split,
-                val_size=int(val_size), target=target)
+                val_size=int(val_size))
 
 
 def trial_id(spec):
