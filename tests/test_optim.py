@@ -692,6 +692,7 @@ def test_a_schedule_restored_from_its_state_dict_continues_the_same(name):
     (lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=2.5), r"T_max must be a whole number >= 1, got 2.5"),
     (lambda o: lr_scheduler.OneCycleLR(o, 0.1), r"give total_steps, or epochs and steps_per_epoch"),
     (lambda o: lr_scheduler.OneCycleLR(o, 0.1, 10, anneal_strategy="cosine"), r"anneal_strategy must be 'cos' or 'linear'"),
+    (lambda o: lr_scheduler.OneCycleLR(o, [0.1, 0.2], 10), r"max_lr needs one value per parameter group \(1\), got 2"),
     (lambda o: lr_scheduler.ReduceLROnPlateau(o, factor=1.0), r"factor must be < 1"),
     (lambda o: lr_scheduler.SequentialLR(o, [lr_scheduler.StepLR(o, 2)], [3]), r"1 schedules need 0 milestones, got 1"),
     (lambda o: lr_scheduler.StepLR("adam", 2), r"StepLR: str is not an Optimizer"),

@@ -13,9 +13,9 @@ and the backward pass, with dbeta_c = sum g, dgamma_c = sum g * xhat:
     eval:       dx = gamma_c / sqrt(var_c + eps) * g
 
 (the training formula is the chain rule through the mean and the variance, which depend
-on every x of the channel). Written with the general ops, the same layer took 2.8 ms
-forward and about 3 ms backward for LeNet's two batch-64 normalisations; one op with one
-pass per formula: see `make bench`.
+on every x of the channel). LeNet's three normalisations (batch 64) took 3.0 ms forward
+and 3.1 ms backward when the layer was written with the general ops (mean, var, sub,
+div, ...), 1.0 and 0.6 ms as this op (per-op timings of training steps, 2026-11-29).
 """
 import numpy as np
 

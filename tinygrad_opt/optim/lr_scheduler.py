@@ -329,7 +329,14 @@ class OneCycleLR(LRScheduler):
                              f"{anneal_strategy!r}")
         self.total_steps, self.anneal_strategy = total_steps, anneal_strategy
         n = len(optimizer.param_groups)
-        per_group = lambda name, v: list(v) if isinstance(v, (list, tuple)) else [v] * n  # noqa: E731
+
+        def per_group(name, value):
+            values = list(value) if isinstance(value, (list, tuple)) else [value] * n
+            if len(values) != n:
+                raise ValueError(f"OneCycleLR: {name} needs one value per parameter group "
+                                 f"({n}), got {len(values)}")
+            return values
+
         self.max_lrs = per_group("max_lr", max_lr)
         self.initial = [m / div_factor for m in self.max_lrs]
         self.min_lrs = [i / final_div_factor for i in self.initial]

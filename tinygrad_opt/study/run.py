@@ -16,7 +16,6 @@ per finished trial, written atomically: an interrupted study loses only the tria
 flight) and the report (report.md, table.csv, plots). A rerun skips finished trials.
 """
 import json
-import math
 import os
 import sys
 import time
@@ -212,6 +211,3 @@ def run_study(protocol="article", methods=None, datasets=("mnist",), seeds=3, ep
         summary = report.write(out, config, results, final, time.perf_counter() - t0)
     return summary
 
-
-def trials_per_hour(seconds, trials):
-    return math.inf if seconds == 0 else 3600 * trials / seconds
