@@ -13,9 +13,13 @@ Every kernel in the package is written as a plain Python function over numpy arr
 Policy: `cache=True` (the compile is paid once per machine, not once per run);
 `parallel=True` only where `prange` runs over independent outputs, never a shared
 accumulator, so results do not depend on thread timing; no fastmath (results must match
-the numpy references); numpy's error model (a division by zero gives inf or nan, as in
-the references, instead of raising: the check it saves is what kept Numba from
-vectorising loops that divide, 7x slower measured on Adam).
+the numpy references), except `reassociate=True` (fastmath's `reassoc` flag alone) for
+the sums of a dot product, which LLVM vectorises only when it may reorder them: such a
+sum then differs from the reference's in the last bits, as a BLAS product's does, and is
+the same from run to run (the flags that assume no NaN or inf are never set); numpy's
+error model (a division by zero gives inf or nan, as in the references, instead of
+raising: the check it saves is what kept Numba from vectorising loops that divide, 7x
+slower measured on Adam).
 """
 import os
 import types
@@ -27,11 +31,13 @@ prange = numba.prange
 _reference = os.environ.get("TINYGRAD_OPT_REFERENCE", "") not in ("", "0")
 
 
-def jit(fn, parallel=False, inline=False):
+def jit(fn, parallel=False, inline=False, reassociate=False):
     """Compile the plain Python kernel `fn` (lazily, on first call, per dtype).
     inline=True: a helper called from other kernels, inlined into them (so their loops
-    still vectorise)."""
+    still vectorise). reassociate=True: LLVM may reorder floating-point additions, which
+    it needs to vectorise a sum (a dot product): see the policy above."""
     return numba.njit(cache=True, parallel=parallel, nogil=True, error_model="numpy",
+                      fastmath={"reassoc"} if reassociate else False,
                       inline="always" if inline else "never")(fn)
 
 
@@ -71,12 +77,13 @@ def reference(enabled=True):
         set_reference(previous)
 
 
-def serial_or_parallel(fn, parallel_from=1 << 15):
+def serial_or_parallel(fn, parallel_from=1 << 15, reassociate=False):
     """Compile a kernel twice: serially, for small work where starting threads costs more
     than it saves (and a descheduled core stalls the whole step: a batch of one sample),
     and with `parallel=True` when its first argument has at least `parallel_from`
     elements."""
-    serial, parallel = jit(fn), jit(_renamed(fn, "_parallel"), parallel=True)
+    serial = jit(fn, reassociate=reassociate)
+    parallel = jit(_renamed(fn, "_parallel"), parallel=True, reassociate=reassociate)
 
     def run(*args):
         return (parallel if args[0].size >= parallel_from else serial)(*args)

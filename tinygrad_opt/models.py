@@ -1,8 +1,8 @@
 """Models: the reference article's MNIST CNN, and a LeNet-5 with batch normalisation."""
 import numpy as np
 
-from .nn import (BatchNorm1D, BatchNorm2D, Conv2D, ConvPoolDropout, Dense, Dropout, Flatten,
-                 MaxPool2D, ReLU, Sequential)
+from .nn import (BatchNorm1D, BatchNorm2D, BatchNormReluPool, Conv2D, ConvPoolDropout, Dense,
+                 Dropout, Flatten, MaxPool2D, ReLU, Sequential)
 from .ops.conv import window_count
 
 
@@ -39,7 +39,7 @@ def article_cnn(seed=0, in_channels=1, image_size=28, filters=32, hidden=256, cl
     )
 
 
-def lenet5(seed=None, classes=10, dtype=np.float32):
+def lenet5(seed=None, classes=10, dtype=np.float32, fused=True):
     """LeNet-5 (LeCun et al. 1998) as it is trained today, with batch normalisation and
     ReLU, for 28x28 images (the first convolution pads to keep 28x28, as the original's
     32x32 input did):
@@ -51,14 +51,22 @@ def lenet5(seed=None, classes=10, dtype=np.float32):
     61,990 parameters (biases before a batch normalisation are kept, as PyTorch's
     counterpart in benchmarks/torch_article_cnn.py keeps them). seed: the weights' seed
     (None: the shared generator, `tinygrad_opt.manual_seed`).
+
+    fused=True runs each BatchNorm -> ReLU -> MaxPool as one `BatchNormReluPool` (one
+    fused op, same results; parameters named 1.norm.weight, ...); fused=False lists the
+    layers one by one (1.weight, ...).
+
     Shapes: (N, 1, 28, 28) -> (N, classes).
     """
     rng = None if seed is None else np.random.default_rng(seed)
+
+    def tail(channels):
+        layers = [BatchNorm2D(channels, dtype=dtype), ReLU(), MaxPool2D(2)]
+        return [BatchNormReluPool(*layers)] if fused else layers
+
     return Sequential(
-        Conv2D(1, 6, 5, padding="same", rng=rng, dtype=dtype), BatchNorm2D(6, dtype=dtype),
-        ReLU(), MaxPool2D(2),
-        Conv2D(6, 16, 5, rng=rng, dtype=dtype), BatchNorm2D(16, dtype=dtype), ReLU(),
-        MaxPool2D(2),
+        Conv2D(1, 6, 5, padding="same", rng=rng, dtype=dtype), *tail(6),
+        Conv2D(6, 16, 5, rng=rng, dtype=dtype), *tail(16),
         Flatten(),
         Dense(400, 120, rng=rng, dtype=dtype), BatchNorm1D(120, dtype=dtype), ReLU(),
         Dense(120, 84, rng=rng, dtype=dtype), ReLU(),

@@ -4,6 +4,7 @@ import numpy as np
 from ..ops.conv import pair
 from ..ops.dropout import dropout_key
 from ..ops.fused import ConvPoolDropoutFn
+from ..ops.fused_norm import BatchNormReluPoolFn
 from ..ops.matmul import LinearFn
 from ..ops.movement import DilateFn
 from ..ops.norm import BatchNormFn, batch_stats
@@ -130,23 +131,28 @@ class _BatchNorm(Module):
         self.register_buffer("running_mean", np.zeros(num_features, dtype=dtype))
         self.register_buffer("running_var", np.ones(num_features, dtype=dtype))
 
-    def forward(self, x):
+    def statistics(self, x):
+        """(mean, var) that normalise x: in training the batch's (the running estimates
+        move toward them), in eval mode the running estimates. Checks x's shape."""
         axes = (0,) + self.axes
         if x.ndim != len(axes) + 1 or x.shape[1] != self.num_features:
             raise ValueError(f"{type(self).__name__} expected input of shape (N, "
                              f"{self.num_features}{', H, W' if self.axes else ''}), got "
                              f"{x.shape}")
-        if self.training:
-            count = x.size // self.num_features
-            if count < 2:
-                raise ValueError(f"{type(self).__name__} in training needs more than one "
-                                 f"value per feature, got input of shape {x.shape}")
-            mean, var = batch_stats(x.data)
-            m = self.momentum
-            self.running_mean[...] = (1 - m) * self.running_mean + m * mean
-            self.running_var[...] = (1 - m) * self.running_var + m * var * count / (count - 1)
-        else:
-            mean, var = self.running_mean, self.running_var
+        if not self.training:
+            return self.running_mean, self.running_var
+        count = x.size // self.num_features
+        if count < 2:
+            raise ValueError(f"{type(self).__name__} in training needs more than one "
+                             f"value per feature, got input of shape {x.shape}")
+        mean, var = batch_stats(x.data)
+        m = self.momentum
+        self.running_mean[...] = (1 - m) * self.running_mean + m * mean
+        self.running_var[...] = (1 - m) * self.running_var + m * var * count / (count - 1)
+        return mean, var
+
+    def forward(self, x):
+        mean, var = self.statistics(x)
         return BatchNormFn.apply(x, self.weight, self.bias, mean=mean, var=var,
                                  training=self.training, eps=self.eps)
 
@@ -301,3 +307,31 @@ class ConvPoolDropout(Module):
         return ConvPoolDropoutFn.apply(x, self.conv.weight, self.conv.bias,
                                        pool_size=self.pool.pool_size,
                                        pool_stride=self.pool.stride, rate=rate, key=key)
+
+
+class BatchNormReluPool(Module):
+    """BatchNorm2D -> ReLU -> MaxPool2D, the tail of LeNet-5's convolution blocks, run as
+    one fused op (`ops/fused_norm.py`): the same results as the three layers one after
+    the other (the running estimates move the same way), in one pass over the
+    convolution's output instead of three, forward and back. (Under the reference switch
+    the fused op runs the three layers' numpy references.)
+
+    Args: the three layers; the normalisation keeps its parameters and buffers (named
+        norm.*).
+    Shapes: (N, C, H, W) -> (N, C, PH, PW), as the three layers.
+    """
+
+    def __init__(self, norm, relu, pool):
+        if not isinstance(norm, BatchNorm2D) or not isinstance(relu, ReLU) or not isinstance(
+                pool, MaxPool2D) or isinstance(pool, AvgPool2D):
+            raise ValueError(f"BatchNormReluPool fuses BatchNorm2D, ReLU, MaxPool2D, got "
+                             f"{type(norm).__name__}, {type(relu).__name__}, "
+                             f"{type(pool).__name__}")
+        self.norm, self.relu, self.pool = norm, relu, pool
+
+    def forward(self, x):
+        mean, var = self.norm.statistics(x)
+        return BatchNormReluPoolFn.apply(x, self.norm.weight, self.norm.bias, mean=mean,
+                                         var=var, training=self.norm.training,
+                                         eps=self.norm.eps, pool_size=self.pool.pool_size,
+                                         pool_stride=self.pool.stride)

@@ -104,9 +104,9 @@ def _backward_loops(g3, xhat, gamma, invstd, training, dx, dgamma, dbeta):
                     dx[n, c, k] = scale * g3[n, c, k]
 
 
-_stats = jit(_stats_loops, parallel=True)
+_stats = jit(_stats_loops, parallel=True, reassociate=True)
 _forward = jit(_forward_loops, parallel=True)
-_backward = jit(_backward_loops, parallel=True)
+_backward = jit(_backward_loops, parallel=True, reassociate=True)
 
 
 def batch_stats_kernel(x3):
