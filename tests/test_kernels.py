@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from tinygrad_opt import _jit, reference
+from tinygrad_opt.threads import POLICY
 from tinygrad_opt.ops import conv, dropout, pool
 
 DTYPES = [np.float32, np.float64]
@@ -241,8 +242,7 @@ def test_importing_the_package_changes_no_environment_variable():
     import sys
     code = ("import os, json; before = dict(os.environ); import tinygrad_opt, "
             "tinygrad_opt.train, tinygrad_opt.cli; print(json.dumps(dict(os.environ) == before))")
-    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_THREAD_TIMEOUT",
-                                                           "OMP_WAIT_POLICY")}
+    env = {k: v for k, v in os.environ.items() if k not in POLICY}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                          text=True, check=True)
     assert out.stdout.strip() == "true"
@@ -260,16 +260,15 @@ def test_the_thread_policy_holds_whatever_was_imported_first(tmp_path):
         "from tinygrad_opt import use_sleeping_threads\n"
         "late = use_sleeping_threads(reexec=True)\n"
         "print(late, os.environ['OPENBLAS_THREAD_TIMEOUT'], os.environ['OMP_WAIT_POLICY'],\n"
-        "      sys.argv[1:])\n")
-    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_THREAD_TIMEOUT",
-                                                           "OMP_WAIT_POLICY")}
+        "      os.environ['GOMP_SPINCOUNT'], sys.argv[1:])\n")
+    env = {k: v for k, v in os.environ.items() if k not in POLICY}
     out = subprocess.run([sys.executable, str(script), "--an", "argument"], env=env,
                          capture_output=True, text=True, check=True)
-    assert out.stdout.splitlines() == ["[] 4 PASSIVE ['--an', 'argument']"]   # one run,
+    assert out.stdout.splitlines() == ["[] 4 PASSIVE 30000 ['--an', 'argument']"]  # one run,
     env["OPENBLAS_THREAD_TIMEOUT"] = "12"                                    # restarted
     out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True,
                          text=True, check=True)
-    assert out.stdout.splitlines() == ["[] 12 PASSIVE []"]
+    assert out.stdout.splitlines() == ["[] 12 PASSIVE 30000 []"]
     code = ("import numpy; from tinygrad_opt import use_sleeping_threads; "
             "print(use_sleeping_threads())")                  # without reexec: it says so
     env.pop("OPENBLAS_THREAD_TIMEOUT")
