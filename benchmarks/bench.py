@@ -149,11 +149,40 @@ def bench_kernels(repeat):
     print("  * the weight and bias gradients, as in the model (its input is the data); the "
           "reference also recomputes the forward pass it needs")
     bench_fused_general(repeat)
+    bench_lenet_block(repeat)
+
+
+def bench_lenet_block(repeat):
+    """LeNet-5's convolution blocks (batch 64), forward and backward through autograd: the
+    convolution, then BatchNorm -> ReLU -> MaxPool fused (`nn.BatchNormReluPool`, what
+    `models.lenet5` runs) and as the three layers."""
+    from tinygrad_opt.nn import BatchNorm2D, BatchNormReluPool, Conv2D, MaxPool2D, ReLU
+    rng = np.random.default_rng(2)
+    print("\nLeNet-5's blocks (batch 64, conv -> batch norm -> relu -> pool, forward+"
+          "backward), median ms:")
+    for c, f, size, pad in ((1, 6, 28, 2), (6, 16, 14, 0)):
+        x = rng.uniform(0, 1, (64, c, size, size)).astype(np.float32)
+        conv = Conv2D(c, f, 5, padding=pad, rng=0)
+        layers = [BatchNorm2D(f), ReLU(), MaxPool2D(2)]
+        fused_tail = BatchNormReluPool(*layers)
+
+        def step(tail):
+            def run():
+                y = conv(Tensor(x, requires_grad=c > 1))
+                for layer in tail:
+                    y = layer(y)
+                y.sum().backward()
+            return run
+
+        print(f"  {c} -> {f} channels, 5x5, {size}x{size}: with the fused tail "
+              f"{median_ms(step([fused_tail]), repeat):.2f}, with the three layers "
+              f"{median_ms(step(layers), repeat):.2f}")
 
 
 def bench_fused_general(repeat):
     """The fused block's general loops (any channels and kernel size), against the three
-    unfused ops, forward and backward through autograd: what earns them their lines."""
+    unfused ops, forward and backward through autograd: why `nn.ConvPoolDropout` fuses
+    only the article's shape (one input channel, 3x3)."""
     from tinygrad_opt.ops.conv import Conv2DFn
     from tinygrad_opt.ops.dropout import DropoutFn
     from tinygrad_opt.ops.pool import MaxPool2DFn

@@ -22,6 +22,20 @@ def distinct(*shape):
     return RNG.permutation(np.arange(np.prod(shape), dtype=float)).reshape(shape) * 0.37
 
 
+def norm_relu_pool(x, gamma, beta):
+    """ops/fused_norm.py in training: batch statistics of x, the gradient through them."""
+    from tinygrad_opt.ops.fused_norm import BatchNormReluPoolFn
+    mean, var = x.data.mean(axis=(0, 2, 3)), x.data.var(axis=(0, 2, 3))
+    return BatchNormReluPoolFn.apply(x, gamma, beta, mean=mean, var=var, training=True)
+
+
+def norm_relu_pool_numpy(x, gamma, beta):
+    mean, var = x.mean(axis=(0, 2, 3), keepdims=True), x.var(axis=(0, 2, 3), keepdims=True)
+    z = (x - mean) / np.sqrt(var + 1e-5) * gamma[:, None, None] + beta[:, None, None]
+    n, c, h, w = z.shape
+    return np.maximum(z, 0).reshape(n, c, h // 2, 2, w // 2, 2).max(axis=(3, 5))
+
+
 # name, tensor function, numpy function, inputs
 OPS = [
     ("add", lambda a, b: a + b, lambda a, b: a + b, [rand(3, 4), rand(3, 4)]),
@@ -86,6 +100,8 @@ OPS = [
      [away_from_zero(3, 4), rand(3, 4)]),
     ("where broadcast scalar", lambda a: where(a.data > 0, a * 2.0, 0.0),
      lambda a: np.where(a > 0, a * 2, 0.0), [away_from_zero(3, 4)]),
+    ("batchnorm relu maxpool", norm_relu_pool, norm_relu_pool_numpy,
+     [distinct(2, 3, 4, 6), away_from_zero(3), rand(3)]),
     ("composite", lambda a, b: ((a @ b).relu() * 2.0 + 1.0).log().mean(axis=0),
      lambda a, b: np.log(np.maximum(a @ b, 0) * 2 + 1).mean(axis=0),
      [rand(3, 4), rand(4, 5)]),

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from tinygrad_opt import _jit, reference
+from tinygrad_opt import Tensor, _jit, reference
 from tinygrad_opt.threads import POLICY
 from tinygrad_opt.ops import conv, dropout, pool
 
@@ -17,6 +17,8 @@ CONV_CASES = [
     ((1, 3, 5, 7), (2, 3, 3), 1, 1),
     ((2, 1, 11, 13), (3, 5, 3), 2, 1),
     ((4, 1, 28, 28), (32, 3, 3), 1, 0),     # the article's layer
+    ((3, 3, 12, 14), (4, 5, 5), 1, 2),      # LeNet-5's shape of kernel; 3 channels: one
+    ((2, 2, 9, 10), (3, 3, 7), 1, 0),       # unpaired in the input gradient; 7 taps a row
 ]
 
 
@@ -427,3 +429,61 @@ def test_batchnorm_kernels_agree_with_the_references(shape, dtype):
                     for f in (norm.batchnorm_backward_kernel, norm.batchnorm_backward_reference)]
             for a, b in zip(*back):
                 same(a, b)
+
+
+def test_conv_weight_gradient_does_not_depend_on_the_thread_count():
+    """Its sums are reassociated (vectorised) within a sample and added over samples in
+    a fixed order: one thread and two give the same bits."""
+    import numba
+    x = _data((64, 6, 14, 14), np.float32, 30)
+    g = _data((64, 16, 10, 10), np.float32, 31)
+    results = []
+    for threads in (1, numba.config.NUMBA_NUM_THREADS):
+        numba.set_num_threads(threads)
+        try:
+            results.append(conv.conv2d_grad_weight_bias_kernel(x, g, 5, 5))
+        finally:
+            numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("shape,k,s", [((64, 6, 28, 28), 2, None), ((3, 4, 7, 5), 2, None),
+                                       ((2, 3, 9, 8), 3, 2)])
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("poison", [None, "x", "g"])
+def test_batchnorm_relu_pool_kernels_agree_with_the_references(shape, k, s, training, poison,
+                                                               dtype):
+    """ops/fused_norm.py, kernels against the three layers' references chained: output,
+    and the three gradients, with NaN and inf where x or g holds them."""
+    from tinygrad_opt.ops.fused_norm import BatchNormReluPoolFn
+    from tinygrad_opt.ops.norm import batch_stats_reference, as_channels
+    x = _data(shape, dtype, 32) * dtype(3) + dtype(1)
+    x = _poison(x, 33) if poison == "x" else x
+    gamma = np.random.default_rng(34).uniform(-2, 2, shape[1]).astype(dtype)
+    beta = np.random.default_rng(35).uniform(-1, 1, shape[1]).astype(dtype)
+    with np.errstate(all="ignore"):
+        mean, var = batch_stats_reference(as_channels(x))
+        if not training:
+            mean, var = np.abs(mean) + 0.5, np.abs(var) + 0.5    # running estimates
+        results = []
+        for ref in (False, True):
+            with reference(ref):
+                tx = Tensor(x, requires_grad=True, dtype=dtype)
+                tg = Tensor(gamma, requires_grad=True, dtype=dtype)
+                tb = Tensor(beta, requires_grad=True, dtype=dtype)
+                out = BatchNormReluPoolFn.apply(tx, tg, tb, mean=mean, var=var,
+                                                training=training, pool_size=k,
+                                                pool_stride=s)
+                g = _data(out.shape, dtype, 36)
+                out.backward(_poison(g, 37) if poison == "g" else g)
+                results.append((out.data, tx.grad, tg.grad, tb.grad))
+    for got, want in zip(*results):
+        assert got.dtype == dtype
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+        np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
+        ok = np.isfinite(want)
+        tol = dict(rtol=2e-4, atol=2e-5) if dtype == np.float32 else dict(rtol=1e-10,
+                                                                           atol=1e-12)
+        np.testing.assert_allclose(got[ok], want[ok], **tol)

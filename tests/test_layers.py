@@ -429,3 +429,68 @@ def test_dilated_conv2d_against_numpy_and_gradcheck(rng):
                               conv.weight.data[:, :, p, q])
     np.testing.assert_allclose(out.data, want, rtol=1e-12)
     assert gradcheck(lambda x, w: conv(x), x, conv.weight)
+
+
+# --- LeNet-5's fused tail: BatchNorm2D -> ReLU -> MaxPool2D as one op ---------------------
+@pytest.mark.parametrize("dtype,batch", [(np.float64, 6), (np.float32, 64)])
+def test_lenet_fused_tail_equals_the_three_layers(dtype, batch, rng):
+    """Same weights: the same loss, gradients (input included) and running estimates, two
+    training steps running, then the same eval outputs; batch 64 runs the kernels'
+    parallel paths."""
+    from tinygrad_opt.models import lenet5
+    fused, plain = (lenet5(seed=5, dtype=dtype, fused=f) for f in (True, False))
+    x = rng.uniform(0, 1, (batch, 1, 28, 28)).astype(dtype)
+    labels = np.arange(batch) % 10
+    tol = dict(rtol=1e-10, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-4, atol=1e-5)
+    for step in range(2):
+        losses, grads = [], []
+        for model in (fused, plain):
+            model.zero_grad()
+            xi = Tensor(x, requires_grad=True, dtype=dtype)
+            loss = F.softmax_cross_entropy(model(xi), labels)
+            loss.backward()
+            losses.append(loss.item())
+            grads.append([xi.grad] + [p.grad for p in model.parameters()])
+            for p in model.parameters():            # a step, so the second differs
+                p.data -= dtype(0.1) * p.grad
+        assert losses[0] == pytest.approx(losses[1], rel=1e-6)
+        for a, b in zip(*grads):
+            np.testing.assert_allclose(a, b, **tol)
+    buffers = [dict(model.named_buffers()) for model in (fused, plain)]
+    assert len(buffers[0]) == len(buffers[1]) == 6       # 3 normalisations' two estimates
+    for a, b in zip(buffers[0].values(), buffers[1].values()):
+        np.testing.assert_allclose(a, b, **tol)
+    fused.eval(), plain.eval()
+    np.testing.assert_allclose(fused(Tensor(x, dtype=dtype)).data,
+                               plain(Tensor(x, dtype=dtype)).data, **tol)
+    assert [k for k, _ in fused.named_parameters()][2:4] == ["1.norm.weight", "1.norm.bias"]
+
+
+@pytest.mark.parametrize("pool", [(2, None), (3, 2)])       # (3, 2): windows overlap
+def test_batchnorm_relu_pool_gradcheck_train_and_eval(pool, rng):
+    from tinygrad_opt.nn import BatchNorm2D, BatchNormReluPool
+    block = BatchNormReluPool(BatchNorm2D(3, dtype=np.float64), ReLU(), MaxPool2D(*pool))
+    block.norm.weight.data[...] = [0.7, -1.3, 1.9]      # a negative scale flips the max
+    block.norm.bias.data[...] = [0.2, -0.1, 0.4]
+    x = Tensor(rng.permutation(2 * 3 * 7 * 6).reshape(2, 3, 7, 6) * 0.1 - 5.0,
+               requires_grad=True, dtype=np.float64)    # distinct values: no ties
+    params = (block.norm.weight, block.norm.bias)
+    assert gradcheck(lambda x, w, b: block(x), x, *params, reset=lambda: None)
+    block.eval()
+    assert gradcheck(lambda x, w, b: block(x), x, *params)
+
+
+def test_batchnorm_relu_pool_refuses_other_layers():
+    from tinygrad_opt.nn import AvgPool2D, BatchNorm1D, BatchNorm2D, BatchNormReluPool
+    with pytest.raises(ValueError, match="fuses BatchNorm2D, ReLU, MaxPool2D, got "
+                                         "BatchNorm1D, ReLU, MaxPool2D"):
+        BatchNormReluPool(BatchNorm1D(3), ReLU(), MaxPool2D(2))
+    with pytest.raises(ValueError, match="got BatchNorm2D, ReLU, AvgPool2D"):
+        BatchNormReluPool(BatchNorm2D(3), ReLU(), AvgPool2D(2))
+    block = BatchNormReluPool(BatchNorm2D(3), ReLU(), MaxPool2D(2))
+    with pytest.raises(ValueError, match=r"BatchNorm2D expected input of shape \(N, 3, H, "
+                                         r"W\), got \(2, 4, 6, 6\)"):
+        block(Tensor(np.zeros((2, 4, 6, 6))))
+    with pytest.raises(ValueError, match=r"MaxPool2D window 2x2 is larger than the input "
+                                         r"1x6"):
+        block(Tensor(np.zeros((2, 3, 1, 6))))

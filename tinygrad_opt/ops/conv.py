@@ -149,12 +149,11 @@ def _forward_loops(x, w, b, relu, out):
             for c in range(n_in):
                 for p in range(kh):
                     row_taps(y[0], y[1], xr[n, c], w[fa, c, p], w[fb, c, p], p * wd, span)
-            for e in range(fb - fa + 1):
+            for e in range(fb - fa + 1):            # crop (and relu: NaN stays NaN)
                 for i in range(oh):
                     for j in range(ow):
                         v = y[e, i * wd + j]
-                        out[n, fa + e, i, j] = v if (not v <= 0 or not relu) else 0  # NaN
-                        #                                                            stays
+                        out[n, fa + e, i, j] = v if (not v <= 0 or not relu) else 0
 
 
 def _grad_weight_loops(x, g, kh, kw, part, bias_part):

@@ -84,10 +84,9 @@ def _forward_loops(x, w, b, k, s, use_dropout, threshold, scale, key, out, arg):
     for n in prange(n_batch):                   # one sample per iteration
         y = np.empty(span, dtype=out.dtype)     # one conv plane, full width (in L1)
         for f in range(n_out):                  # pass 1: bias + the convolution
-            # Any other shape, tap by tap. With the general backward below it still beats
-            # the three unfused ops (`make bench`, forward+backward at batch 64): 4.0-6.7
-            # against 9.9-11.0 ms for 3 -> 16 channels 3x3 on 32x32, 2.2-2.3 against
-            # 2.5 ms for 6 -> 16 channels 5x5 on 14x14.
+            # Any other shape, tap by tap (correct, and tested against the references;
+            # `nn.ConvPoolDropout` runs such shapes as the three layers, which are faster
+            # there since the convolution has direct loops of its own: `make bench`).
             if n_in == 1 and kh == 3 and kw == 3:
                 conv3x3(xr[n, 0], w[f, 0], b[f], wd, y)       # the article's layer
             else:

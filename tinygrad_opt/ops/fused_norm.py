@@ -54,19 +54,23 @@ def norm_relu_pool_backward_reference(x, gamma, beta, mean, var, eps, k, s, trai
 
 
 # --- Numba kernels -------------------------------------------------------------------------
-def _forward_loops(x, gamma, beta, mean, invstd, k, s, out, arg):
-    """out[n, c] = maxpool(relu(z[n, c])), one sample per iteration."""
+def _forward_loops(x, gamma, beta, mean, invstd, k, s, out, arg, finite):
+    """out[n, c] = maxpool(relu(z[n, c])), one sample per iteration; finite[n]: whether
+    every z of the sample is finite (so x, the statistics and gamma, beta were)."""
     n_batch, n_ch, h, wd = x.shape
     zero = out.dtype.type(0)
     xr = x.reshape(n_batch, n_ch, h * wd)
     for n in prange(n_batch):
         z = np.empty(h * wd, dtype=out.dtype)   # one normalised plane (in L1)
+        bad = False
         for c in range(n_ch):
             mu, sd, gm, bt = mean[c], invstd[c], gamma[c], beta[c]
             xs = xr[n, c]
             for t in range(h * wd):
                 z[t] = ((xs[t] - mu) * sd) * gm + bt
+                bad |= z[t] - z[t] != 0         # inf - inf and NaN - NaN are NaN
             pool_plane_any(z, wd, k, s, out[n, c], arg[n, c], zero)
+        finite[n] = not bad
 
 
 def _sums_loops(x, g, out, arg, mean, invstd, dbeta, dgamma):
@@ -147,18 +151,22 @@ class BatchNormReluPoolFn(Function):
         shape = (x.shape[0], x.shape[1], window_count(x.shape[2], pool_size, s),
                  window_count(x.shape[3], pool_size, s))
         out, arg = np.empty(shape, dtype=x.dtype), np.empty(shape, dtype=np.int32)
+        finite = np.empty(x.shape[0], dtype=np.bool_)
         _forward(x, gamma.astype(x.dtype, copy=False), beta.astype(x.dtype, copy=False),
-                 mean, invstd, pool_size, s, out, arg)
-        ctx.save_for_backward(x, beta, options, (out, arg, invstd))
+                 mean, invstd, pool_size, s, out, arg, finite)
+        ctx.save_for_backward(x, beta, options, (out, arg, invstd, finite.all()))
         return out
 
     @staticmethod
     def backward(ctx, g):
         x, beta, (gamma, mean, var, eps, k, s, training), fast = ctx.saved
-        if fast is None:
+        # The references when the forward pass ran them, or with inf or NaN in z or g: the
+        # kernels sum over the pooled maxima only, where the unfused layers also multiply
+        # the other positions' zero gradient by xhat (0 * inf = NaN), and g by relu's 0.
+        if fast is None or not (fast[3] and np.isfinite(g).all()):
             return norm_relu_pool_backward_reference(x, gamma, beta, mean, var, eps, k, s,
                                                      training, g)
-        out, arg, invstd = fast
+        out, arg, invstd, _ = fast
         g = np.ascontiguousarray(g, dtype=x.dtype)
         dbeta = np.empty(x.shape[1], dtype=x.dtype)
         dgamma = np.empty(x.shape[1], dtype=x.dtype)
