@@ -46,7 +46,6 @@ class RecordLR:
 
 
 def main(out="examples/out", epochs=6, n=12000):
-    use_sleeping_threads()
     data = load("mnist")
     train = (data.train_images[:n], data.train_labels[:n])
     val = (data.test_images[:5000], data.test_labels[:5000])
@@ -87,6 +86,7 @@ def main(out="examples/out", epochs=6, n=12000):
 
 
 if __name__ == "__main__":
+    use_sleeping_threads(reexec=True)   # idle BLAS and Numba threads sleep: threads.py
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="examples/out")
     ap.add_argument("--fast", action="store_true", help="3 epochs on 1,500 images")

@@ -27,6 +27,10 @@ as long as no parallel kernel has run yet.
   4.78-5.04 s with 300,000 (libgomp's default without a policy); the article's epoch
   (`--workload epoch --limit 30000`) 2.90-2.96 s against 2.95-2.97 s with no spin, the
   one-sample step 0.82-0.83 ms against 0.83-0.84 ms (side by side, 2026-11-29).
+  Only beside OPENBLAS_THREAD_TIMEOUT: with OpenBLAS's threads spinning too (numpy loaded
+  before the policy was set), LeNet-5's epoch in `examples/05_lenet_fashion_mnist.py
+  --fast` took 3.6 s against 0.8 s with both and 1.3 s with no spin, so
+  `use_sleeping_threads()` then leaves GOMP_SPINCOUNT unset.
 
 Importing tinygrad_opt changes no environment variable. The entry points (`tinygrad-opt`,
 `make bench`) call `use_sleeping_threads(reexec=True)` first; a program of your own can
@@ -62,6 +66,9 @@ def use_sleeping_threads(reexec=False):
     """
     missing = {k: v for k, v in POLICY.items() if k not in os.environ}
     late = [k for k in missing if _too_late(k)]
+    if "OPENBLAS_THREAD_TIMEOUT" in late and not reexec:
+        missing.pop("GOMP_SPINCOUNT", None)     # OpenBLAS's threads spin: Numba's must not
+        late = [k for k in late if k != "GOMP_SPINCOUNT"]
     os.environ.update(missing)
     if late and reexec:
         sys.stdout.flush()

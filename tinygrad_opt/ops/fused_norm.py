@@ -8,8 +8,9 @@ Unfused these are three ops, each a pass over the convolution's output forward a
 backward, and three nodes for the engine. Fused:
 
 - forward: per sample and channel, z of one plane is computed into a buffer that stays
-  in the L1 cache, and pooled from there with relu (max(window max, 0): the pool of
-  ops/fused.py, with the same first-max-wins rule), recording where each max was;
+  in the L1 cache, and pooled from there with relu (max(window max, 0), by ops/pool.py's
+  `pool_plane_any` as in ops/fused.py: the same first-max-wins rule), recording where
+  each max was;
 - backward: only the recorded maxima with out > 0 receive a gradient gz = g, so the
   batch-norm sums dbeta_c = sum gz and dgamma_c = sum gz * xhat are sums over the pooled
   outputs alone (a quarter of the terms for a 2x2 pool), and the input gradient
