@@ -6,8 +6,8 @@ optionally followed by relu (fused: the article's Conv2D has activation='relu').
 applied to x beforehand (zeros), so the kernels only know the stride s.
 
 Each computation comes twice: a numpy reference (`*_reference`, a few lines to read) and a
-fast path (`*_kernel`: Numba loops for the memory-bound reshuffles, BLAS for the
-products); tests check that the two agree.
+fast path (`*_kernel`: direct Numba loops over each sample's planes, described below);
+tests check that the two agree.
 """
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
