@@ -55,12 +55,13 @@ def conv2d_grad_input_reference(g, w, x_shape, stride):
 # strides run the references.
 #
 # These loops replaced im2col + BLAS (columns of C*KH*KW rows written out for the whole
-# batch, then one matrix product): for LeNet-5's two convolutions at batch 64 (1 -> 6
-# channels on 32x32, 6 -> 16 on 14x14, 5x5) the direct loops took 0.27 and 0.60 ms
-# forward against 1.30 and 0.78, 0.35 and 0.76 ms for the weight gradient against 1.68 and
-# 1.13, 0.69 ms for the input gradient against 1.03 (medians of 40 calls, side by side,
-# 2026-11-29): the columns are 25-150 times the input, and writing them out cost more
-# than the arithmetic.
+# batch, then one matrix product). For LeNet-5's two convolutions at batch 64, medians of
+# 40 calls, ms, im2col + BLAS against these loops, alternately twice (2026-11-29): 1 -> 6
+# channels on 32x32, 5x5: forward 1.16-1.59 against 0.20-0.33, weight gradient
+# 1.92-2.06 against 0.26-0.38; 6 -> 16 channels on 14x14: forward 1.03-1.04 against
+# 0.44, weight gradient 1.44 against 0.51, input gradient 0.83-0.84 against 0.57-0.58.
+# The columns are 25-150 times the input, and writing them out cost more than the
+# arithmetic.
 
 def _row_taps(ya, yb, xf, wa, wb, off, span):
     """ya[t] += sum over q of wa[q] * xf[off + q + t] for t < span, and yb likewise with
@@ -211,7 +212,8 @@ def _grad_input_loops(g, w, gx):
 
 _forward = serial_or_parallel(_forward_loops)
 # reassociate: the weight gradient's sums are dot products, which LLVM vectorises only when
-# it may reorder the additions (2.81 -> 0.35 ms for LeNet's first layer, measured as above)
+# it may reorder the additions (2.81 -> 0.35 ms for LeNet's first layer, measured on a
+# one-filter version of these loops)
 _grad_weight = serial_or_parallel(_grad_weight_loops, reassociate=True)
 _grad_input = serial_or_parallel(_grad_input_loops)
 
