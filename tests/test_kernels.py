@@ -19,6 +19,8 @@ CONV_CASES = [
     ((4, 1, 28, 28), (32, 3, 3), 1, 0),     # the article's layer
     ((3, 3, 12, 14), (4, 5, 5), 1, 2),      # LeNet-5's shape of kernel; 3 channels: one
     ((2, 2, 9, 10), (3, 3, 7), 1, 0),       # unpaired in the input gradient; 7 taps a row
+    ((2, 3, 4, 4), (2, 1, 1), 1, 0),        # 1x1
+    ((2, 2, 5, 6), (3, 5, 6), 1, 0),        # the kernel covers the input: one output pixel
 ]
 
 
