@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test bench bench-torch reference-fixtures mnist mnist-quick study study-quick examples clean
+.PHONY: install test bench bench-quick bench-torch reference-fixtures mnist mnist-quick study study-quick examples clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,9 @@ examples: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
+
+bench-quick: $(STAMP)
+	$(BIN)/python benchmarks/bench.py --quick
 
 # The PyTorch yardstick, in a virtual environment of its own (the package never imports
 # torch). A CPU build of torch: an unpinned `torch` from PyPI pulls a multi-GB GPU build.

@@ -1,0 +1,25 @@
+"""`make bench`'s quick variant runs to the end and prints every section it promises."""
+import os
+import re
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_bench_quick_prints_every_section_with_figures():
+    with open(os.path.join(ROOT, "Makefile")) as f:       # what `make bench-quick` runs
+        recipe = f.read().split("\nbench-quick:")[1].splitlines()[1].strip()
+    assert recipe == "$(BIN)/python benchmarks/bench.py --quick"
+    out = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "bench.py"),
+                          "--quick"], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert out.returncode == 0, out.stderr
+    text = out.stdout
+    for heading in ("training workloads", "JIT compile", "article model, batch 64",
+                    "kernels at the article's shapes", "fused block beyond",
+                    "LeNet-5's blocks", "optimizer updates"):
+        assert heading in text, heading
+    lenet = re.search(r"LeNet-5 epoch, batch 64, Adam: +([\d.]+) s", text)
+    assert lenet and float(lenet.group(1)) > 0
+    blocks = re.findall(r"with the fused tail ([\d.]+), with the three layers ([\d.]+)", text)
+    assert len(blocks) == 2 and all(float(a) > 0 and float(b) > 0 for a, b in blocks)
