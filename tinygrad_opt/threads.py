@@ -21,21 +21,22 @@ as long as no parallel kernel has run yet.
   each other closely, as in LeNet-5's step: each kernel starts by waking its threads.
   libgomp, the OpenMP runtime behind Numba's threads here, lets idle threads spin this
   many rounds before they sleep (the variable overrides the policy's count of 0). A
-  LeNet-5 epoch
-  (`bench.py --workload lenet`) took 4.71-4.77 s instead of 5.48-5.72 s with no spin,
-  5.25-5.50 s with 1,000 rounds, 5.03-5.04 s with 10,000, 4.75-4.78 s with 100,000,
-  4.78-5.04 s with 300,000 (libgomp's default without a policy); the article's epoch
-  (`--workload epoch --limit 30000`) 2.90-2.96 s against 2.95-2.97 s with no spin, the
-  one-sample step 0.82-0.83 ms against 0.83-0.84 ms (side by side, 2026-11-29).
+  LeNet-5 epoch (`bench.py --workload lenet`) took 4.71-4.77 s instead of 5.48-5.72 s
+  with no spin, 5.25-5.50 s with 1,000 rounds, 5.03-5.04 s with 10,000, 4.75-4.78 s
+  with 100,000, 4.78-5.04 s with 300,000 (libgomp's default without a policy); the
+  article's epoch (`--workload epoch --limit 30000`) 2.90-2.96 s against 2.95-2.97 s
+  with no spin, the one-sample step 0.82-0.83 ms against 0.83-0.84 ms (side by side,
+  2026-11-29).
   Only beside OPENBLAS_THREAD_TIMEOUT: with OpenBLAS's threads spinning too (numpy loaded
   before the policy was set), LeNet-5's epoch in `examples/05_lenet_fashion_mnist.py
   --fast` took 3.6 s against 0.8 s with both and 1.3 s with no spin, so
   `use_sleeping_threads()` then leaves GOMP_SPINCOUNT unset.
 
 Importing tinygrad_opt changes no environment variable. The entry points (`tinygrad-opt`,
-`make bench`) call `use_sleeping_threads(reexec=True)` first; a program of your own can
-call `use_sleeping_threads()` before it imports numpy, or set the variables itself.
-A variable already set is left as it is.
+`make bench`, the training examples) call `use_sleeping_threads(reexec=True)` first; a
+program of your own can do the same at its start (importing tinygrad_opt loads numpy, so
+without reexec OpenBLAS's variable comes too late), or set the variables itself. A
+variable already set is left as it is.
 """
 import os
 import sys

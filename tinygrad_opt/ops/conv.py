@@ -234,8 +234,11 @@ def conv2d_forward_kernel(x, w, b, stride, relu):
     return out
 
 
-def conv2d_grad_weight_bias_kernel(x, g, kh, kw):
-    """(gw, gb) for stride 1."""
+def conv2d_grad_weight_bias_kernel(x, g, kh, kw, stride=1):
+    """(gw, gb). The references where the loops cannot: another stride, or non-finite x
+    (the full-width sums also multiply the junk positions' zeros by x: 0 * inf = NaN)."""
+    if stride != 1 or not np.isfinite(x).all():
+        return conv2d_grad_weight_reference(x, g, kh, kw, stride), g.sum(axis=(0, 2, 3))
     x, g = np.ascontiguousarray(x), np.ascontiguousarray(g)
     part = np.empty((x.shape[0], g.shape[1], x.shape[1] * kh * kw), dtype=x.dtype)
     bias_part = np.empty((x.shape[0], g.shape[1]), dtype=x.dtype)
@@ -245,9 +248,7 @@ def conv2d_grad_weight_bias_kernel(x, g, kh, kw):
 
 
 def conv2d_grad_weight_kernel(x, g, kh, kw, stride):
-    if stride != 1 or not np.isfinite(x).all():   # (non-finite x: the full-width sums
-        return conv2d_grad_weight_reference(x, g, kh, kw, stride)   # also multiply the
-    return conv2d_grad_weight_bias_kernel(x, g, kh, kw)[0]          # junk columns' zeros)
+    return conv2d_grad_weight_bias_kernel(x, g, kh, kw, stride)[0]
 
 
 def conv2d_grad_input_kernel(g, w, x_shape, stride):
@@ -307,11 +308,11 @@ class Conv2DFn(Function):
             g = g * (out > 0)                   # through the fused relu
         g = np.ascontiguousarray(g)
         gx = None
-        if use_reference() or stride != 1 or not np.isfinite(x).all():
+        if use_reference():
             gw = conv2d_grad_weight_reference(x, g, w.shape[2], w.shape[3], stride)
             gb = g.sum(axis=(0, 2, 3))
         else:
-            gw, gb = conv2d_grad_weight_bias_kernel(x, g, w.shape[2], w.shape[3])
+            gw, gb = conv2d_grad_weight_bias_kernel(x, g, w.shape[2], w.shape[3], stride)
         if ctx.needs_input_grad[0]:             # the first layer's input is data: skip
             grad_input = (conv2d_grad_input_reference if use_reference()
                           else conv2d_grad_input_kernel)
