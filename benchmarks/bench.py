@@ -265,7 +265,7 @@ def workload(name, repeat, limit):
     if name == "epoch":       # batch 64, Adam, dropout on: the article protocol
         times, evals = [], []
         for _ in range(repeat):
-            trainer = Trainer(article_cnn(seed=0), "adam", quiet=True, transform=to_float)
+            trainer = Trainer(article_cnn(seed=0), "adam", verbose=0, transform=to_float)
             h = trainer.fit(train, val, 1)[0]
             times.append(h["train_seconds"])
             t0 = time.perf_counter()
@@ -274,7 +274,7 @@ def workload(name, repeat, limit):
         result = dict(train_s=float(np.median(times)), samples_per_s=n / np.median(times),
                       eval_s=float(np.median(evals)), runs=len(times))
     elif name == "batch1":    # one-sample SGD: the step latency
-        trainer = Trainer(article_cnn(seed=0), "sgd", quiet=True, transform=to_float)
+        trainer = Trainer(article_cnn(seed=0), "sgd", verbose=0, transform=to_float)
         steps = min(n, 3000)
         times = []
         for i in range(steps):
@@ -289,13 +289,13 @@ def workload(name, repeat, limit):
         times = []
         for _ in range(repeat):
             model = lenet5(seed=0)
-            trainer = Trainer(model, Adam(model.parameters()), quiet=True,
+            trainer = Trainer(model, Adam(model.parameters()), verbose=0,
                               transform=to_float)
             times.append(trainer.fit(train, None, 1)[0]["train_seconds"])
         result = dict(train_s=float(np.median(times)), samples_per_s=n / np.median(times),
                       runs=len(times))
     elif name == "gd":        # one update on the exact gradient of the whole set
-        trainer = Trainer(article_cnn(seed=0), "gd", quiet=True, transform=to_float)
+        trainer = Trainer(article_cnn(seed=0), "gd", verbose=0, transform=to_float)
         h = trainer.fit(train, val, 1)[0]
         result = dict(train_s=h["train_seconds"], updates=h["updates"])
     result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -41,7 +41,7 @@ def main(out="examples/out", epochs=40, n=2000):
         manual_seed(0)                                    # the same initial weights
         model = Sequential(Dense(5, 64), Tanh(), Dense(64, 64), Tanh(), Dense(64, 1))
         trainer = Trainer(model, make(model.parameters()), loss=mse, metric=None,
-                          batch_size=32, quiet=True)
+                          batch_size=32, verbose=0)
         histories[name] = trainer.fit(train, val, epochs=epochs).column("val_loss")
         print(f"{name:24s} validation MSE after {epochs} epochs: {histories[name][-1]:.4f}")
 

@@ -55,7 +55,7 @@ def main(out="examples/out", epochs=6, n=12000):
         model = article_cnn(seed=0)                 # the same initial weights
         opt = Adam(model.parameters(), lr=LR)
         record = RecordLR()
-        trainer = Trainer(model, opt, transform=to_float, batch_size=64, quiet=True,
+        trainer = Trainer(model, opt, transform=to_float, batch_size=64, verbose=0,
                           lr_scheduler=make(opt), callbacks=[record])
         history = trainer.fit(train, val, epochs=epochs)
         results[name] = (record.lrs, history.column("val_acc"))

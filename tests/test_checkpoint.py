@@ -86,7 +86,7 @@ def test_a_planted_pickle_is_never_loaded(tmp_path, capsys):
 def _real_checkpoint(tmp_path):
     train, val = synthetic(64, 0), synthetic(16, 1)
     path = str(tmp_path / "real.npz")
-    Trainer(small_model(), "adam", batch_size=16, quiet=True, transform=to_float, checkpoint=path).fit(
+    Trainer(small_model(), "adam", batch_size=16, verbose=0, transform=to_float, checkpoint=path).fit(
         train, val, 1)
     return path
 
@@ -130,7 +130,7 @@ def test_an_unreadable_checkpoint_is_one_clear_error(tmp_path, kind):
     with pytest.raises(CheckpointError) as info:
         load_checkpoint(path)
     assert str(info.value).startswith(path + ": ") and MESSAGES[kind] in str(info.value)
-    trainer = Trainer(small_model(), "adam", batch_size=16, quiet=True, transform=to_float, checkpoint=path)
+    trainer = Trainer(small_model(), "adam", batch_size=16, verbose=0, transform=to_float, checkpoint=path)
     before = [p.data.copy() for p in trainer.model.parameters()]
     with pytest.raises(CheckpointError):
         trainer.fit(synthetic(64, 0), synthetic(16, 1), 2, resume=True)

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from tinygrad_opt import Tensor, _jit, reference
+from tinygrad_opt import Tensor, jit, reference
 from tinygrad_opt.threads import POLICY
 from tinygrad_opt.ops import conv, dropout, pool
 
@@ -101,7 +101,7 @@ def test_reference_switch_routes_ops(monkeypatch):
         slow = F.max_pool2d(F.conv2d(x, w, b, relu=True)).data
     assert calls == ["conv2d_forward_reference", "maxpool2d_forward_reference"]
     np.testing.assert_allclose(fast, slow, rtol=1e-12)
-    assert not _jit.use_reference()                    # restored on leaving
+    assert not jit.use_reference()                    # restored on leaving
 
 
 def test_the_fused_block_and_linear_honour_the_switch_too(monkeypatch):

@@ -297,14 +297,15 @@ def test_presets_defaults_and_repr():
     p = [Tensor([1.0], requires_grad=True)]
     decay = dict(weight_decay=0.0, decoupled_weight_decay=True)     # Keras' convention
     assert Adam(p).hyper == dict(lr=0.001, beta1=0.9, beta2=0.999, eps=1e-7, amsgrad=False,
-                                 **decay)
+                                 eps_inside_correction=False, **decay)
     assert Adam(p, preset="paper").hyper["eps"] == 1e-8
     assert Adadelta(p, preset="paper").hyper == dict(lr=1.0, rho=0.95, eps=1e-6,
                                                      weight_decay=0.0,
                                                      decoupled_weight_decay=False)
     assert Adadelta(p).hyper == dict(lr=0.001, rho=0.95, eps=1e-7, **decay)
     assert repr(RMSprop(p)) == ("RMSprop(weight_decay=0, decoupled_weight_decay=True, "
-                                "lr=0.001, rho=0.9, eps=1e-07)")
+                                "lr=0.001, rho=0.9, eps=1e-07, momentum=0, centered=False, "
+                                "eps_in_sqrt=True, velocity_holds_lr=True)")
     assert all(type(v) in (float, bool) for v in SGD(p, lr=np.float64(0.1)).hyper.values())
 
 
@@ -319,6 +320,7 @@ def test_registry_of_the_eight_methods_and_those_after():
     assert all(METHODS[m].batch_size == 64 for m in list(METHODS)[2:])
     p = [Tensor([1.0], requires_grad=True)]
     assert METHODS["momentum"].make(p).hyper == dict(lr=0.001, momentum=0.9, nesterov=False,
+                                                     velocity_holds_lr=True,
                                                      weight_decay=0.0,
                                                      decoupled_weight_decay=True)
     assert METHODS["minibatch"].make(p).hyper["lr"] == 0.01
@@ -413,7 +415,7 @@ def test_booleans_are_not_numbers_nor_numbers_switches(cls, kwargs, message):
     (lambda s: s["param_groups"][0].__setitem__("lr", True), r"lr must be a number, got True"),
     (lambda s: s["param_groups"][0].__setitem__("lr", float("nan")), r"lr must be a number, got nan"),
     (lambda s: s.__setitem__("t", -1), r"t must be a whole number >= 0, got -1"),
-    (lambda s: s["param_groups"][0].pop("eps"), r"hyperparameters \['amsgrad', 'beta1', 'beta2', 'decoupled_weight_decay', 'lr', 'weight_decay'\] saved"),
+    (lambda s: s["param_groups"][0].pop("eps"), r"hyperparameters \['amsgrad', 'beta1', 'beta2', 'decoupled_weight_decay', 'eps_inside_correction', 'lr', 'weight_decay'\] saved"),
 ])
 def test_a_bad_optimizer_state_is_refused_and_changes_nothing(change, message):
     p = Tensor(np.ones(3), requires_grad=True)
@@ -517,7 +519,8 @@ def test_pytorch_and_keras_spellings_and_a_checked_lr():
     which accepted -5.0."""
     p = [Tensor([1.0], requires_grad=True)]
     assert Adam(p, betas=(0.8, 0.99)).hyper == dict(lr=0.001, beta1=0.8, beta2=0.99, eps=1e-7,
-                                                    amsgrad=False, weight_decay=0.0,
+                                                    amsgrad=False, eps_inside_correction=False,
+                                                    weight_decay=0.0,
                                                     decoupled_weight_decay=True)
     assert RMSprop(p, learning_rate=0.01).lr == 0.01 and SGD(p, learning_rate=0.1).lr == 0.1
     with pytest.raises(ValueError, match="lr=0.1 and learning_rate=0.2 disagree"):

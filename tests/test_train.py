@@ -35,7 +35,7 @@ def strip_times(history):
 
 def test_trainer_lowers_the_loss():
     train, val = synthetic(256, 0), synthetic(64, 1)
-    trainer = Trainer(small_model(), "adam", batch_size=16, quiet=True, transform=to_float)
+    trainer = Trainer(small_model(), "adam", batch_size=16, verbose=0, transform=to_float)
     history = trainer.fit(train, val, epochs=3)
     assert [h["epoch"] for h in history] == [1, 2, 3]
     assert history[-1]["train_loss"] < history[0]["train_loss"] < 0.7
@@ -45,20 +45,20 @@ def test_trainer_lowers_the_loss():
 def test_same_seed_same_history():
     train, val = synthetic(128, 0), synthetic(32, 1)
     runs = [strip_times(Trainer(small_model(3), "momentum", seed=5, batch_size=16,
-                                quiet=True, transform=to_float).fit(train, val, 2)) for _ in range(2)]
+                                verbose=0, transform=to_float).fit(train, val, 2)) for _ in range(2)]
     assert runs[0] == runs[1]
 
 
 def test_checkpoint_and_resume_equals_uninterrupted(tmp_path):
     train, val = synthetic(128, 0), synthetic(32, 1)
-    full = Trainer(small_model(), "rmsprop", batch_size=16, quiet=True, transform=to_float)
+    full = Trainer(small_model(), "rmsprop", batch_size=16, verbose=0, transform=to_float)
     full.fit(train, val, 3)
     ckpt = str(tmp_path / "run.pkl")
-    first = Trainer(small_model(), "rmsprop", batch_size=16, quiet=True, transform=to_float,
+    first = Trainer(small_model(), "rmsprop", batch_size=16, verbose=0, transform=to_float,
                     checkpoint=ckpt)
     first.fit(train, val, 1)                      # "interrupted" after one epoch
     assert os.path.exists(ckpt) and not any(f.startswith(TEMP_PREFIX) for f in os.listdir(tmp_path))
-    resumed = Trainer(small_model(seed=9), "rmsprop", batch_size=16, quiet=True, transform=to_float,
+    resumed = Trainer(small_model(seed=9), "rmsprop", batch_size=16, verbose=0, transform=to_float,
                       checkpoint=ckpt)            # another init: the checkpoint wins
     resumed.fit(train, val, 3, resume=True)
     assert strip_times(resumed.history) == strip_times(full.history)
@@ -71,7 +71,7 @@ def test_full_batch_gradient_equals_whole_set_gradient():
     model = small_model().to(np.float64)
     model.eval()                                  # no dropout: one pass and chunks comparable
     trainer = Trainer(model, SGD(model.parameters()), batch_size=None, chunk_size=7,
-                      quiet=True, transform=to_float)
+                      verbose=0, transform=to_float)
     trainer.loss = lambda z, y: softmax_cross_entropy(z, y)
     trainer.accumulate_gradient(images, labels, np.arange(50))
     chunked = [p.grad.copy() for p in model.parameters()]
@@ -84,7 +84,7 @@ def test_full_batch_gradient_equals_whole_set_gradient():
 
 def test_gd_method_makes_one_update_per_epoch():
     train, val = synthetic(40, 0), synthetic(10, 1)
-    history = Trainer(small_model(), "gd", quiet=True, transform=to_float,
+    history = Trainer(small_model(), "gd", verbose=0, transform=to_float,
                       chunk_size=16).fit(train, val, 2)
     assert [h["updates"] for h in history] == [1, 1]
 
@@ -93,7 +93,7 @@ def test_gd_method_makes_one_update_per_epoch():
 def test_nonfinite_loss_stops_with_epoch_and_step():
     train, val = synthetic(64, 0), synthetic(16, 1)
     model = small_model()
-    trainer = Trainer(model, SGD(model.parameters(), lr=1e30), batch_size=8, quiet=True,
+    trainer = Trainer(model, SGD(model.parameters(), lr=1e30), batch_size=8, verbose=0,
                       transform=to_float)
     with pytest.raises(NonFiniteLoss, match=r"loss became (nan|inf) at epoch 1, step \d+"):
         trainer.fit(train, val, 2)
@@ -128,7 +128,7 @@ def test_cli_bad_input_is_one_line(args, message, capsys):
 
 def test_interrupt_keeps_finished_epochs_and_resume_finishes_the_same(tmp_path):
     train, val = synthetic(64, 0), synthetic(16, 1)
-    full = Trainer(small_model(), "adam", batch_size=16, quiet=True, transform=to_float)
+    full = Trainer(small_model(), "adam", batch_size=16, verbose=0, transform=to_float)
     full.fit(train, val, 2)
     calls = {"n": 0}
 
@@ -139,13 +139,13 @@ def test_interrupt_keeps_finished_epochs_and_resume_finishes_the_same(tmp_path):
         return softmax_cross_entropy(z, y)
 
     ckpt = str(tmp_path / "run.pkl")
-    first = Trainer(small_model(), "adam", batch_size=16, quiet=True, transform=to_float,
+    first = Trainer(small_model(), "adam", batch_size=16, verbose=0, transform=to_float,
                     checkpoint=ckpt,
                     loss=interrupting_loss)
     with pytest.raises(KeyboardInterrupt):
         first.fit(train, val, 2)
     assert len(first.history) == 1          # the finished epoch is kept
-    resumed = Trainer(small_model(), "adam", batch_size=16, quiet=True, transform=to_float,
+    resumed = Trainer(small_model(), "adam", batch_size=16, verbose=0, transform=to_float,
                       checkpoint=ckpt)
     resumed.fit(train, val, 2, resume=True)
     assert strip_times(resumed.history) == strip_times(full.history)
@@ -157,7 +157,7 @@ def test_nan_weights_in_the_fused_block_stop_training():
     train, val = synthetic(64, 0), synthetic(16, 1)
     model = small_model()
     model[0].conv.weight.data[...] = np.nan
-    trainer = Trainer(model, "adam", batch_size=16, quiet=True, transform=to_float)
+    trainer = Trainer(model, "adam", batch_size=16, verbose=0, transform=to_float)
     with pytest.raises(NonFiniteLoss, match=r"loss became nan at epoch 1, step 1"):
         trainer.fit(train, val, 1)
 
@@ -196,8 +196,8 @@ def test_the_trainer_fits_a_regression_without_validation(capsys):
     assert history[-1]["train_mse"] == pytest.approx(history[-1]["train_loss"], rel=0.5)
     out = capsys.readouterr()
     assert "epoch 30: | train_loss" in out.out and "step/s" not in out.err   # no bars
-    more = trainer.fit(_regression(), epochs=32)             # continues: epochs 31, 32
-    assert [h["epoch"] for h in more[-2:]] == [31, 32]
+    more = trainer.fit(_regression(), epochs=2)              # two more: epochs 31, 32
+    assert [h["epoch"] for h in more[-2:]] == [31, 32] and len(more) == 32
 
 
 def test_early_stopping_stops_when_the_monitored_value_stalls():
@@ -205,12 +205,12 @@ def test_early_stopping_stops_when_the_monitored_value_stalls():
     train, val = synthetic(64, 0), synthetic(16, 1)
     model = small_model()
     stop = EarlyStopping(monitor="val_loss", patience=2)
-    trainer = Trainer(model, SGD(model.parameters(), lr=1e-9), batch_size=16, quiet=True,
+    trainer = Trainer(model, SGD(model.parameters(), lr=1e-9), batch_size=16, verbose=0,
                       transform=to_float, callbacks=[stop])   # lr so small nothing improves
     history = trainer.fit(train, val, epochs=20)
     assert 2 < len(history) < 20 and stop.waited == 2
     with pytest.raises(KeyError, match="EarlyStopping monitors 'val_acc', which the epoch"):
-        Trainer(small_model(), "adam", quiet=True, transform=to_float,
+        Trainer(small_model(), "adam", verbose=0, transform=to_float,
                 callbacks=[EarlyStopping("val_acc")]).fit(train, epochs=1)
 
 
@@ -231,12 +231,12 @@ def test_a_dataset_object_and_a_list_of_batches_train_the_same_model():
     for data in (Pairs(), batches):
         model = Sequential(Dense(5, 1, rng=0, dtype=np.float64))
         trainer = Trainer(model, SGD(model.parameters(), lr=0.05), loss=mse, metric="mse",
-                          batch_size=16, quiet=True)
+                          batch_size=16, verbose=0)
         results.append(trainer.fit(data, val=batches, epochs=3))
     assert results[0][-1]["val_loss"] < results[0][0]["train_loss"]
     assert results[1][-1]["updates"] == 4 and results[1][-1]["val_mse"] > 0
     with pytest.raises(ValueError, match="an iterator is used up after one epoch"):
-        Trainer(Sequential(Dense(5, 1)), "adam", loss=mse, quiet=True).fit(iter(batches))
+        Trainer(Sequential(Dense(5, 1)), "adam", loss=mse, verbose=0).fit(iter(batches))
 
 
 # --- learning-rate schedules in the Trainer -------------------------------------------
@@ -256,7 +256,7 @@ def _mlp_trainer(sched_factory, tmp_path=None, **kw):
     opt = SGD(model.parameters(), lr=0.05, momentum=0.9)
     sched = sched_factory(opt)
     ck = str(tmp_path / "ck.npz") if tmp_path else None
-    return Trainer(model, opt, loss=mse, metric="mse", batch_size=32, quiet=True,
+    return Trainer(model, opt, loss=mse, metric="mse", batch_size=32, verbose=0,
                    lr_scheduler=sched, checkpoint=ck, **kw), opt, sched
 
 

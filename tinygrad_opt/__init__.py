@@ -1,12 +1,14 @@
 """tinygrad_opt: a from-scratch autograd engine on numpy and Numba, about optimizers."""
 __version__ = "0.1.0"   # first: the modules below may read it
 
-from ._jit import reference
+from . import jit
+from .jit import reference
 from .autograd import Function, no_grad
 from .gradcheck import GradcheckError, gradcheck
 from .nn.init import manual_seed
-from .tensor import Tensor, cat, stack, where
+from .tensor import Tensor, cat, stack, tensor, where
 from .threads import use_sleeping_threads
 
-__all__ = ["Tensor", "Function", "no_grad", "reference", "gradcheck", "GradcheckError",
-           "use_sleeping_threads", "cat", "stack", "where", "manual_seed"]
+__all__ = ["Tensor", "tensor", "Function", "no_grad", "reference", "gradcheck",
+           "GradcheckError", "use_sleeping_threads", "cat", "stack", "where", "manual_seed",
+           "jit"]

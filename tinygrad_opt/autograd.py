@@ -93,10 +93,22 @@ class Outer:
         self.col, self.row = col, row
 
     shape = property(lambda self: (self.col.size, self.row.size))
+    dtype = property(lambda self: self.col.dtype)
 
     def materialize(self):
         """The array: the same products, rounded the same way, as col[:, None] * row."""
         return np.multiply.outer(self.col, self.row)
+
+    def all_finite(self):
+        """No NaN or inf among the products: both factors finite and max|col|·max|row|
+        below the dtype's largest value, or else the products checked one by one."""
+        if not (np.isfinite(self.col).all() and np.isfinite(self.row).all()):
+            return False
+        biggest = float(np.abs(self.col).max(initial=0)) * float(np.abs(self.row).max(initial=0))
+        if biggest <= float(np.finfo(self.col.dtype).max):
+            return True
+        with np.errstate(over="ignore", invalid="ignore"):
+            return bool(np.isfinite(self.materialize()).all())
 
 
 def _dense(grad):

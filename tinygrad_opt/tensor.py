@@ -67,7 +67,20 @@ class Tensor:
     shape = property(lambda self: self.data.shape, doc="The shape, a tuple (numpy's).")
     dtype = property(lambda self: self.data.dtype, doc="float32 or float64.")
     ndim = property(lambda self: self.data.ndim, doc="The number of axes.")
-    size = property(lambda self: self.data.size, doc="The number of elements.")
+
+    @property
+    def size(self):
+        """The number of elements (numpy's `x.size`); called, the shape or one size
+        (PyTorch's `x.size()`, `x.size(0)`)."""
+        return _Size(self.data.size, self.data.shape)
+
+    def numel(self):
+        """The number of elements (PyTorch's name)."""
+        return self.data.size
+
+    def dim(self):
+        """The number of axes (PyTorch's name)."""
+        return self.data.ndim
     is_leaf = property(lambda self: self._node is None,
                        doc="True for a tensor no recorded op made (a parameter, an input).")
 
@@ -78,6 +91,24 @@ class Tensor:
     def item(self):
         """The value of a one-element tensor, as a Python number."""
         return self.data.item()
+
+    def __float__(self):
+        if self.data.size != 1:
+            raise TypeError(f"float() of a tensor needs one element; this one has shape "
+                            f"{self.shape}")
+        return float(self.data.item())
+
+    def tolist(self):
+        """The data as (nested) Python lists of numbers."""
+        return self.data.tolist()
+
+    def float(self):
+        """The tensor in float32 (itself if it is), the gradient flowing back."""
+        return self if self.dtype == np.float32 else E.CastFn.apply(self, dtype=np.float32)
+
+    def double(self):
+        """The tensor in float64 (itself if it is), the gradient flowing back."""
+        return self if self.dtype == np.float64 else E.CastFn.apply(self, dtype=np.float64)
 
     def detach(self):
         """The same data, cut from the graph (shares memory, requires no grad)."""
@@ -191,21 +222,23 @@ class Tensor:
         return E.ClipFn.apply(self, low=low, high=high)
 
     # --- reductions (axis, numpy's word; dim, PyTorch's, is accepted too) -----------
-    def sum(self, axis=None, keepdims=False, dim=None):
-        """Sum over `axis` (an int, a tuple, or None for all axes)."""
-        return R.SumFn.apply(self, axis=_axis(axis, dim), keepdims=keepdims)
+    def sum(self, axis=None, keepdims=False, dim=None, keepdim=None):
+        """Sum over `axis` (an int, a tuple, or None for all axes); `dim` and `keepdim`,
+        PyTorch's words, work too, in every reduction."""
+        return R.SumFn.apply(self, axis=_axis(axis, dim), keepdims=_keep(keepdims, keepdim))
 
-    def mean(self, axis=None, keepdims=False, dim=None):
+    def mean(self, axis=None, keepdims=False, dim=None, keepdim=None):
         """Mean over `axis`, as a derived op: the sum times 1/count."""
         axis = _axis(axis, dim)
-        return self.sum(axis=axis, keepdims=keepdims) * (1.0 / self._count(axis))
+        return self.sum(axis=axis, keepdims=_keep(keepdims, keepdim)) * (
+            1.0 / self._count(axis))
 
-    def var(self, axis=None, keepdims=False, ddof=0, dim=None):
+    def var(self, axis=None, keepdims=False, ddof=0, dim=None, keepdim=None):
         """Variance over `axis`: mean squared deviation, divided by count - ddof (numpy's
         ddof=0 by default; PyTorch's default is ddof=1)."""
         axis = _axis(axis, dim)
         deviation = self - self.mean(axis=axis, keepdims=True)
-        return (deviation * deviation).sum(axis=axis, keepdims=keepdims) * (
+        return (deviation * deviation).sum(axis=axis, keepdims=_keep(keepdims, keepdim)) * (
             1.0 / (self._count(axis) - ddof))
 
     def _count(self, axis):
@@ -213,17 +246,18 @@ class Tensor:
         axes = range(self.ndim) if axis is None else np.atleast_1d(axis)
         return int(np.prod([self.shape[a] for a in axes]))
 
-    def std(self, axis=None, keepdims=False, ddof=0, dim=None):
+    def std(self, axis=None, keepdims=False, ddof=0, dim=None, keepdim=None):
         """Standard deviation over `axis`: sqrt(var) (same ddof convention)."""
-        return self.var(axis=axis, keepdims=keepdims, ddof=ddof, dim=dim).sqrt()
+        return self.var(axis=axis, keepdims=_keep(keepdims, keepdim), ddof=ddof,
+                        dim=dim).sqrt()
 
-    def max(self, axis=None, keepdims=False, dim=None):
+    def max(self, axis=None, keepdims=False, dim=None, keepdim=None):
         """Maximum over `axis`; tied elements share the gradient."""
-        return R.MaxFn.apply(self, axis=_axis(axis, dim), keepdims=keepdims)
+        return R.MaxFn.apply(self, axis=_axis(axis, dim), keepdims=_keep(keepdims, keepdim))
 
-    def min(self, axis=None, keepdims=False, dim=None):
+    def min(self, axis=None, keepdims=False, dim=None, keepdim=None):
         """Minimum over `axis`; tied elements share the gradient."""
-        return R.MinFn.apply(self, axis=_axis(axis, dim), keepdims=keepdims)
+        return R.MinFn.apply(self, axis=_axis(axis, dim), keepdims=_keep(keepdims, keepdim))
 
     def argmax(self, axis=None, dim=None):
         """Index of the maximum over `axis` (a numpy integer array: no gradient)."""
@@ -238,11 +272,19 @@ class Tensor:
         axis = _axis(axis, dim)
         return R.LogSoftmaxFn.apply(self, axis=-1 if axis is None else axis)
 
+    def softmax(self, axis=None, dim=None):
+        """softmax along `axis` (the last by default): exp(log_softmax), without overflow."""
+        return self.log_softmax(axis=axis, dim=dim).exp()
+
     # --- shapes -------------------------------------------------------------------------
     def reshape(self, *shape):
         """The same elements in another shape (one size may be -1)."""
         shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
         return M.ReshapeFn.apply(self, shape=tuple(shape))
+
+    def view(self, *shape):
+        """PyTorch's name for reshape (here always a new array of the same elements)."""
+        return self.reshape(*shape)
 
     def flatten(self, start_dim=0, end_dim=-1):
         """Axes start_dim..end_dim merged into one (all of them by default)."""
@@ -310,6 +352,24 @@ def _axis(axis, dim):
     return dim
 
 
+def _keep(keepdims, keepdim):
+    """`keepdim` (PyTorch's word) as an alias of `keepdims` (numpy's)."""
+    return keepdims if keepdim is None else bool(keepdim)
+
+
+class _Size(int):
+    """The number of elements, as numpy's `size` gives it, that can also be called as
+    PyTorch's `size()` (the shape) or `size(dim)` (one axis's length)."""
+
+    def __new__(cls, count, shape):
+        self = super().__new__(cls, count)
+        self.shape = shape
+        return self
+
+    def __call__(self, dim=None):
+        return self.shape if dim is None else self.shape[dim]
+
+
 def _index(index):
     """An index with Tensors replaced by their arrays (integer or boolean indices)."""
     if isinstance(index, tuple):
@@ -342,6 +402,11 @@ def where(cond, a, b):
     lift = lambda v: v if isinstance(v, Tensor) else Tensor(v, dtype=dtype)   # noqa: E731
     cond = cond.data if isinstance(cond, Tensor) else cond
     return E.WhereFn.apply(lift(a), lift(b), cond=np.asarray(cond, dtype=bool))
+
+
+def tensor(data, requires_grad=False, dtype=None):
+    """A new Tensor (PyTorch's `torch.tensor`): float32 unless dtype says float64."""
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
 
 
 autograd.Tensor = Tensor    # Function.apply builds its results with it (see autograd.py)

@@ -50,6 +50,13 @@ def softmax_cross_entropy(logits, labels, label_smoothing=0.0, reduction="mean")
     return _reduce(-(logits.log_softmax(axis=1) * target).sum(axis=1), reduction)
 
 
+def cross_entropy(input, target, label_smoothing=0.0, reduction="mean"):
+    """PyTorch's name for `softmax_cross_entropy` (logits, then class indices or one-hot
+    targets)."""
+    return softmax_cross_entropy(input, target, label_smoothing=label_smoothing,
+                                 reduction=reduction)
+
+
 def mse(prediction, target, reduction="mean"):
     """Mean squared error: mean of (prediction - target)² over every element."""
     difference = prediction - _tensor(target, prediction)

@@ -79,24 +79,36 @@ class Conv2D(Module):
                 f"activation={self.activation}")
 
 
-class MaxPool2D(Module):
-    """Max pooling over pool_size x pool_size windows every `stride` (default pool_size).
-    Shapes: (N, C, H, W) -> (N, C, (H - k) // s + 1, (W - k) // s + 1)."""
+class _Pool2D(Module):
+    """What the two poolings share: the window, the stride, their checks. `kernel_size`
+    is PyTorch's name for Keras' `pool_size`."""
 
-    def __init__(self, pool_size=2, stride=None):
+    def __init__(self, pool_size=None, stride=None, kernel_size=None):
+        name = type(self).__name__
+        if kernel_size is not None:
+            if pool_size is not None and pool_size != kernel_size:
+                raise ValueError(f"{name}: pool_size={pool_size} and kernel_size="
+                                 f"{kernel_size} disagree; give one")
+            pool_size = kernel_size
+        pool_size = 2 if pool_size is None else pool_size
         if pool_size < 1 or (stride is not None and stride < 1):
-            raise ValueError(f"MaxPool2D needs pool_size >= 1 and stride >= 1, got "
+            raise ValueError(f"{name} needs pool_size >= 1 and stride >= 1, got "
                              f"{pool_size}, {stride}")
         self.pool_size, self.stride = pool_size, stride
-
-    def forward(self, x):
-        return F.max_pool2d(x, self.pool_size, self.stride)
 
     def extra_repr(self):
         return f"pool_size={self.pool_size}, stride={self.stride or self.pool_size}"
 
 
-class AvgPool2D(MaxPool2D):
+class MaxPool2D(_Pool2D):
+    """Max pooling over pool_size x pool_size windows every `stride` (default pool_size).
+    Shapes: (N, C, H, W) -> (N, C, (H - k) // s + 1, (W - k) // s + 1)."""
+
+    def forward(self, x):
+        return F.max_pool2d(x, self.pool_size, self.stride)
+
+
+class AvgPool2D(_Pool2D):
     """Average pooling over pool_size x pool_size windows every `stride` (default
     pool_size). Shapes: as MaxPool2D's."""
 
@@ -237,6 +249,35 @@ class Dense(Module):
         return f"{self.weight.shape[0]}, {self.weight.shape[1]}"
 
 
+class Linear(Module):
+    """PyTorch's fully connected layer: y = x @ weight.T + bias, weight stored (out, in)
+    as PyTorch stores it (Dense stores (in, out), as Keras does).
+
+    Both start as PyTorch's do, uniform in ±1/sqrt(in_features), drawn from `rng` (None:
+    the generator of `tinygrad_opt.manual_seed`). bias=False: no bias.
+    Shapes: (N, in_features) -> (N, out_features).
+    """
+
+    def __init__(self, in_features, out_features, bias=True, rng=None, dtype=np.float32):
+        rng = as_generator(rng)
+        bound = 1 / np.sqrt(in_features)
+        self.weight = _param(rng.uniform(-bound, bound, (out_features, in_features))
+                             .astype(dtype))
+        self.bias = (_param(rng.uniform(-bound, bound, out_features).astype(dtype))
+                     if bias else None)
+
+    def forward(self, x):
+        if x.ndim < 1 or x.shape[-1] != self.weight.shape[1]:
+            raise ValueError(f"Linear expected input of shape (..., {self.weight.shape[1]}), "
+                             f"got {x.shape}")
+        y = x @ self.weight.T
+        return y if self.bias is None else y + self.bias
+
+    def extra_repr(self):
+        return (f"in_features={self.weight.shape[1]}, out_features={self.weight.shape[0]}, "
+                f"bias={self.bias is not None}")
+
+
 class ReLU(Module):
     """max(x, 0), elementwise."""
 
@@ -329,7 +370,7 @@ class BatchNormReluPool(Module):
 
     def __init__(self, norm, relu, pool):
         if not (isinstance(norm, BatchNorm2D) and isinstance(relu, ReLU)
-                and type(pool) is MaxPool2D):             # (AvgPool2D is a MaxPool2D)
+                and isinstance(pool, MaxPool2D)):
             raise ValueError(f"BatchNormReluPool fuses BatchNorm2D, ReLU, MaxPool2D, got "
                              f"{type(norm).__name__}, {type(relu).__name__}, "
                              f"{type(pool).__name__}")

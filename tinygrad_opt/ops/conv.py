@@ -12,7 +12,7 @@ tests check that the two agree.
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .._jit import jit, prange, serial_or_parallel, use_reference
+from ..jit import jit, prange, serial_or_parallel, use_reference
 from ..autograd import Function
 
 

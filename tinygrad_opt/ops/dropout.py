@@ -15,7 +15,7 @@ to float, is not on AVX2).
 """
 import numpy as np
 
-from .._jit import jit, prange, serial_or_parallel, use_reference
+from ..jit import jit, prange, serial_or_parallel, use_reference
 from ..autograd import Function
 
 _GOLDEN = 0x9E3779B9

@@ -214,3 +214,17 @@ class WhereFn(Function):
     def backward(ctx, g):
         (cond,) = ctx.saved
         return np.where(cond, g, 0), np.where(cond, 0, g)
+
+
+class CastFn(Function):
+    """a in another float dtype (float32 or float64); the gradient comes back in a's."""
+
+    @staticmethod
+    def forward(ctx, a, dtype=np.float32):
+        ctx.save_for_backward(a.dtype)
+        return a.astype(dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        (dtype,) = ctx.saved
+        return g.astype(dtype)

@@ -25,7 +25,7 @@ readable path is the unfused layers: `conv_pool_dropout_reference` and
 """
 import numpy as np
 
-from .._jit import jit, prange, serial_or_parallel, use_reference
+from ..jit import jit, prange, serial_or_parallel, use_reference
 from ..autograd import Function
 from .conv import (check_conv_input, conv2d_forward_reference, conv2d_grad_input_reference,
                    conv2d_grad_weight_reference)

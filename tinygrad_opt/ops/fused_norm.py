@@ -28,7 +28,7 @@ references. The module that uses it is `nn.BatchNormReluPool`.
 """
 import numpy as np
 
-from .._jit import jit, prange, serial_or_parallel, use_reference
+from ..jit import jit, prange, serial_or_parallel, use_reference
 from ..autograd import Function
 from .norm import as_channels, batchnorm_backward_reference, batchnorm_forward_reference
 from .pool import (check_pool_input, maxpool2d_backward_reference,

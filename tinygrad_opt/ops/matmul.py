@@ -3,7 +3,7 @@ removed again), leading axes broadcast as batch axes; and `LinearFn`, the dense 
 x @ w + b."""
 import numpy as np
 
-from .._jit import jit, use_reference
+from ..jit import jit, use_reference
 from ..autograd import Function, Outer
 
 

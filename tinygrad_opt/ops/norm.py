@@ -19,7 +19,7 @@ div, ...), 1.0 and 0.6 ms as this op (per-op timings of training steps, 2026-11-
 """
 import numpy as np
 
-from .._jit import prange, jit, use_reference
+from ..jit import prange, jit, use_reference
 from ..autograd import Function
 
 

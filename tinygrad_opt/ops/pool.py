@@ -9,7 +9,7 @@ NaN counts as the largest value (numpy's argmax: the first NaN of a window wins)
 """
 import numpy as np
 
-from .._jit import jit, prange, use_reference
+from ..jit import jit, prange, use_reference
 from ..autograd import Function
 from .conv import _windows, window_count
 

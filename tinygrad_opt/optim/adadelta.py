@@ -28,7 +28,7 @@ formula.
 """
 import numpy as np
 
-from .._jit import prange, serial_or_parallel
+from ..jit import prange, serial_or_parallel
 from .optimizer import Optimizer
 
 

@@ -13,8 +13,9 @@ The whole rule, with t the step number (1 on the first step):
     w ← w - alpha_t·m / (sqrt(v) + eps)
 
 This is the paper's "more efficient" ordering (end of its section 2), which Keras uses
-too: eps sits outside the square root, next to the uncorrected v. PyTorch (preset
-"torch") adds eps to the bias-corrected root instead:
+too: eps sits outside the square root, next to the uncorrected v. PyTorch adds eps to
+the bias-corrected root instead (the formula option `eps_inside_correction=True`, which
+preset "torch" sets):
 
     m, v as above
     w ← w - lr/(1 - beta1^t)·m / (sqrt(v)/sqrt(1 - beta2^t) + eps)
@@ -35,13 +36,15 @@ Weight decay: see optimizer.py; with `decoupled_weight_decay=True` this is AdamW
 
 State: m, v (first and second moments), zeros; v_max with amsgrad.
 Defaults: Keras' (lr=0.001, beta1=0.9, beta2=0.999, eps=1e-7); preset "torch":
-PyTorch's (eps=1e-8); preset "paper": Kingma & Ba's (eps=1e-8, Keras' formula).
+PyTorch's (eps=1e-8, eps_inside_correction=True); preset "paper": Kingma & Ba's
+(eps=1e-8, Keras' formula).
 """
 import math
 
 import numpy as np
 
-from .._jit import prange, serial_or_parallel
+from ..jit import prange, serial_or_parallel
+from .hyper import pair
 from .optimizer import Optimizer
 
 
@@ -50,14 +53,15 @@ def step_size(lr, beta1, beta2, t):
     return lr * math.sqrt(1 - beta2 ** t) / (1 - beta1 ** t)
 
 
-def adam_reference(w, g, m, v, t, lr, beta1, beta2, eps, v_max=None, torch_form=False):
+def adam_reference(w, g, m, v, t, lr, beta1, beta2, eps, v_max=None,
+                   eps_inside_correction=False):
     """The rule in numpy, one line per formula line (in place)."""
     m[...] = beta1 * m + (1 - beta1) * g
     v[...] = beta2 * v + (1 - beta2) * g * g
     if v_max is not None:                          # AMSGrad
         np.maximum(v_max, v, out=v_max)
         v = v_max
-    if torch_form:
+    if eps_inside_correction:                      # PyTorch's
         w -= lr / (1 - beta1 ** t) * m / (np.sqrt(v) / math.sqrt(1 - beta2 ** t) + eps)
     else:
         alpha_t = step_size(lr, beta1, beta2, t)
@@ -72,9 +76,9 @@ def _adam_loops(w, g, m, v, beta1, one_minus_beta1, beta2, one_minus_beta2, alph
 
 
 def _adam_general_loops(w, g, m, v, v_max, beta1, one_minus_beta1, beta2,
-                        one_minus_beta2, step, root_bc2, eps, amsgrad, torch_form):
-    """AMSGrad and PyTorch's form. Keras': step = alpha_t, root_bc2 = 1; PyTorch's:
-    step = lr/(1 - beta1^t), root_bc2 = sqrt(1 - beta2^t)."""
+                        one_minus_beta2, step, root_bc2, eps, amsgrad):
+    """AMSGrad and eps inside the correction. Keras': step = alpha_t, root_bc2 = 1;
+    PyTorch's: step = lr/(1 - beta1^t), root_bc2 = sqrt(1 - beta2^t)."""
     for i in prange(w.size):
         m[i] = beta1 * m[i] + one_minus_beta1 * g[i]
         v[i] = beta2 * v[i] + one_minus_beta2 * g[i] * g[i]
@@ -83,46 +87,37 @@ def _adam_general_loops(w, g, m, v, v_max, beta1, one_minus_beta1, beta2,
             if v[i] > v_max[i]:
                 v_max[i] = v[i]
             s = v_max[i]
-        if torch_form:
-            w[i] -= step * m[i] / (np.sqrt(s) / root_bc2 + eps)
-        else:
-            w[i] -= step * m[i] / (np.sqrt(s) + eps)
+        w[i] -= step * m[i] / (np.sqrt(s) / root_bc2 + eps)
 
 
 _adam_kernel = serial_or_parallel(_adam_loops)
 _adam_general_kernel = serial_or_parallel(_adam_general_loops)
 
 
-def pair(name, betas, beta1, beta2):
-    """PyTorch's betas=(beta1, beta2) beside Keras' beta1/beta2 (refused if they disagree)."""
-    if betas is None:
-        return beta1, beta2
-    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-        raise ValueError(f"{name}: betas must be (beta1, beta2), got {betas!r}")
-    if (beta1, beta2) != (None, None) and (beta1, beta2) != tuple(betas):
-        raise ValueError(f"{name}: betas={tuple(betas)} and beta1={beta1}, "
-                         f"beta2={beta2} disagree; give one form")
-    return tuple(betas)
-
-
 class Adam(Optimizer):
     """Adam: momentum on the gradient, RMSprop's scaling, and bias correction."""
 
-    presets = {"keras": dict(lr=0.001, beta1=0.9, beta2=0.999, eps=1e-7, amsgrad=False),
-               "torch": dict(lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, amsgrad=False),
-               "paper": dict(lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, amsgrad=False)}
+    presets = {"keras": dict(lr=0.001, beta1=0.9, beta2=0.999, eps=1e-7, amsgrad=False,
+                             eps_inside_correction=False),
+               "torch": dict(lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, amsgrad=False,
+                             eps_inside_correction=True),
+               "paper": dict(lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, amsgrad=False,
+                             eps_inside_correction=False)}
+    added_since = ("eps_inside_correction",)
 
     def __init__(self, params, lr=None, beta1=None, beta2=None, eps=None, amsgrad=None,
-                 preset=None, nonfinite="raise", learning_rate=None, betas=None, **decay):
+                 eps_inside_correction=None, preset=None, nonfinite="raise",
+                 learning_rate=None, betas=None, **decay):
         beta1, beta2 = pair(type(self).__name__, betas, beta1, beta2)
         super().__init__(params, preset, nonfinite, learning_rate, lr=lr, beta1=beta1,
-                         beta2=beta2, eps=eps, amsgrad=amsgrad, **decay)
+                         beta2=beta2, eps=eps, amsgrad=amsgrad,
+                         eps_inside_correction=eps_inside_correction, **decay)
 
     def init_state(self, w, h):
         names = ("m", "v", "v_max") if h["amsgrad"] else ("m", "v")
         return {k: np.zeros_like(w) for k in names}
 
-    def validate(self, lr, beta1, beta2, eps, amsgrad, **decay):
+    def validate(self, lr, beta1, beta2, eps, amsgrad, eps_inside_correction, **decay):
         super().validate(lr=lr, **decay)
         self._check_range("beta1", beta1)
         self._check_range("beta2", beta2)
@@ -130,27 +125,27 @@ class Adam(Optimizer):
 
     def reference_update(self, w, g, state, h):
         adam_reference(w, g, state["m"], state["v"], self.t, h["lr"], h["beta1"],
-                       h["beta2"], h["eps"], state.get("v_max"), self.preset == "torch")
+                       h["beta2"], h["eps"], state.get("v_max"), h["eps_inside_correction"])
 
     def kernel_update(self, w, g, state, h):
         adam_kernel_update(w, g, state, self.t, h["lr"], h["beta1"], h["beta2"], h["eps"],
-                           h["amsgrad"], self.preset == "torch")
+                           h["amsgrad"], h["eps_inside_correction"])
 
 
-def adam_kernel_update(w, g, state, t, lr, beta1, beta2, eps, amsgrad, torch_form):
+def adam_kernel_update(w, g, state, t, lr, beta1, beta2, eps, amsgrad,
+                       eps_inside_correction):
     """The fused update, for Adam, AdamW and Muon's AdamW part."""
     f = w.dtype.type
-    if not (torch_form or amsgrad):                 # the article's path
+    if not (eps_inside_correction or amsgrad):      # the article's path
         _adam_kernel(w.reshape(-1), g.reshape(-1), state["m"].reshape(-1),
                      state["v"].reshape(-1), f(beta1), f(1 - beta1), f(beta2), f(1 - beta2),
                      f(step_size(lr, beta1, beta2, t)), f(eps))
         return
-    if torch_form:
+    if eps_inside_correction:
         step, root_bc2 = lr / (1 - beta1 ** t), math.sqrt(1 - beta2 ** t)
     else:
         step, root_bc2 = step_size(lr, beta1, beta2, t), 1.0
     v_max = state.get("v_max", state["v"])
     _adam_general_kernel(w.reshape(-1), g.reshape(-1), state["m"].reshape(-1),
                          state["v"].reshape(-1), v_max.reshape(-1), f(beta1), f(1 - beta1),
-                         f(beta2), f(1 - beta2), f(step), f(root_bc2), f(eps), amsgrad,
-                         torch_form)
+                         f(beta2), f(1 - beta2), f(step), f(root_bc2), f(eps), amsgrad)

@@ -19,8 +19,8 @@ Defaults: Keras' (lr=0.001, beta1=0.9, beta2=0.99).
 """
 import numpy as np
 
-from .._jit import prange, serial_or_parallel
-from .adam import pair
+from ..jit import prange, serial_or_parallel
+from .hyper import pair
 from .optimizer import Optimizer
 
 

@@ -8,7 +8,9 @@ of its singular values. For each weight matrix W (a convolution kernel is reshap
     PyTorch (preset "torch")                    Keras (preset "keras", the default)
     B ← momentum·B + (1 - momentum)·G            B ← momentum·B + G
     U = G + momentum·(B - G) if nesterov else B   U = G + momentum·B if nesterov else B
+                                      (the formula option ema_momentum: True / False)
     X = U / max(‖U‖_F, eps)                       X = U / (‖U‖_F + eps)
+                                      (eps_as_floor: True / False)
     ns_steps times (the Newton–Schulz iteration, X transposed first if it has more rows
     than columns, and back after):
         A = X·Xᵀ
@@ -22,11 +24,12 @@ steps, instead of converging to exactly 1: cheaper, and as good for training (Jo
 The two libraries' momenta differ by the factor (1 - momentum), which the normalisation
 removes; they differ in eps's place, in which parameters count as matrices (PyTorch's
 Muon takes 2-D parameters only and leaves the rest to a separate AdamW, whose defaults
-the "torch" preset's AdamW part uses; Keras sends everything that is not 2-D to its
-built-in AdamW, so convolution kernels too), and in the default scale (Keras: 0.2·
-sqrt(max(rows, cols)), "match_rms_adamw"). Parameters that are not matrices (biases;
-and, with preset "keras", convolution kernels) get an AdamW step with the adam_*
-hyperparameters, on the same learning rate.
+the "torch" preset's AdamW part uses, eps inside the bias correction as PyTorch's Adam
+puts it, `adam_eps_inside_correction`; Keras sends everything that is not 2-D to its
+built-in AdamW, so convolution kernels too: `conv_as_matrix` False), and in the
+default scale (Keras: 0.2·sqrt(max(rows, cols)), "match_rms_adamw"). Parameters that are
+not matrices (biases; and, without conv_as_matrix, convolution kernels) get an AdamW
+step with the adam_* hyperparameters, on the same learning rate.
 
 PyTorch computes the Newton–Schulz iteration in bfloat16; here it runs in the
 parameter's dtype. The tests hold PyTorch's trajectories with the same iteration in
@@ -41,16 +44,16 @@ import math
 
 import numpy as np
 
-from .._jit import prange, serial_or_parallel
+from ..jit import prange, serial_or_parallel
 from .adam import adam_kernel_update, adam_reference
 from .optimizer import Optimizer
 
 
-def newton_schulz(u, steps, a, b, c, eps, torch_form):
+def newton_schulz(u, steps, a, b, c, eps, eps_as_floor):
     """An approximately orthogonal matrix with u's singular vectors (numpy, a copy)."""
     x = u.T if u.shape[0] > u.shape[1] else u
     norm = np.linalg.norm(x)
-    x = x / (max(norm, eps) if torch_form else norm + eps)
+    x = x / (max(norm, eps) if eps_as_floor else norm + eps)
     for _ in range(steps):
         gram = x @ x.T
         x = a * x + (b * gram + c * (gram @ gram)) @ x
@@ -66,22 +69,22 @@ def scale(shape, adjust_lr_fn):
 
 
 def muon_reference(w, g, buf, lr, momentum, nesterov, ns_steps, a, b, c, eps,
-                   adjust_lr_fn, torch_form, shape=None):
+                   adjust_lr_fn, ema_momentum, eps_as_floor, shape=None):
     """The rule in numpy, one line per formula line (in place). w, g, buf: matrices;
     shape: (outputs, inputs) for the scale, if not w's own shape."""
-    if torch_form:
+    if ema_momentum:                               # PyTorch's
         buf[...] = momentum * buf + (1 - momentum) * g
         u = g + momentum * (buf - g) if nesterov else buf
     else:
         buf[...] = momentum * buf + g
         u = g + momentum * buf if nesterov else buf
-    x = newton_schulz(u, ns_steps, a, b, c, eps, torch_form)
+    x = newton_schulz(u, ns_steps, a, b, c, eps, eps_as_floor)
     w -= lr * scale(shape or w.shape, adjust_lr_fn) * x
 
 
-def _momentum_loops(g, buf, u, momentum, nesterov, torch_form):
+def _momentum_loops(g, buf, u, momentum, nesterov, ema_momentum):
     for i in prange(g.size):
-        if torch_form:
+        if ema_momentum:
             buf[i] = momentum * buf[i] + (1 - momentum) * g[i]
             u[i] = g[i] + momentum * (buf[i] - g[i]) if nesterov else buf[i]
         else:
@@ -99,32 +102,43 @@ class Muon(Optimizer):
                    ns_coefficients=(3.4445, -4.7750, 2.0315), ns_steps=5, eps=1e-7,
                    decoupled_weight_decay=True, adam_beta1=0.9, adam_beta2=0.999)
     presets = {"torch": dict(_common, adjust_lr_fn="original", weight_decay=0.1,
-                             adam_eps=1e-8, adam_weight_decay=0.01),
+                             adam_eps=1e-8, adam_weight_decay=0.01, ema_momentum=True,
+                             eps_as_floor=True, conv_as_matrix=True,
+                             adam_eps_inside_correction=True),
                "keras": dict(_common, adjust_lr_fn="match_rms_adamw", weight_decay=0.004,
-                             adam_eps=1e-7, adam_weight_decay=0.004)}
+                             adam_eps=1e-7, adam_weight_decay=0.004, ema_momentum=False,
+                             eps_as_floor=False, conv_as_matrix=False,
+                             adam_eps_inside_correction=False)}
     no_preset = {"paper": "Jordan's defaults are PyTorch's; use preset 'torch'"}
+    added_since = ("ema_momentum", "eps_as_floor", "conv_as_matrix",
+                   "adam_eps_inside_correction")
 
     def __init__(self, params, lr=None, momentum=None, nesterov=None, ns_coefficients=None,
                  ns_steps=None, eps=None, adjust_lr_fn=None, adam_beta1=None,
-                 adam_beta2=None, adam_eps=None, adam_weight_decay=None, preset=None,
-                 nonfinite="raise", learning_rate=None, **decay):
+                 adam_beta2=None, adam_eps=None, adam_weight_decay=None, ema_momentum=None,
+                 eps_as_floor=None, conv_as_matrix=None, adam_eps_inside_correction=None,
+                 preset=None, nonfinite="raise", learning_rate=None, **decay):
         super().__init__(params, preset, nonfinite, learning_rate, lr=lr, momentum=momentum,
                          nesterov=nesterov, ns_coefficients=ns_coefficients,
                          ns_steps=ns_steps, eps=eps, adjust_lr_fn=adjust_lr_fn,
                          adam_beta1=adam_beta1, adam_beta2=adam_beta2, adam_eps=adam_eps,
-                         adam_weight_decay=adam_weight_decay, **decay)
+                         adam_weight_decay=adam_weight_decay, ema_momentum=ema_momentum,
+                         eps_as_floor=eps_as_floor, conv_as_matrix=conv_as_matrix,
+                         adam_eps_inside_correction=adam_eps_inside_correction, **decay)
 
-    def is_matrix(self, w):
+    @staticmethod
+    def is_matrix(w, h):
         """Whether w gets Muon's step (else AdamW's)."""
-        return w.ndim == 2 if self.preset == "keras" else w.ndim >= 2
+        return w.ndim >= 2 if h["conv_as_matrix"] else w.ndim == 2
 
     def init_state(self, w, h):
-        if self.is_matrix(w):
+        if self.is_matrix(w, h):
             return {"B": np.zeros_like(w)}
         return {"m": np.zeros_like(w), "v": np.zeros_like(w)}
 
     def validate(self, lr, momentum, nesterov, ns_coefficients, ns_steps, eps, adjust_lr_fn,
-                 adam_beta1, adam_beta2, adam_eps, adam_weight_decay, **decay):
+                 adam_beta1, adam_beta2, adam_eps, adam_weight_decay, ema_momentum,
+                 eps_as_floor, conv_as_matrix, adam_eps_inside_correction, **decay):
         super().validate(lr=lr, **decay)
         self._check_range("momentum", momentum)
         if not 0 < ns_steps < 100:
@@ -141,15 +155,16 @@ class Muon(Optimizer):
                              f"got {adam_weight_decay}")
 
     def weight_decay_of(self, w, h):
-        return h["weight_decay"] if self.is_matrix(w) else h["adam_weight_decay"]
+        return h["weight_decay"] if self.is_matrix(w, h) else h["adam_weight_decay"]
 
     def _adam(self, w, g, state, h, reference):
         args = (h["lr"], h["adam_beta1"], h["adam_beta2"], h["adam_eps"])
         if reference:
             adam_reference(w, g, state["m"], state["v"], self.t, *args,
-                           torch_form=self.preset == "torch")
+                           eps_inside_correction=h["adam_eps_inside_correction"])
         else:
-            adam_kernel_update(w, g, state, self.t, *args, False, self.preset == "torch")
+            adam_kernel_update(w, g, state, self.t, *args, False,
+                               h["adam_eps_inside_correction"])
 
     def matrix_shape(self, w2, state):
         """(outputs, inputs) of the matrix w2: its shape, or reversed for a parameter
@@ -159,23 +174,23 @@ class Muon(Optimizer):
         return (cols, rows) if getattr(self.params[i], "in_out", False) else (rows, cols)
 
     def reference_update(self, w, g, state, h):
-        if not self.is_matrix(w):
+        if not self.is_matrix(w, h):
             return self._adam(w, g, state, h, reference=True)
         rows = w.shape[0]
         w2 = w.reshape(rows, -1)
         muon_reference(w2, g.reshape(rows, -1), state["B"].reshape(rows, -1), h["lr"],
                        h["momentum"], h["nesterov"], h["ns_steps"], *h["ns_coefficients"],
-                       h["eps"], h["adjust_lr_fn"], self.preset == "torch",
+                       h["eps"], h["adjust_lr_fn"], h["ema_momentum"], h["eps_as_floor"],
                        self.matrix_shape(w2, state))
 
     def kernel_update(self, w, g, state, h):
-        if not self.is_matrix(w):
+        if not self.is_matrix(w, h):
             return self._adam(w, g, state, h, reference=False)
-        f, rows, torch_form = w.dtype.type, w.shape[0], self.preset == "torch"
+        f, rows = w.dtype.type, w.shape[0]
         u = np.empty_like(g)
         _momentum_kernel(g.reshape(-1), state["B"].reshape(-1), u.reshape(-1),
-                         f(h["momentum"]), h["nesterov"], torch_form)
+                         f(h["momentum"]), h["nesterov"], h["ema_momentum"])
         w2 = w.reshape(rows, -1)
         x = newton_schulz(u.reshape(rows, -1), h["ns_steps"], *h["ns_coefficients"],
-                          h["eps"], torch_form)
+                          h["eps"], h["eps_as_floor"])
         w2 -= f(h["lr"] * scale(self.matrix_shape(w2, state), h["adjust_lr_fn"])) * x

@@ -24,8 +24,8 @@ preset "torch": PyTorch's (lr=0.002, eps=1e-8, momentum_decay=0.004).
 """
 import numpy as np
 
-from .._jit import prange, serial_or_parallel
-from .adam import pair
+from ..jit import prange, serial_or_parallel
+from .hyper import pair
 from .optimizer import Optimizer
 
 

@@ -1,79 +1,53 @@
-"""The optimizer base: parameter groups, per-parameter state, the step counter,
-presets, weight decay, validation, non-finite gradients and saving. The update rules
-live one per file beside it.
+"""The optimizer base: parameter groups, per-parameter state, the step, saving and
+loading. The update rules live one per file beside it; what a hyperparameter may be is
+checked in hyper.py, weight decay is applied by weight_decay.py.
 
-Weight decay, for every rule, in one of two forms (`decoupled_weight_decay`):
+A rule of your own needs a constructor that passes its hyperparameters on, the state of
+one parameter and one update (docs/your-own-optimizer.md walks through one):
 
-    coupled (L2):   g ← g + weight_decay·w          before the rule sees g
-    decoupled:      w ← w·(1 - lr·weight_decay)     before the rule's own update
+    class SignSGD(Optimizer):
+        def __init__(self, params, lr=0.01):
+            super().__init__(params, lr=lr)          # the keyword defaults are its defaults
 
-For plain SGD the two are the same step. For the adaptive rules they differ: the coupled
-term passes through the rule's per-coordinate scaling (divided by sqrt(v) in Adam), so
-weights with large gradients are decayed less; the decoupled form shrinks every weight
-by the same factor (Loshchilov & Hutter 2019, "Decoupled weight decay regularization",
-which is AdamW). PyTorch's `weight_decay` is the coupled form (its AdamW, and Adam with
-`decoupled_weight_decay=True`, the decoupled one); Keras' `weight_decay` is the
-decoupled form on every optimizer. Each preset sets `decoupled_weight_decay` as its
-library does; an explicit keyword overrides it.
+        def init_state(self, w, h):                  # w: the parameter's array, h: its group
+            return {}
+
+        def reference_update(self, w, g, state, h):  # numpy, in place
+            w -= h["lr"] * np.sign(g)
+
+A fused Numba `kernel_update(w, g, state, h)` beside it is optional (the reference runs
+where there is none, and always under `tinygrad_opt.reference()`); `validate(**h)` may
+refuse values. The rules shipped here add `presets`: tables of defaults and formula
+options, one per library whose form they reproduce.
 """
-import math
+import inspect
 import numbers
 
 import numpy as np
 
-from .._jit import prange, serial_or_parallel, use_reference
-from ..autograd import Outer
-
-# Each library's weight-decay convention: the preset's default for every rule.
-WEIGHT_DECAY = {"keras": dict(weight_decay=0.0, decoupled_weight_decay=True),
-                "torch": dict(weight_decay=0.0, decoupled_weight_decay=False),
-                "paper": dict(weight_decay=0.0, decoupled_weight_decay=False)}
-
-
-def coupled_decay_reference(g, w, weight_decay):
-    """g + weight_decay·w, a new array (the parameter's own gradient is left as it is)."""
-    return g + weight_decay * w
-
-
-def decoupled_decay_reference(w, lr, weight_decay):
-    """w ← w·(1 - lr·weight_decay), in place."""
-    w *= 1 - lr * weight_decay
-
-
-def _coupled_loops(g, w, weight_decay, out):
-    for i in prange(g.size):
-        out[i] = g[i] + weight_decay * w[i]
-
-
-def _scale_loops(w, factor):
-    for i in prange(w.size):
-        w[i] *= factor
-
-
-_coupled_kernel = serial_or_parallel(_coupled_loops)
-_scale_kernel = serial_or_parallel(_scale_loops)
+from ..jit import use_reference
+from . import hyper as H
+from .weight_decay import WEIGHT_DECAY, apply_weight_decay
 
 
 class Optimizer:
-    """Base class: subclasses define `presets`, `state_names`, `init_state`, `validate`,
-    `reference_update` (numpy, readable) and `kernel_update` (Numba, fused); the two
-    updates receive `h`, the parameter's group hyperparameters.
+    """Base class of the update rules.
 
     Args:
         params: the Tensors (float32 or float64) to update in place: an iterable of
             Tensors, or, as in PyTorch, of dicts {"params": [...], "lr": 0.01, ...}
             (parameter groups: each key given overrides the optimizer's defaults for
             that group's parameters).
-        preset: whose defaults fill the hyperparameters not given, and whose formula
-            runs: "keras" (the article's), "torch" (PyTorch 2.13's) or "paper" (the
-            method's publication); a rule lacks the presets whose source has no such
-            rule or no defaults, and refuses them with the reason. None: the rule's
-            `default_preset` ("keras" for the article's rules).
+        preset: for the rules that have `presets`, whose defaults and formula options
+            fill the hyperparameters not given: "keras" (the article's), "torch"
+            (PyTorch 2.13's) or "paper" (the method's publication); a rule lacks the
+            presets whose source has no such rule or no defaults, and refuses them with
+            the reason. None: the rule's `default_preset`.
         nonfinite: what `step()` does when a gradient holds NaN or inf: "raise" (default;
             `FloatingPointError`, nothing is updated) or "skip" (nothing is updated, the
             step is counted in `skipped_steps`, training goes on).
         learning_rate: Keras' name for lr (give one of them).
-        **hyper: hyperparameters; None means "from the preset".
+        **hyper: hyperparameters, formula options included; None means "the default".
 
     Attributes:
         param_groups: list of dicts, each with "params" (its Tensors) and every
@@ -81,56 +55,89 @@ class Optimizer:
             `step()` checks a changed value as the constructor does.
         defaults: the hyperparameters groups start from (preset, then keywords).
         t: number of updates applied so far (the first `step()` runs with t = 1).
-        state: one dict of numpy arrays per parameter (names in `state_names`), in the
-            order of `params` (every group's parameters, group after group).
+        state: one dict of numpy arrays per parameter, in the order of `params` (every
+            group's parameters, group after group).
+
+    For subclasses: `init_state(w, h)`, `reference_update(w, g, state, h)` (numpy, in
+    place), optionally `kernel_update` (the same, fused), `validate(**h)`, `presets`
+    (tables of defaults and formula options, the hyperparameters that choose a formula
+    rather than a number, such as Adam's `eps_inside_correction`), `added_since`
+    (hyperparameters added after states were saved without them).
     """
 
-    presets = {"keras": {}}
+    presets = {}                # preset -> defaults and formula options
     no_preset = {}              # preset -> why this rule has none
     default_preset = "keras"
+    added_since = ()            # keys a saved state may lack (their values: this one's)
     state_names = ()
+    kernel_update = None        # a rule without a kernel runs its reference
 
     def __init__(self, params, preset=None, nonfinite="raise", learning_rate=None,
                  **hyper):
         name = type(self).__name__
-        if learning_rate is not None:       # Keras' word for lr
-            if hyper.get("lr") is not None and hyper["lr"] != learning_rate:
-                raise ValueError(f"{name}: lr={hyper['lr']} and learning_rate="
-                                 f"{learning_rate} disagree; give one")
-            hyper["lr"] = learning_rate
-        preset = self.default_preset if preset is None else preset
-        if preset not in self.presets:
-            why = f" ({self.no_preset[preset]})" if preset in self.no_preset else ""
-            raise ValueError(f"{name}: no preset {preset!r}{why}; known: "
-                             f"{', '.join(self.presets)}")
+        hyper = H.keras_lr(name, hyper, learning_rate)
         if nonfinite not in ("raise", "skip"):
             raise ValueError(f"{name}: nonfinite must be 'raise' or 'skip', got {nonfinite!r}")
-        self.preset, self.nonfinite = preset, nonfinite
-        values = dict(WEIGHT_DECAY[preset], **self.presets[preset])
-        unknown = set(hyper) - set(values)
+        self.preset, self.nonfinite = self._preset(preset), nonfinite
+        self._kinds = self._default_values(hyper)
+        unknown = set(hyper) - set(self._kinds)
         if unknown:
-            raise TypeError(f"{name}: unknown hyperparameter(s) {', '.join(sorted(unknown))}")
-        values.update({k: v for k, v in hyper.items() if v is not None})
-        self.defaults = values = self._typed(values)
-        self.validate(**values)
-        self.param_groups, self.params, self._group_of = [], [], []
+            raise TypeError(f"{name}: unknown hyperparameter(s) {', '.join(sorted(unknown))}; "
+                            f"known: {', '.join(self._kinds)}")
+        values = dict(self._kinds, **{k: v for k, v in hyper.items() if v is not None})
+        self.defaults = self._typed(values)
+        self.validate(**self.defaults)
+        self.param_groups, self.params, self._group_of, self.state = [], [], [], []
+        self._checked = []
         groups = list(params) if not isinstance(params, dict) else [params]
         if groups and all(isinstance(g, dict) for g in groups):
             for g in groups:
-                self.add_param_group(g, _initial=True)
+                self.add_param_group(g)
         elif any(isinstance(g, dict) for g in groups):
             raise TypeError(f"{name}: params must be all Tensors or all dicts (parameter "
                             f"groups), not a mixture")
         else:
-            self.add_param_group({"params": groups}, _initial=True)
+            self.add_param_group({"params": groups})
         if not self.params:
             raise ValueError(f"{name}: got an empty parameter list")
         self.t = 0
         self.skipped_steps = 0
-        self._checked = [None] * len(self.param_groups)
 
-    def add_param_group(self, group, _initial=False):
-        """Add a group {"params": [...], key: value, ...}: its keys override `defaults`."""
+    def _preset(self, preset):
+        """The preset to run: the one asked for, checked, or the rule's default."""
+        name = type(self).__name__
+        if not self.presets:
+            if preset is not None:
+                raise ValueError(f"{name} has no presets (its defaults are its "
+                                 f"constructor's); got preset={preset!r}")
+            return None
+        if preset is None:
+            preset = (self.default_preset if self.default_preset in self.presets
+                      else next(iter(self.presets)))
+        if preset not in self.presets:
+            why = f" ({self.no_preset[preset]})" if preset in self.no_preset else ""
+            raise ValueError(f"{name}: no preset {preset!r}{why}; known: "
+                             f"{', '.join(self.presets)}")
+        return preset
+
+    def _default_values(self, hyper):
+        """Every hyperparameter with its default: the preset's table, or for a rule
+        without presets the keyword defaults of its constructor (a value given with
+        no default there counts as its own default)."""
+        if self.preset is not None:
+            return dict(WEIGHT_DECAY[self.preset], **self.presets[self.preset])
+        signature = inspect.signature(type(self).__init__).parameters
+        values = dict(WEIGHT_DECAY[None])
+        for k, v in hyper.items():
+            default = getattr(signature.get(k), "default", inspect.Parameter.empty)
+            values[k] = v if default in (None, inspect.Parameter.empty) else default
+            if values[k] is None:
+                raise ValueError(f"{type(self).__name__}: {k} has no default; give a value")
+        return values
+
+    def add_param_group(self, group):
+        """Add a group {"params": [...], key: value, ...}: its keys override `defaults`.
+        Everything is checked before anything is added."""
         name = type(self).__name__
         if not isinstance(group, dict) or "params" not in group:
             raise TypeError(f"{name}: a parameter group is a dict with a 'params' key, "
@@ -146,9 +153,9 @@ class Optimizer:
                                                   if k != "params"}})
         self.validate(**hyper)
         seen = {id(p): i for i, p in enumerate(self.params)}
-        for i, p in enumerate(params, start=len(self.params)):   # all checked first: a
-            first = seen.setdefault(id(p), i)                     # refused group adds
-            if first != i:          # it would be updated twice per step     # nothing
+        for i, p in enumerate(params, start=len(self.params)):
+            first = seen.setdefault(id(p), i)
+            if first != i:          # it would be updated twice per step
                 raise ValueError(f"{name}: parameter {i} is the same Tensor as parameter "
                                  f"{first}; list each parameter once")
             data = getattr(p, "data", None)
@@ -162,41 +169,11 @@ class Optimizer:
             self.params.append(p)
             self._group_of.append(len(self.param_groups))
         self.param_groups.append({"params": params, **hyper})
-        if not _initial:
-            self._checked.append(None)
-        self.state = getattr(self, "state", []) + [
-            self.init_state(p.data, hyper) for p in params]
+        self._checked.append(None)
+        self.state += [self.init_state(p.data, hyper) for p in params]
 
     def _typed(self, values):
-        """Hyperparameters as Python values of their default's kind: floats (no numpy
-        float64 upcasting), bools where the default is a bool (`lr=True` is no learning
-        rate, `nesterov=1.0` no switch), whole numbers where it is an int, tuples of
-        floats where it is a tuple; strings and None are left to `validate`."""
-        name = type(self).__name__
-        kinds = dict(WEIGHT_DECAY["keras"], **self.presets[self.preset])
-        out = {}
-        for k, v in values.items():
-            kind = kinds.get(k, 0.0)
-            if isinstance(kind, bool):
-                if not isinstance(v, (bool, np.bool_)):
-                    raise ValueError(f"{name}: {k} must be True or False, got {v!r}")
-                out[k] = bool(v)
-            elif isinstance(kind, int):
-                if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
-                    raise ValueError(f"{name}: {k} must be a whole number, got {v!r}")
-                out[k] = int(v)
-            elif isinstance(kind, tuple):
-                if not isinstance(v, (tuple, list)) or len(v) != len(kind) or not all(
-                        _is_number(x) for x in v):
-                    raise ValueError(f"{name}: {k} must be {len(kind)} numbers, got {v!r}")
-                out[k] = tuple(float(x) for x in v)
-            elif kind is None or isinstance(kind, str):
-                out[k] = v
-            else:
-                if not _is_number(v):
-                    raise ValueError(f"{name}: {k} must be a number, got {v!r}")
-                out[k] = float(v)   # Python floats: no numpy float64 upcasting
-        return out
+        return H.typed(type(self).__name__, values, self._kinds)
 
     # --- for subclasses ---------------------------------------------------------------
     def init_state(self, w, h):
@@ -204,29 +181,27 @@ class Optimizer:
         return {k: np.zeros_like(w) for k in self.state_names}
 
     def validate(self, **hyper):
-        lr = hyper.get("lr", 1.0)
-        if not lr >= 0 or math.isinf(lr):   # 0 is where a cosine schedule ends
-            raise ValueError(f"{type(self).__name__}: lr must be a finite number >= 0, "
-                             f"got {lr}")
-        wd = hyper.get("weight_decay", 0.0)
-        if not wd >= 0 or math.isinf(wd):
-            raise ValueError(f"{type(self).__name__}: weight_decay must be a finite number "
-                             f">= 0, got {wd}")
+        """Raise ValueError for values the rule cannot run with (a subclass checks its
+        own and calls this for lr and weight decay)."""
+        name = type(self).__name__
+        H.check_nonnegative(name, "lr", hyper.get("lr", 0.0))
+        H.check_nonnegative(name, "weight_decay", hyper.get("weight_decay", 0.0))
 
     def weight_decay_of(self, w, h):
         """The weight decay applied to parameter data w in a group with hyperparameters h
         (Muon decays its AdamW-stepped parameters by another amount)."""
-        return h["weight_decay"]
+        return h.get("weight_decay", 0.0)
 
-    def _check_range(self, name, value, low=0.0, high=1.0):
-        if not low <= value < high:
-            raise ValueError(f"{type(self).__name__}: {name} must be in [{low:g}, {high:g}), "
-                             f"got {value}")
+    def gradient(self, p, h):
+        """The gradient the update receives for parameter p (None: p is not updated).
+        The array `p.grad`; plain SGD takes one sample's dense-layer gradient factored."""
+        return p.grad
 
-    def _check_positive(self, name, value):
-        if not value > 0 or math.isinf(value):
-            raise ValueError(f"{type(self).__name__}: {name} must be a positive finite "
-                             f"number, got {value}")
+    def _check_range(self, key, value, low=0.0, high=1.0):
+        H.check_range(type(self).__name__, key, value, low, high)
+
+    def _check_positive(self, key, value):
+        H.check_positive(type(self).__name__, key, value)
 
     # --- hyperparameters --------------------------------------------------------------
     def _one_group(self, what):
@@ -262,14 +237,12 @@ class Optimizer:
         for i, group in enumerate(self.param_groups):
             key = tuple((k, v) for k, v in group.items() if k != "params")
             ids = tuple(map(id, group["params"]))
-            if self._checked[i] is None or self._checked[i][0] != key \
-                    or self._checked[i][1] != ids:
+            if self._checked[i] is None or self._checked[i][:2] != (key, ids):
                 if ids != tuple(id(p) for p, g in zip(self.params, self._group_of)
                                 if g == i):
                     raise ValueError(f"{type(self).__name__}: param_groups[{i}]['params'] "
                                      f"was changed; add parameters with add_param_group")
-                unknown = set(group) - set(self.defaults) - {"params"}
-                if unknown or set(self.defaults) - set(group):
+                if set(group) - {"params"} != set(self.defaults):
                     raise ValueError(f"{type(self).__name__}: param_groups[{i}] has keys "
                                      f"{sorted(k for k in group if k != 'params')}, "
                                      f"expected {sorted(self.defaults)}")
@@ -283,73 +256,69 @@ class Optimizer:
         return out
 
     # --- the PyTorch verbs ------------------------------------------------------------
-    def zero_grad(self):
+    def zero_grad(self, set_to_none=True):
+        """Forget every parameter's gradient (set_to_none=False: fill it with zeros)."""
         for p in self.params:
-            p.grad = None
-
-    def outer_update(self, w, g, state, h):
-        """Apply a gradient held as an outer product (`autograd.Outer`) without building
-        the array, and return True; or return False to have it built and passed to
-        `kernel_update`. The base class always builds it; plain SGD does not (sgd.py)."""
-        return False
+            if set_to_none or p.grad is None:
+                p.grad = None
+            else:
+                p.grad = np.zeros_like(p.data)
 
     def step(self):
         """Apply one update to every parameter that has a gradient."""
         hypers = self._group_hyper()
-        grads = [p.stored_grad for p in self.params]   # arrays, or Outer (see sgd.py)
-        for i, (p, g) in enumerate(zip(self.params, grads)):
-            if g is None:
-                continue
-            if not isinstance(g, (np.ndarray, Outer)) or g.shape != p.data.shape \
-                    or _dtype(g) != p.data.dtype:   # the kernels would read past the end
-                raise ValueError(
-                    f"{type(self).__name__}: the gradient of parameter {i} is "
-                    f"{type(g).__name__} of shape {getattr(g, 'shape', None)} and dtype "
-                    f"{_dtype(g)}; the parameter has shape {p.data.shape} and dtype "
-                    f"{p.data.dtype}; nothing was updated")
-        for i, g in enumerate(grads):
-            if g is not None and not _all_finite(g):
-                if self.nonfinite == "skip":
-                    self.skipped_steps += 1
-                    return
-                with np.errstate(over="ignore", invalid="ignore"):
-                    g = self.params[i].grad
-                raise FloatingPointError(
-                    f"{type(self).__name__}: the gradient of parameter {i} (shape "
-                    f"{g.shape}) has {int(np.sum(~np.isfinite(g)))} NaN or inf values at "
-                    f"step {self.t + 1}; no parameter was updated")
+        grads = [self.gradient(p, hypers[gi]) for p, gi in zip(self.params, self._group_of)]
+        self._check_gradients(grads)
+        if not self._all_finite(grads):
+            return                                  # nonfinite="skip": counted, skipped
         self.t += 1
-        reference = use_reference()
+        reference = use_reference() or self.kernel_update is None
         update = self.reference_update if reference else self.kernel_update
         for p, g, state, gi in zip(self.params, grads, self.state, self._group_of):
             if g is None:
                 continue
             h, w = hypers[gi], p.data
-            wd = self.weight_decay_of(w, h)
-            if isinstance(g, Outer):
-                if not reference and not wd and self.outer_update(w, g, state, h):
-                    continue
-                g = p.grad                                   # the array, built once
-            g = np.ascontiguousarray(g)
-            if wd and h["decoupled_weight_decay"]:
-                if reference:
-                    decoupled_decay_reference(w, h["lr"], wd)
-                else:
-                    _scale_kernel(w.reshape(-1), w.dtype.type(1 - h["lr"] * wd))
-            elif wd:
-                if reference:
-                    g = coupled_decay_reference(g, w, wd)
-                else:
-                    out = np.empty_like(g)
-                    _coupled_kernel(g.reshape(-1), w.reshape(-1), w.dtype.type(wd),
-                                    out.reshape(-1))
-                    g = out
+            if isinstance(g, np.ndarray):
+                g = np.ascontiguousarray(g)
+            g = apply_weight_decay(w, g, h["lr"], self.weight_decay_of(w, h),
+                                   h["decoupled_weight_decay"], reference)
             update(w, g, state, h)
+
+    def _check_gradients(self, grads):
+        """Each gradient is an array (or a factored one, `materialize()`-able) of its
+        parameter's shape and dtype: the kernels would read past the end otherwise."""
+        for i, (p, g) in enumerate(zip(self.params, grads)):
+            if g is None:
+                continue
+            if not (isinstance(g, np.ndarray) or hasattr(g, "materialize")) \
+                    or g.shape != p.data.shape or g.dtype != p.data.dtype:
+                raise ValueError(
+                    f"{type(self).__name__}: the gradient of parameter {i} is "
+                    f"{type(g).__name__} of shape {getattr(g, 'shape', None)} and dtype "
+                    f"{getattr(g, 'dtype', None)}; the parameter has shape "
+                    f"{p.data.shape} and dtype {p.data.dtype}; nothing was updated")
+
+    def _all_finite(self, grads):
+        """True when no gradient holds NaN or inf; else count a skipped step or raise."""
+        for i, g in enumerate(grads):
+            if g is None or (g.all_finite() if hasattr(g, "all_finite")
+                             else np.isfinite(g).all()):
+                continue
+            if self.nonfinite == "skip":
+                self.skipped_steps += 1
+                return False
+            with np.errstate(over="ignore", invalid="ignore"):
+                g = self.params[i].grad
+            raise FloatingPointError(
+                f"{type(self).__name__}: the gradient of parameter {i} (shape "
+                f"{g.shape}) has {int(np.sum(~np.isfinite(g)))} NaN or inf values at "
+                f"step {self.t + 1}; no parameter was updated")
+        return True
 
     # --- saving -----------------------------------------------------------------------
     def state_dict(self):
-        """Step counter, parameter groups (hyperparameters, and the indices of their
-        parameters) and copies of every state array."""
+        """Step counter, preset, parameter groups (every hyperparameter and formula
+        option, and the indices of their parameters) and copies of every state array."""
         groups, start = [], 0
         for group in self.param_groups:
             n = len(group["params"])
@@ -357,29 +326,31 @@ class Optimizer:
                            for k, v in group.items() if k != "params"}
                           | {"params": list(range(start, start + n))})
             start += n
-        return {"t": self.t, "skipped_steps": self.skipped_steps, "param_groups": groups,
+        return {"t": self.t, "skipped_steps": self.skipped_steps, "preset": self.preset,
+                "param_groups": groups,
                 "state": [{k: v.copy() for k, v in s.items()} for s in self.state]}
 
     def load_state_dict(self, state_dict):
-        """Restore what `state_dict` saved: the run then continues bit for bit."""
+        """Restore what `state_dict` saved, the formula options included (a state saved
+        under another preset continues with its own formula): the run then continues
+        bit for bit. A state saved by an earlier version lacks the hyperparameters added
+        since (`added_since`): they keep this optimizer's values, which do what that
+        version did.
+        Nothing changes unless everything is valid."""
         name = type(self).__name__
         saved = state_dict["state"]
         if len(saved) != len(self.state):
             raise ValueError(f"{name}.load_state_dict: {len(saved)} parameter states "
                              f"saved, this optimizer has {len(self.state)} parameters")
-        groups = state_dict.get("param_groups")
-        if groups is None:          # an earlier version's record: one group, without the
-            old = state_dict["hyperparameters"]       # keys added since (weight decay,
-            groups = [dict({k: v for k, v in self.defaults.items()   # amsgrad): their
-                            if k not in old}, **old,                  # defaults, which
-                           params=list(range(len(saved))))]           # do what it did
+        groups = self._saved_groups(state_dict, len(saved))
         if [len(g["params"]) for g in groups] != [len(g["params"]) for g in self.param_groups]:
             raise ValueError(f"{name}.load_state_dict: groups of "
                              f"{[len(g['params']) for g in groups]} parameters saved, this "
                              f"optimizer has {[len(g['params']) for g in self.param_groups]}")
         hypers = []
-        for i, g in enumerate(groups):
+        for g, mine in zip(groups, self.param_groups):
             hyper = {k: v for k, v in g.items() if k != "params"}
+            hyper |= {k: mine[k] for k in self.added_since if k not in hyper}
             if set(hyper) != set(self.defaults):
                 raise KeyError(f"{name}.load_state_dict: hyperparameters {sorted(hyper)} "
                                f"saved, this optimizer has {sorted(self.defaults)}")
@@ -391,10 +362,24 @@ class Optimizer:
             if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 0:
                 raise ValueError(f"{name}.load_state_dict: {k} must be a whole number "
                                  f">= 0, got {v!r}")
+        preset = state_dict.get("preset", self.preset)
+        if preset != self.preset and preset not in self.presets:
+            raise ValueError(f"{name}.load_state_dict: saved under preset {preset!r}, "
+                             f"which this rule does not have")
         self.state = self._checked_state(saved, hypers)   # raises before changing anything
         for group, hyper in zip(self.param_groups, hypers):
             group.update(hyper)
-        self.t, self.skipped_steps = int(t), int(skipped)
+        self.t, self.skipped_steps, self.preset = int(t), int(skipped), preset
+
+    def _saved_groups(self, state_dict, n):
+        """The saved parameter groups; the first version's record (one hyperparameters
+        dict) as one group, the keys added since at this optimizer's defaults."""
+        groups = state_dict.get("param_groups")
+        if groups is not None:
+            return groups
+        old = state_dict["hyperparameters"]
+        return [dict({k: v for k, v in self.defaults.items() if k not in old}, **old,
+                     params=list(range(n)))]
 
     def _checked_state(self, saved, hypers):
         """Fresh state arrays filled from `saved`, after checking names and shapes (which
@@ -428,27 +413,3 @@ class Optimizer:
         if len(groups) == 1:
             return f"{type(self).__name__}({groups[0]})"
         return f"{type(self).__name__}({'; '.join(f'group {i}: {g}' for i, g in enumerate(groups))})"
-
-
-def _is_number(v):
-    return (isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
-            and not math.isnan(v))
-
-
-def _dtype(g):
-    return g.col.dtype if isinstance(g, Outer) else getattr(g, "dtype", None)
-
-
-def _all_finite(g):
-    """No NaN or inf in the gradient g (an array, or an Outer col ⊗ row: its products are
-    all finite when both factors are and max|col| * max|row| stays below the dtype's
-    largest value)."""
-    if not isinstance(g, Outer):
-        return bool(np.isfinite(g).all())
-    if not (np.isfinite(g.col).all() and np.isfinite(g.row).all()):
-        return False
-    biggest = float(np.abs(g.col).max(initial=0)) * float(np.abs(g.row).max(initial=0))
-    if biggest <= float(np.finfo(g.col.dtype).max):
-        return True
-    with np.errstate(over="ignore", invalid="ignore"):
-        return bool(np.isfinite(g.materialize()).all())

@@ -29,8 +29,8 @@ import math
 
 import numpy as np
 
-from .._jit import prange, serial_or_parallel
-from .adam import pair
+from ..jit import prange, serial_or_parallel
+from .hyper import pair
 from .optimizer import Optimizer
 
 

@@ -14,7 +14,8 @@ Our update, with g the gradient of the loss for the current batch:
 
 The article gives no formula for momentum; it only says "adding a fraction of the
 previous update to the current update". The form above is Keras' (the article's
-framework). PyTorch (preset "torch") keeps lr outside the velocity:
+framework; the formula option `velocity_holds_lr=True`). PyTorch keeps lr outside the
+velocity (`velocity_holds_lr=False`, which preset "torch" sets):
 
     with momentum:      v ← momentum·v + g
                         w ← w - lr·v
@@ -28,8 +29,9 @@ and Keras' only as the old velocity decays
 
 State: v (the velocity), zeros, only when momentum > 0.
 One sample's gradient of a dense layer's weight arrives as an outer product, in factored
-form (`autograd.Outer`); plain SGD applies it without building the array
-(`_sgd_outer_loops`: the same numbers, a fraction of the memory traffic).
+form (`autograd.Outer`); plain SGD takes it so (`SGD.gradient`) and applies it without
+building the array (`_sgd_outer_loops`: the same numbers, a fraction of the memory
+traffic).
 Weight decay (optimizer.py): decoupled under preset "keras", coupled (L2) under "torch";
 for plain SGD the two are the same step.
 Defaults: Keras' (lr=0.01, momentum=0.0, nesterov=False); PyTorch's differ only in lr
@@ -37,15 +39,16 @@ Defaults: Keras' (lr=0.01, momentum=0.0, nesterov=False); PyTorch's differ only 
 """
 import numpy as np
 
-from .._jit import jit, prange, serial_or_parallel
+from ..autograd import Outer
+from ..jit import jit, prange, serial_or_parallel, use_reference
 from .optimizer import Optimizer
 
 
-def sgd_reference(w, g, v, lr, momentum, nesterov, torch_form=False):
+def sgd_reference(w, g, v, lr, momentum, nesterov, velocity_holds_lr=True):
     """The rule in numpy, one line per formula line (in place)."""
     if momentum == 0.0:
         w -= lr * g
-    elif torch_form:
+    elif not velocity_holds_lr:                    # PyTorch's
         v[...] = momentum * v + g
         if nesterov:
             w -= lr * (g + momentum * v)
@@ -64,9 +67,9 @@ def _sgd_loops(w, g, lr):
         w[i] -= lr * g[i]
 
 
-def _sgd_momentum_loops(w, g, v, lr, momentum, nesterov, torch_form):
+def _sgd_momentum_loops(w, g, v, lr, momentum, nesterov, velocity_holds_lr):
     for i in prange(w.size):
-        if torch_form:
+        if not velocity_holds_lr:
             v[i] = momentum * v[i] + g[i]
             if nesterov:
                 w[i] -= lr * (g[i] + momentum * v[i])
@@ -93,27 +96,31 @@ def _sgd_outer_loops(w, col, row, lr):
 
 _sgd_kernel = serial_or_parallel(_sgd_loops)
 _sgd_momentum_kernel = serial_or_parallel(_sgd_momentum_loops)
-_sgd_outer_kernel = jit(_sgd_outer_loops)   # serial: for the ~30% of rows it writes,
-                                            # waking a second thread costs more (measured
-                                            # 36 us serial, 67 us parallel)
+_sgd_outer_kernel = jit(_sgd_outer_loops)   # serial: it writes only the rows of the
+                                            # inputs relu and dropout left (make bench's
+                                            # one-sample step)
 
 
 class SGD(Optimizer):
     """SGD, momentum and Nesterov momentum (Keras' form, see the module docstring)."""
 
-    presets = {"keras": dict(lr=0.01, momentum=0.0, nesterov=False),
-               "torch": dict(lr=0.001, momentum=0.0, nesterov=False)}
+    presets = {"keras": dict(lr=0.01, momentum=0.0, nesterov=False,
+                             velocity_holds_lr=True),
+               "torch": dict(lr=0.001, momentum=0.0, nesterov=False,
+                             velocity_holds_lr=False)}
     no_preset = {"paper": "the papers give no step size or momentum"}
+    added_since = ("velocity_holds_lr",)
 
-    def __init__(self, params, lr=None, momentum=None, nesterov=None, preset=None,
-                 nonfinite="raise", learning_rate=None, **decay):
+    def __init__(self, params, lr=None, momentum=None, nesterov=None,
+                 velocity_holds_lr=None, preset=None, nonfinite="raise",
+                 learning_rate=None, **decay):
         super().__init__(params, preset, nonfinite, learning_rate, lr=lr, momentum=momentum,
-                         nesterov=nesterov, **decay)
+                         nesterov=nesterov, velocity_holds_lr=velocity_holds_lr, **decay)
 
     def init_state(self, w, h):
         return {"v": np.zeros_like(w)} if h["momentum"] > 0 else {}
 
-    def validate(self, lr, momentum, nesterov, **decay):
+    def validate(self, lr, momentum, nesterov, velocity_holds_lr, **decay):
         super().validate(lr=lr, **decay)
         self._check_range("momentum", momentum)
         if nesterov and momentum == 0:
@@ -129,20 +136,26 @@ class SGD(Optimizer):
     def reference_update(self, w, g, state, h):
         self._velocity(w, state, h)
         sgd_reference(w, g, state.get("v"), h["lr"], h["momentum"], h["nesterov"],
-                      self.preset == "torch")
+                      h["velocity_holds_lr"])
 
-    def outer_update(self, w, g, state, h):
-        if h["momentum"] > 0:
-            return False            # the velocity is dense anyway: materialise g
-        _sgd_outer_kernel(w, g.col, g.row, w.dtype.type(h["lr"]))
-        return True
+    def gradient(self, p, h):
+        """One sample's dense-layer weight gradient stays factored (an `Outer`) where
+        plain SGD's kernel applies it; anywhere else (momentum, weight decay, the
+        reference) it is the array."""
+        g = p.stored_grad
+        if isinstance(g, Outer) and (h["momentum"] > 0 or h["weight_decay"]
+                                     or use_reference()):
+            return p.grad
+        return g
 
     def kernel_update(self, w, g, state, h):
         f = w.dtype.type
-        if h["momentum"] == 0.0:
+        if isinstance(g, Outer):
+            _sgd_outer_kernel(w, g.col, g.row, f(h["lr"]))
+        elif h["momentum"] == 0.0:
             _sgd_kernel(w.reshape(-1), g.reshape(-1), f(h["lr"]))
         else:
             _sgd_momentum_kernel(w.reshape(-1), g.reshape(-1),
                                  self._velocity(w, state, h).reshape(-1),
                                  f(h["lr"]), f(h["momentum"]), h["nesterov"],
-                                 self.preset == "torch")
+                                 h["velocity_holds_lr"])

@@ -5,7 +5,7 @@ all a worker runs.
 
 Determinism: the model's weights, its dropout masks and the shuffling all come from the
 trial's seed; the kernels' results do not depend on the thread count (Numba's parallel
-loops write independent outputs; see _jit.py), so a trial gives the same history on any
+loops write independent outputs; see jit.py), so a trial gives the same history on any
 backend, any worker count and on a rerun (tests/test_study.py checks it).
 """
 import hashlib
@@ -79,7 +79,7 @@ def run_trial(spec, data_dir=None):
     optimizer = method.make(model.parameters(), **spec["hyper"])
     batch_size = spec["batch_size"] if spec["batch_size"] is not None else method.batch_size
     trainer = Trainer(model, optimizer, seed=spec["seed"], batch_size=batch_size,
-                      transform=to_float, quiet=True)
+                      transform=to_float, verbose=0)
     diverged = False
     try:
         trainer.fit(train, val, epochs=spec["epochs"])

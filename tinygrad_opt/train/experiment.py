@@ -113,7 +113,7 @@ def _trainer(name, seed, preset, batch_size, quiet, out, config):
     model = article_cnn(seed=seed)
     optimizer = method.make(model.parameters(), preset=preset,
                             **config.get("sets", {}).get(name, {}))     # --set
-    return Trainer(model, optimizer, seed=seed, quiet=quiet,
+    return Trainer(model, optimizer, seed=seed, verbose=0 if quiet else 1,
                    transform=to_float,         # MNIST's uint8 images -> [0, 1], NCHW
                    batch_size=method.batch_size if batch_size is None else batch_size,
                    checkpoint=os.path.join(out, "checkpoints", f"{name}.npz"),
@@ -186,6 +186,7 @@ def _run(methods, epochs, batch_size, preset, seed, out, resume, quiet, config, 
             if resume and not trainer.restore(epochs):
                 print(f"{name}: no checkpoint in {os.path.dirname(trainer.checkpoint)}; "
                       f"starting it from epoch 1", file=sys.stderr, flush=True)
+            # restored or not, `epochs` is the run's whole length: fit trains what is left
             run = dict(name=name, title=method.title, article_row=method.article_row,
                        optimizer=repr(trainer.optimizer), batch_size=trainer.batch_size,
                        settings=trainer.settings, history=trainer.history, stopped=None)
@@ -194,7 +195,7 @@ def _run(methods, epochs, batch_size, preset, seed, out, resume, quiet, config, 
                 print(f"== {method.title}: {trainer.optimizer!r}, batch "
                       f"{trainer.batch_size or 'full'}", flush=True)
             try:
-                trainer.fit(train, val, epochs, desc=f"{name} ")
+                trainer.fit(train, val, epochs - len(trainer.history), desc=f"{name} ")
             except NonFiniteLoss as e:
                 run["stopped"] = f"{name}: {e}"
                 print(f"{name}: {e}", file=sys.stderr)

@@ -9,6 +9,7 @@ from .. import __version__
 from ..autograd import no_grad
 from ..data.loader import batch_indices, chunks
 from ..nn.functional import softmax_cross_entropy
+from ..nn.utils import clip_grad_norm_
 from ..optim import Optimizer, get_method
 from ..tensor import Tensor
 from ..store.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
@@ -94,15 +95,20 @@ class History(list):
 
 class EarlyStopping:
     """A callback that stops training once `monitor` has not improved by `min_delta` for
-    `patience` epochs ("min" for losses, "max" for accuracies; "auto" decides by name)."""
+    `patience` epochs ("min" for losses, "max" for accuracies; "auto" decides by name),
+    and says so in one line. restore_best_weights=True puts back the model's weights of
+    the best epoch when it stops (Keras' option)."""
 
-    def __init__(self, monitor="val_loss", patience=3, mode="auto", min_delta=0.0):
+    def __init__(self, monitor="val_loss", patience=3, mode="auto", min_delta=0.0,
+                 restore_best_weights=False):
         if mode == "auto":
-            mode = "max" if monitor.endswith("acc") else "min"
+            mode = "max" if monitor.endswith(("acc", "accuracy")) else "min"
         if mode not in ("min", "max"):
             raise ValueError(f"EarlyStopping mode must be 'min', 'max' or 'auto', got {mode!r}")
         self.monitor, self.patience, self.mode = monitor, patience, mode
-        self.min_delta, self.best, self.waited = min_delta, None, 0
+        self.min_delta, self.restore_best_weights = min_delta, restore_best_weights
+        self.best, self.best_epoch, self.waited = None, None, 0
+        self.best_weights, self.stopped_epoch, self.message = None, None, None
 
     def on_epoch_end(self, trainer, epoch, logs):
         if self.monitor not in logs:
@@ -111,11 +117,22 @@ class EarlyStopping:
         value = logs[self.monitor]
         sign = 1 if self.mode == "min" else -1
         if self.best is None or sign * (self.best - value) > self.min_delta:
-            self.best, self.waited = value, 0
-        else:
-            self.waited += 1
-            if self.waited >= self.patience:
-                trainer.stop_training = True
+            self.best, self.best_epoch, self.waited = value, epoch, 0
+            if self.restore_best_weights:
+                self.best_weights = trainer.model.state_dict()
+            return
+        self.waited += 1
+        if self.waited < self.patience:
+            return
+        trainer.stop_training, self.stopped_epoch = True, epoch
+        self.message = (f"EarlyStopping: stopped after epoch {epoch}: {self.monitor} has "
+                        f"not improved on {self.best:.4f} (epoch {self.best_epoch}) for "
+                        f"{self.waited} epochs")
+        if self.best_weights is not None:
+            trainer.model.load_state_dict(self.best_weights)
+            self.message += f"; the weights of epoch {self.best_epoch} restored"
+        if trainer.verbose:
+            print(self.message, flush=True)
 
 
 class ScheduleStepper:
@@ -168,8 +185,11 @@ class Trainer:
             "mse" (mean squared error of outputs against targets), or None.
         callbacks: objects with any of on_epoch_begin(trainer, epoch),
             on_epoch_end(trainer, epoch, logs), on_batch_begin(trainer, step),
-            on_batch_end(trainer, step, loss); one may set `trainer.stop_training`
-            (EarlyStopping does).
+            on_after_backward(trainer, step) (the gradients are in the parameters'
+            .grad, the step not taken yet), on_batch_end(trainer, step, loss); one may
+            set `trainer.stop_training` (EarlyStopping does).
+        clip_grad_norm: clip the gradients to this total norm before every step
+            (`nn.utils.clip_grad_norm_`), or None.
         lr_scheduler: a schedule from optim.lr_scheduler on this optimizer, stepped per
             epoch or per batch as its `interval` says (ScheduleStepper); saved in the
             checkpoint with the optimizer. monitor: the log ReduceLROnPlateau watches.
@@ -178,9 +198,8 @@ class Trainer:
             descent). Default: the method's, or 64.
         preset: "keras", "torch" or "paper" (defaults and formula), when `optimizer` is a
             method name; None: the rule's default preset.
-        quiet: no progress bars and no epoch lines (verbose=0).
-        verbose: 0 silent, 1 progress bars and epoch lines, 2 epoch lines only
-            (default: 0 if quiet, else 1).
+        verbose: 0 silent, 1 progress bars and epoch lines (the default), 2 epoch
+            lines only (Keras' values).
         chunk_size: the largest batch that goes through the model at once; bigger
             batches (gradient descent) accumulate their gradient over chunks.
         checkpoint: path of the checkpoint (an .npz file, see store/checkpoint.py) written at
@@ -192,9 +211,9 @@ class Trainer:
     """
 
     def __init__(self, model, optimizer, loss=softmax_cross_entropy, seed=0,
-                 batch_size="method", preset=None, quiet=False, chunk_size=1000,
+                 batch_size="method", preset=None, verbose=1, chunk_size=1000,
                  checkpoint=None, settings=None, transform=None, metric="accuracy",
-                 callbacks=(), verbose=None, lr_scheduler=None, monitor="val_loss"):
+                 callbacks=(), lr_scheduler=None, monitor="val_loss", clip_grad_norm=None):
         method = None
         if isinstance(optimizer, str):
             method = get_method(optimizer)
@@ -209,7 +228,12 @@ class Trainer:
         if metric not in ("accuracy", "mse", None):
             raise ValueError(f"metric must be 'accuracy', 'mse' or None, got {metric!r}")
         self.seed, self.checkpoint = seed, checkpoint
-        self.verbose = (0 if quiet else 1) if verbose is None else verbose
+        if verbose not in (0, 1, 2):
+            raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
+        if clip_grad_norm is not None and not clip_grad_norm > 0:
+            raise ValueError(f"clip_grad_norm must be a positive number or None, got "
+                             f"{clip_grad_norm!r}")
+        self.verbose, self.clip_grad_norm = verbose, clip_grad_norm
         self.transform, self.metric, self.callbacks = transform, metric, list(callbacks)
         self.lr_scheduler = lr_scheduler
         if lr_scheduler is not None:
@@ -273,6 +297,7 @@ class Trainer:
         data: inputs (with `targets`), an (inputs, targets) pair, a dataset object or a
         re-iterable of batches, as `fit` takes them."""
         source = _Source(data if targets is None else (data, targets), "validation")
+        was_training = self.model.training
         self.model.eval()
         total, correct, count = 0.0, 0.0, 0
         with no_grad():
@@ -282,21 +307,24 @@ class Trainer:
                 total += self.loss(logits, y).item() * len(y)
                 correct += self._metric_sum(logits, y)
                 count += len(y)
-        self.model.train()
+        self.model.train(was_training)
         return total / count, correct / count
 
     # --- the loop -----------------------------------------------------------------------
-    def fit(self, train, val=None, epochs=1, resume=False, desc=""):
-        """Train until `epochs` epochs in all: a second call, or a resumed run, continues
-        from the epochs already done.
+    def fit(self, train, val=None, epochs=1, resume=False, desc="", validation_data=None):
+        """Train `epochs` more epochs (a second call continues where the first stopped,
+        as Keras' fit does), validating after each.
 
         Args:
             train, val: an (inputs, targets) tuple of arrays of any shape and dtype, the
                 first axis the samples; or a dataset object (len(ds), ds[i] -> (input,
                 target)); or a re-iterable of (inputs, targets) batches (a list, or an
                 object whose __iter__ starts afresh: its batches are used as given, not
-                shuffled). val may be None (no validation).
-            resume: continue from `self.checkpoint` if it exists.
+                shuffled). val may be None (no validation); `validation_data=` is
+                Keras' name for it.
+            resume: continue from `self.checkpoint` if it exists; `epochs` then counts
+                the whole run, the checkpoint's epochs included, so that the same call
+                run again finishes the same run.
         Returns:
             the history (a list, one dict per epoch: epoch, train_loss, val_loss,
             train_acc/val_acc or train_mse/val_mse with the metric, seconds, updates;
@@ -309,54 +337,33 @@ class Trainer:
                 `self.history` and in the last checkpoint).
             KeyboardInterrupt: after the last finished epoch's checkpoint is in place.
         """
+        if validation_data is not None:
+            if val is not None:
+                raise TypeError("fit: give val or validation_data (the same thing), not both")
+            val = validation_data
         if resume and self.checkpoint:
             self.restore(epochs)
+        last = epochs if resume else len(self.history) + epochs
         if self.checkpoint:                 # a read-only folder: found now, not after
             folder = os.path.dirname(os.path.abspath(self.checkpoint))   # an epoch
             os.makedirs(folder, exist_ok=True)
             check_writable(folder)
         source = _Source(train, "train")
-        self.model.train()
         self.stop_training = False
-        name = {"accuracy": "acc", "mse": "mse", None: None}[self.metric]
-        for epoch in range(len(self.history) + 1, epochs + 1):
+        for epoch in range(len(self.history) + 1, last + 1):
             if self.stop_training:
                 break
+            self.model.train()
             self._call("on_epoch_begin", epoch)
             t0 = time.perf_counter()
-            total = source.steps(self.batch_size)
-            bar = self._bar(total, f"{desc}epoch {epoch}/{epochs}")
-            loss_sum = correct = seen = step = 0
-            for step, (inputs, targets, index) in enumerate(
-                    source.epoch(self.batch_size, self.rng), start=1):
-                self._call("on_batch_begin", step)
-                loss, right = self.accumulate_gradient(inputs, targets, index)
-                if not math.isfinite(loss):
-                    bar.close()
-                    raise NonFiniteLoss(f"loss became {loss} at epoch {epoch}, step {step}; "
-                                        f"training stopped, the {len(self.history)} "
-                                        f"finished epochs are kept")
-                self.optimizer.step()
-                self._call("on_batch_end", step, loss)
-                loss_sum += loss * len(index)
-                correct += right
-                seen += len(index)
-                bar.update(1)
-                if step % 50 == 0 or step == total:
-                    bar.set_postfix(loss=f"{loss_sum / seen:.4f}", refresh=False,
-                                    **({name: f"{correct / seen:.4f}"} if name else {}))
-            bar.close()
-            train_seconds = time.perf_counter() - t0
-            logs = dict(epoch=epoch, train_loss=loss_sum / seen)
-            if name:
-                logs[f"train_{name}"] = correct / seen
+            logs = self.train_epoch(source, epoch, f"{desc}epoch {epoch}/{last}")
+            timing = {k: logs.pop(k) for k in ("train_seconds", "updates")}
             if val is not None:
                 val_loss, val_metric = self.evaluate(val)
                 logs["val_loss"] = val_loss
-                if name:
-                    logs[f"val_{name}"] = val_metric
-            logs.update(seconds=time.perf_counter() - t0, train_seconds=train_seconds,
-                        updates=step)
+                if self.metric:
+                    logs[f"val_{self._metric_name}"] = val_metric
+            logs.update(seconds=time.perf_counter() - t0, **timing)
             self.history.append(logs)
             if self.verbose:
                 shown = "".join(f" | {k} {v:.4f}" for k, v in logs.items()
@@ -366,6 +373,45 @@ class Trainer:
             if self.checkpoint:                          # schedule's next lr is in it
                 self._save()
         return self.history
+
+    @property
+    def _metric_name(self):
+        return {"accuracy": "acc", "mse": "mse", None: None}[self.metric]
+
+    def train_epoch(self, source, epoch, desc):
+        """One pass over the training data: the epoch's logs (train loss and metric,
+        train_seconds, updates)."""
+        t0 = time.perf_counter()
+        total = source.steps(self.batch_size)
+        bar = self._bar(total, desc)
+        name = self._metric_name
+        loss_sum = correct = seen = step = 0
+        for step, (inputs, targets, index) in enumerate(
+                source.epoch(self.batch_size, self.rng), start=1):
+            self._call("on_batch_begin", step)
+            loss, right = self.accumulate_gradient(inputs, targets, index)
+            if not math.isfinite(loss):
+                bar.close()
+                raise NonFiniteLoss(f"loss became {loss} at epoch {epoch}, step {step}; "
+                                    f"training stopped, the {len(self.history)} "
+                                    f"finished epochs are kept")
+            self._call("on_after_backward", step)
+            if self.clip_grad_norm is not None:
+                clip_grad_norm_(self.optimizer.params, self.clip_grad_norm)
+            self.optimizer.step()
+            self._call("on_batch_end", step, loss)
+            loss_sum += loss * len(index)
+            correct += right
+            seen += len(index)
+            bar.update(1)
+            if step % 50 == 0 or step == total:
+                bar.set_postfix(loss=f"{loss_sum / seen:.4f}", refresh=False,
+                                **({name: f"{correct / seen:.4f}"} if name else {}))
+        bar.close()
+        logs = dict(epoch=epoch, train_loss=loss_sum / seen)
+        if name:
+            logs[f"train_{name}"] = correct / seen
+        return dict(logs, train_seconds=time.perf_counter() - t0, updates=step)
 
     def _bar(self, total, desc):
         from tqdm.auto import tqdm

@@ -1,4 +1,5 @@
-"""The one place Numba is configured.
+"""The one place Numba is configured, and the helpers a kernel of one's own uses
+(`jit`, `prange`, `serial_or_parallel`; docs/your-own-optimizer.md shows one).
 
 Every kernel in the package is written as a plain Python function over numpy arrays
 (loops, `prange` for independent outputs) and compiled here with `jit`. Two switches:
@@ -18,8 +19,8 @@ the sums of a dot product, which LLVM vectorises only when it may reorder them: 
 sum then differs from the reference's in the last bits, as a BLAS product's does, and is
 the same from run to run (the flags that assume no NaN or inf are never set); numpy's
 error model (a division by zero gives inf or nan, as in the references, instead of
-raising: the check it saves is what kept Numba from vectorising loops that divide, 7x
-slower measured on Adam).
+raising: the check it saves is what kept Numba from vectorising loops that divide;
+`make bench`'s optimizer table times the updates).
 """
 import os
 import types
@@ -35,8 +36,11 @@ def jit(fn, parallel=False, inline=False, reassociate=False):
     """Compile the plain Python kernel `fn` (lazily, on first call, per dtype).
     inline=True: a helper called from other kernels, inlined into them (so their loops
     still vectorise). reassociate=True: LLVM may reorder floating-point additions, which
-    it needs to vectorise a sum (a dot product): see the policy above."""
-    return numba.njit(cache=True, parallel=parallel, nogil=True, error_model="numpy",
+    it needs to vectorise a sum (a dot product): see the policy above. A function
+    defined outside a file (typed at a prompt, run by exec) is compiled without the
+    on-disk cache, which needs a source file to file its entries under."""
+    cache = os.path.isfile(fn.__code__.co_filename)
+    return numba.njit(cache=cache, parallel=parallel, nogil=True, error_model="numpy",
                       fastmath={"reassoc"} if reassociate else False,
                       inline="always" if inline else "never")(fn)
 
@@ -67,8 +71,10 @@ def set_reference(enabled):
 @contextmanager
 def reference(enabled=True):
     """`with tinygrad_opt.reference():` every op and optimizer inside runs its numpy
-    reference (a backward pass runs the path its forward pass ran); the previous setting
-    comes back on exit, also after an error."""
+    reference; the previous setting comes back on exit, also after an error. Each op
+    asks the switch when it runs, forward and backward alike: a backward pass outside
+    the block runs the kernels (the fused ops alone record the path their forward pass
+    ran, and take it backward too)."""
     previous = _reference
     set_reference(enabled)
     try:
