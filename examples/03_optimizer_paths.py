@@ -1,7 +1,7 @@
 """Optimizer paths on 2-D test surfaces: the package's optimizers stepping real Tensors.
 
-Thirteen update rules (the article's and those after Adam) start from the same point on
-four surfaces:
+Thirteen methods (the article's update rules and those after Adam) start from the same
+point on four surfaces:
 - an ill-conditioned quadratic (an elongated valley): momentum overshoots and damps,
   plain gradient descent crawls along the valley floor;
 - Rosenbrock's banana: a curved valley, hard for everything;
@@ -27,7 +27,7 @@ import os
 
 import numpy as np
 
-from tinygrad_opt import Tensor
+from tinygrad_opt import Tensor, figures
 from tinygrad_opt.optim import (SGD, Adadelta, Adagrad, Adam, AdamW, Lion, Muon, NAdam,
                                 RAdam, RMSprop)
 
@@ -86,8 +86,7 @@ RULES = {   # label: (optimizer factory given a learning rate, noise on the grad
 KEYS = ["gd", "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam",
         "adamw", "nadam", "radam", "lion", "muon"]
 MATRIX = {"Muon"}           # rules stepping the point as a (1, 2) matrix
-COLORS = ["#1f77b4", "#aec7e8", "#ff7f0e", "#ffbb78", "#2ca02c", "#98df8a", "#d62728",
-          "#9467bd", "black", "#8c564b", "#e377c2", "#bcbd22", "#17becf"]
+COLORS = figures.colors(len(RULES))      # no two alike (tinygrad_opt/figures.py)
 
 
 def run(fn, start, make, lr, noise, steps, seed=0, matrix=False):
@@ -194,13 +193,15 @@ def main(out="examples/out", scale=1.0):
         ax.set_title(f"{title}: {steps} steps from {start}")
         ax.set_xlabel("x")
         ax.set_ylabel("y")
-        ax_loss.set_title(f"{title}: loss above the minimum")
+        start_loss = max(paths[title][label][1][0] for label in RULES) - fmin
+        ax_loss.set_ylim(1e-12, 100 * start_loss)   # a diverging rule leaves the panel,
+        ax_loss.set_title(f"{title}: loss above the minimum")  # not squashes it
         ax_loss.set_xlabel("step")
         ax_loss.set_ylabel("f(x, y) - min f")
         ax_loss.grid(True, alpha=0.3)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=7, fontsize=10)
-    fig.suptitle("Thirteen update rules of tinygrad_opt.optim on four surfaces (contours: "
+    fig.suptitle("Thirteen methods of tinygrad_opt.optim on four surfaces (contours: "
                  "log(1 + f); learning rates tuned per surface, see the source)", fontsize=13)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     path = os.path.join(out, "optimizer_paths.png")

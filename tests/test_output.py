@@ -234,8 +234,8 @@ def test_preset_paper_for_a_rule_without_one_is_one_line(tmp_path, capsys):
     name."""
     code, _, err = cli(capsys, "--optimizers", "adam,momentum", "--preset", "paper", "--out",
                        str(tmp_path))
-    assert code == 2 and "--preset paper: the rules of momentum have none" in err
-    assert "choose among adadelta, adam" in err
+    assert code == 2 and "--preset paper: momentum: SGD: no preset 'paper'" in err
+    assert "the methods that have it: adadelta, adam" in err
 
 
 def test_the_rules_after_adam_run_from_the_command_line(tmp_path, capsys):
@@ -259,7 +259,7 @@ def test_the_rules_after_adam_run_from_the_command_line(tmp_path, capsys):
         assert "article" not in row
     code, _, err = cli(capsys, "--optimizers", "adam,radam", "--preset", "keras", "--out",
                        str(tmp_path / "other"))
-    assert code == 2 and "radam: Keras 3.15 ships no RAdam" in err
+    assert code == 2 and "radam: RAdam: no preset 'keras' (Keras 3.15 ships no RAdam)" in err
 
 
 def test_a_short_run_shows_its_last_epoch_and_each_rows_batch_size(tmp_path, capsys):
@@ -276,3 +276,46 @@ def test_a_short_run_shows_its_last_epoch_and_each_rows_batch_size(tmp_path, cap
     adam = next(line for line in table.splitlines() if line.startswith("| Adam"))
     assert adam.startswith("| Adam, batch 32 (the article's: 64) |")
     assert adam.count("**") == 2 * 5            # epochs 1 and 3, and the time
+
+
+def test_the_palette_has_no_two_colours_alike():
+    """figures.PALETTE: no pair of its fifteen colours closer in CIE L*a*b* (the CIE76
+    distance) than the closest pair of matplotlib's tab10, 27.7."""
+    import numpy as np
+    from matplotlib.colors import to_rgb
+    from tinygrad_opt.figures import PALETTE
+
+    def lab(colour):
+        rgb = np.array(to_rgb(colour))
+        rgb = np.where(rgb > 0.04045, ((rgb + 0.055) / 1.055) ** 2.4, rgb / 12.92)
+        xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722],
+                        [0.0193, 0.1192, 0.9505]]) @ rgb / [0.95047, 1.0, 1.08883]
+        f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16 / 116)
+        return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+    points = [lab(c) for c in PALETTE]
+    closest = min(np.linalg.norm(a - b) for i, a in enumerate(points) for b in points[:i])
+    assert len(set(PALETTE)) == 15 and closest >= 27.6
+
+
+def test_a_one_epoch_run_is_plotted_on_its_one_epoch_and_says_what_ran(tmp_path, monkeypatch):
+    """make mnist-quick's plots: the axis ran to the article's epoch 10 for one epoch run,
+    and nothing said how much was run; every epoch tick a whole number; the legend beside
+    the axes, over no curve."""
+    from tinygrad_opt import figures
+    from tinygrad_opt.train import report
+    figs = []
+    monkeypatch.setattr(figures, "save", lambda fig, path, dpi=110: figs.append(fig) or path)
+    runs = [dict(name="adam", title="Adam", article_row="Adam", batch_size=64,
+                 history=[dict(epoch=1, val_acc=0.9, val_loss=0.3, train_loss=0.5)])]
+    report.plot_curves(str(tmp_path) + "/", runs, what="1 epoch on 3,000 training images")
+    assert len(figs) == 3
+    for fig in figs:
+        ax = fig.axes[0]
+        assert ax.get_xlim() == (0.5, 1.5) and list(ax.get_xticks()) == [1]
+        assert "1 epoch on 3,000 training images" in ax.get_title()
+        legend = ax.get_legend()
+        box = legend.get_window_extent(fig.canvas.get_renderer())
+        assert box.x0 >= ax.get_window_extent(fig.canvas.get_renderer()).x1
+    crosses = [line for line in figs[0].axes[0].lines if line.get_marker() == "x"]
+    assert [list(line.get_xdata()) for line in crosses if len(line.get_xdata())] == [[1]]

@@ -153,7 +153,7 @@ def test_the_tuned_protocol_chooses_on_held_out_images(tmp_path):
     r = study(out, "--protocol", "tuned", "--optimizers", "adam,minibatch", "--seeds", "2",
               "--epochs", "1", "--limit", "400", "--val-size", "300", "--lr-grid",
               "0.0001,0.01", "--target", "0.3", "--tune-seeds", "1", "--quiet", "--workers",
-              "2", "--threads", "1")
+              "2", "--threads", "1", "--set", "adam.beta1=0.85")
     assert r.returncode == 0, r.stderr
     found = list(trials(out).values())
     tuning = [t for t in found if t["spec"]["split"] == "val"]
@@ -166,10 +166,18 @@ def test_the_tuned_protocol_chooses_on_held_out_images(tmp_path):
                   if t["spec"]["method"] == method}
         chosen = {t["spec"]["hyper"]["lr"] for t in final if t["spec"]["method"] == method}
         assert chosen == {max(scores, key=scores.get)}
+    assert all(t["spec"]["hyper"]["beta1"] == 0.85 for t in found
+               if t["spec"]["method"] == "adam")
     report = (out / "report.md").read_text()
     assert "95% interval" in report and "steps to 0.3" in report
-    for plot in ("lr_sensitivity.png", "performance_profile.png"):
-        assert os.path.getsize(out / plot) > 10_000
+    # what it ran, told: the override in the head and in the method's name; a chosen
+    # rate at the grid's edge flagged (a grid of two has only edges)
+    assert "Overrides: `--set adam.beta1=0.85`." in report and "| Adam (beta1=0.85) |" in report
+    assert report.count("(at the grid's edge)") == 2 and "widen `--lr-grid`" in report
+    assert os.path.getsize(out / "lr_sensitivity.png") > 10_000
+    # one data set: no performance profile drawn as if it ranked anything
+    assert not (out / "performance_profile.png").exists()
+    assert "no performance profile: over one data set" in report
 
 
 def test_statistics():
@@ -195,6 +203,10 @@ def test_statistics():
     (["--grid", "adam.beta1=0.9,x"], "'x' is not a number"),
     (["--lr-grid", "0.1,-1"], "expected positive learning rates"),
     (["--dataset", "cifar"], "unknown data set(s) cifar"),
+    (["--set", "lion.lr=0.1"], "--set lion: not among --optimizers"),
+    (["--protocol", "tuned", "--optimizers", "adam", "--grid", "minibatch.lr=0.1,0.2"],
+     "--grid minibatch: not among --optimizers adam"),
+    (["--grid", "adam.beta1=0.8,0.9"], "--grid needs --protocol tuned"),
 ])
 def test_bad_study_input_is_one_line(args, message, tmp_path):
     r = study(tmp_path / "bad", *args)
@@ -233,3 +245,19 @@ def test_the_target_is_a_reading_not_part_of_a_trial(tmp_path):
     assert "1 of 1 trials already finished" in again.stderr      # tuning, and the test run
     report = (tmp_path / "t" / "report.md").read_text()
     assert "steps to 0.99" in report and "| missed | missed |" in report
+
+
+def test_ray_is_installed_for_the_tests_only():
+    """make mnist and make study need no Ray (240 of the 682 MB of .venv): the package's
+    own install has no extra, the tests' adds dev (pytest and Ray)."""
+    with open(os.path.join(ROOT, "Makefile")) as f:
+        make = f.read()
+    recipe = make.split("\n$(STAMP):")[1].split("\n\n")[0]
+    assert "pip install -q -e .\n" in recipe + "\n" and "[" not in recipe
+    assert "\ntest: $(DEV)" in make and "pip install -q -e '.[dev]'" in make
+    for target in ("mnist", "mnist-quick", "study", "study-quick", "examples", "bench"):
+        assert f"\n{target}: $(STAMP)\n" in make, target
+    with open(os.path.join(ROOT, "setup.cfg")) as f:
+        cfg = f.read()
+    requires = cfg.split("install_requires =")[1].split("\n[")[0]
+    assert "ray" not in requires.split("include_package_data")[0]

@@ -4,7 +4,13 @@ import os
 import signal
 import sys
 
-from .optim import ARTICLE_METHODS, METHODS
+from .data import DataError
+from .optim import ARTICLE_METHODS, METHODS, STUDY_METHODS, parse_assignments
+from .store.checkpoint import CheckpointError
+from .store.files import FolderBusy, check_writable
+from .study import TrialFailed, run_study
+from .study.run import LR_GRID
+from .train.experiment import OutputError, run_experiment
 
 
 def _methods(text):
@@ -27,28 +33,36 @@ def _positive(text):
     return value
 
 
-def parser():
-    p = argparse.ArgumentParser(prog="tinygrad-opt", description="tinygrad_opt experiments")
-    sub = p.add_subparsers(dest="command", required=True)
-    m = sub.add_parser("mnist", help="the article's MNIST experiment, one run per method")
-    m.add_argument("--optimizers", type=_methods, default=list(ARTICLE_METHODS),
-                   help=f"comma-separated methods (default: the article's eight: "
-                        f"{','.join(ARTICLE_METHODS)}; also: "
-                        f"{','.join(m for m in METHODS if m not in ARTICLE_METHODS)})")
-    m.add_argument("--epochs", type=_positive, default=10)
-    m.add_argument("--batch-size", type=_positive, default=None,
+def _common():
+    """The options both commands take, declared once."""
+    c = argparse.ArgumentParser(add_help=False)
+    c.add_argument("--optimizers", type=_methods,
+                   help=f"comma-separated methods (known: {','.join(METHODS)})")
+    c.add_argument("--epochs", type=_positive, default=10)
+    c.add_argument("--batch-size", type=_positive, default=None,
                    help="override every method's batch size (default: each method's)")
+    c.add_argument("--limit", type=_positive, default=None,
+                   help="use only the first N training images")
+    c.add_argument("--data-dir", type=_folder, default=None,
+                   help="folder with the IDX files (one data set)")
+    c.add_argument("--out")
+    c.add_argument("--set", action="append", default=[], metavar="METHOD.KEY=VALUE",
+                   help="override one hyperparameter of one method (repeatable), e.g. "
+                        "--set adam.lr=0.003")
+    c.add_argument("--quiet", action="store_true", help="no progress bars")
+    return c
+
+
+def _mnist_parser(sub, common):
+    m = sub.add_parser("mnist", parents=[common],
+                       help="the article's MNIST experiment, one run per method")
+    m.set_defaults(optimizers=list(ARTICLE_METHODS), out="results/mnist")
     m.add_argument("--preset", choices=("keras", "torch", "paper"), default=None,
                    help="whose defaults and formulas: keras (the article's), torch "
                         "(PyTorch 2.13's) or paper (default: each rule's own, keras "
                         "where Keras ships the rule)")
     m.add_argument("--seed", type=int, default=0)
-    m.add_argument("--limit", type=_positive, default=None,
-                   help="use only the first N training images")
-    m.add_argument("--out", default="results/mnist")
     m.add_argument("--dataset", choices=("mnist", "fashion-mnist"), default="mnist")
-    m.add_argument("--data-dir", type=_folder, default=None,
-                   help="folder with the four IDX files")
     again = m.add_mutually_exclusive_group()
     again.add_argument("--resume", action="store_true",
                        help="continue the methods' runs from OUT/checkpoints (refused if a "
@@ -57,40 +71,26 @@ def parser():
                        help="replace the results and checkpoints already in OUT. Without "
                             "--resume or --overwrite, a run refuses to touch the results "
                             "of a method already in OUT (those of other methods are kept)")
-    m.add_argument("--quiet", action="store_true", help="no progress bars")
-    m.add_argument("--set", action="append", default=[], metavar="METHOD.KEY=VALUE",
-                   help="override one hyperparameter of one method (repeatable), e.g. "
-                        "--set adam.lr=0.003")
 
-    st = sub.add_parser("study", help="many seeds, tuned learning rates, time to a target: "
-                                      "is a ranking real? (docs/protocol.md)")
+
+def _study_parser(sub, common):
+    st = sub.add_parser("study", parents=[common],
+                        help="many seeds, tuned learning rates, time to a target: is a "
+                             "ranking real? (docs/study.md)")
+    st.set_defaults(optimizers=list(STUDY_METHODS), out="results/study")
     st.add_argument("--protocol", choices=("article", "tuned"), default="article")
-    st.add_argument("--optimizers", type=_methods,
-                    default=["gd", "minibatch", "momentum", "adagrad", "rmsprop", "adadelta",
-                             "adam"],
-                    help="comma-separated methods (default: the article's batch-64 methods "
-                         "and full-batch GD)")
     st.add_argument("--seeds", type=_positive, default=3, help="seeds per setting (default 3)")
-    st.add_argument("--epochs", type=_positive, default=10)
-    st.add_argument("--limit", type=_positive, default=None,
-                    help="use only the first N training images")
-    st.add_argument("--batch-size", type=_positive, default=None,
-                    help="override every method's batch size")
     st.add_argument("--dataset", type=_datasets, default=["mnist"],
                     help="mnist, fashion-mnist, or both: mnist,fashion-mnist")
-    st.add_argument("--data-dir", type=_folder, default=None,
-                    help="folder with the IDX files (one data set)")
-    st.add_argument("--out", default="results/study")
     st.add_argument("--backend", choices=("local", "ray"), default="local")
     st.add_argument("--workers", type=_positive, default=None,
                     help="trials run at once (default: one per core, each with one "
-                         "thread: the faster setting measured on a 2-core machine, see "
+                         "thread: the faster setting on a 2-core machine, see "
                          "docs/protocol.md)")
     st.add_argument("--threads", type=_positive, default=None,
                     help="threads per worker (default: cores // workers)")
     st.add_argument("--address", default=None,
                     help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
-    st.add_argument("--set", action="append", default=[], metavar="METHOD.KEY=VALUE")
     st.add_argument("--grid", action="append", default=[], metavar="METHOD.KEY=V1,V2,...",
                     help="tuned protocol: more values to try for one hyperparameter")
     st.add_argument("--lr-grid", type=_floats, default=None,
@@ -105,7 +105,14 @@ def parser():
                     help="the accuracy whose steps and seconds are reported (default 0.98)")
     st.add_argument("--retries", type=int, default=2,
                     help="runs of a trial whose worker died (default 2)")
-    st.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def parser():
+    p = argparse.ArgumentParser(prog="tinygrad-opt", description="tinygrad_opt experiments")
+    sub = p.add_subparsers(dest="command", required=True)
+    common = _common()
+    _mnist_parser(sub, common)
+    _study_parser(sub, common)
     return p
 
 
@@ -176,35 +183,33 @@ def main(argv=None):
         use_sleeping_threads(reexec=True)
     p = parser()
     args = p.parse_args(argv)
-    from .study.run import parse_assignments
     try:
         args.set = parse_assignments(args.set)
         if args.command == "study":
             args.grid = parse_assignments(args.grid, "--grid")
+            _check_study_overrides(args)
     except ValueError as e:
         p.error(str(e))
     try:
         os.makedirs(args.out, exist_ok=True)
-        from .store.files import check_writable
         check_writable(args.out)
     except OSError as e:
         p.error(f"output folder {args.out!r} is not writable: {e.strerror}")
 
     if args.command == "study":
         return _study(p, args)
-    if args.preset is not None:
-        lacking = [m for m in args.optimizers if args.preset not in METHODS[m].optimizer.presets]
-        if lacking:
-            why = "; ".join(f"{m}: {METHODS[m].optimizer.no_preset.get(args.preset, '')}"
-                            for m in lacking)
-            p.error(f"--preset {args.preset}: the rules of {', '.join(lacking)} have none "
-                    f"({why}); choose among "
-                    + ", ".join(m for m in METHODS
-                                if args.preset in METHODS[m].optimizer.presets))
-    from .data import DataError
-    from .store.checkpoint import CheckpointError
-    from .train.experiment import OutputError, run_experiment
-    from .store.files import FolderBusy
+    if args.preset is not None:         # each rule's own refusal, for every method at once
+        refused = {}
+        for m in METHODS:
+            try:
+                METHODS[m].optimizer.resolve_preset(args.preset)
+            except ValueError as e:
+                refused[m] = str(e)
+        if any(m in refused for m in args.optimizers):
+            p.error(f"--preset {args.preset}: "
+                    + "; ".join(f"{m}: {refused[m]}" for m in args.optimizers if m in refused)
+                    + "; the methods that have it: "
+                    + ", ".join(m for m in METHODS if m not in refused))
     runs, code = _guarded(lambda: run_experiment(
         methods=args.optimizers, epochs=args.epochs, batch_size=args.batch_size,
         preset=args.preset, seed=args.seed, limit=args.limit, out=args.out,
@@ -221,11 +226,20 @@ def main(argv=None):
     return 1 if stopped else 0
 
 
+def _check_study_overrides(args):
+    """--set and --grid must change what the study runs: a method not in --optimizers,
+    or a grid under the article protocol (which tunes nothing), is refused."""
+    for what, given in (("--set", args.set), ("--grid", args.grid)):
+        outside = [m for m in given if m not in args.optimizers]
+        if outside:
+            raise ValueError(f"{what} {', '.join(outside)}: not among --optimizers "
+                             f"{','.join(args.optimizers)}")
+    if args.grid and args.protocol != "tuned":
+        raise ValueError("--grid needs --protocol tuned (the article protocol tunes "
+                         "nothing)")
+
+
 def _study(p, args):
-    from .data import DataError
-    from .store.files import FolderBusy
-    from .study import TrialFailed, run_study
-    from .study.run import LR_GRID
     cores = os.cpu_count() or 1
     workers = args.workers or max(1, cores // (args.threads or 1))
     if args.threads and workers * args.threads > (os.cpu_count() or 1):

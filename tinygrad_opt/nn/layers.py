@@ -327,9 +327,7 @@ class ConvPoolDropout(Module):
     (`ops/fused.py`) for the article's convolution: one input channel, 3x3, stride 1, no
     padding. Otherwise as the three layers one after the other, which are faster there
     since the convolution runs direct loops (`make bench`'s "fused block beyond the
-    article's shape", two runs: 3.62-3.63 against 3.93-3.97 ms for 3 -> 16 channels 3x3
-    on 32x32, 1.30-1.33 against 2.07-2.09 ms for 6 -> 16 channels 5x5 on 14x14, forward
-    and backward at batch 64).
+    article's shape" rows).
     Both compute the same thing: the fusion saves passes over memory, not arithmetic.
     (Under the reference switch the fused op itself runs the three layers' numpy
     references.)

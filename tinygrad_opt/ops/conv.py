@@ -212,8 +212,7 @@ def _grad_input_loops(g, w, gx):
 
 _forward = serial_or_parallel(_forward_loops)
 # reassociate: the weight gradient's sums are dot products, which LLVM vectorises only when
-# it may reorder the additions (2.81 -> 0.35 ms for LeNet's first layer, measured on a
-# one-filter version of these loops)
+# it may reorder the additions (`make bench`'s LeNet block rows; docs/performance.md)
 _grad_weight = serial_or_parallel(_grad_weight_loops, reassociate=True)
 _grad_input = serial_or_parallel(_grad_input_loops)
 
@@ -288,7 +287,7 @@ class Conv2DFn(Function):
     def forward(ctx, x, w, b, stride=1, padding=0, relu=False):
         check_conv_input(x.shape, w.shape, padding)
         ph, pw = padding = pair(padding)
-        if ph or pw:    # zeros, then x into the middle (20 us, np.pad 58 us: LeNet's layer)
+        if ph or pw:    # zeros, then x into the middle: one write, where np.pad makes more
             n, c, h, wd = x.shape
             xp = np.zeros((n, c, h + 2 * ph, wd + 2 * pw), dtype=x.dtype)
             xp[:, :, ph:ph + h, pw:pw + wd] = x

@@ -23,6 +23,8 @@ hash of the same element index (tests check that the two agree, gradients includ
 readable path is the unfused layers: `conv_pool_dropout_reference` and
 `conv_pool_dropout_backward_reference` chain their numpy references.
 """
+from typing import NamedTuple
+
 import numpy as np
 
 from ..jit import jit, prange, serial_or_parallel, use_reference
@@ -57,8 +59,8 @@ def conv_pool_dropout_backward_reference(x, w, b, g, pool_size=2, pool_stride=No
 
 def _conv3x3(xf, w, bias, wd, y):
     """y[t] = bias + sum over the 9 taps of w[p, q] * xf[t + p*W + q]: the article's
-    single-channel 3x3 convolution of one plane, all nine taps in one pass (2x faster than
-    nine passes over y; the same sums in the same order)."""
+    single-channel 3x3 convolution of one plane, all nine taps in one pass (one pass over
+    y instead of nine; the same sums in the same order)."""
     span = y.size
     w0, w1, w2, w3, w4, w5, w6, w7, w8 = (w[0, 0], w[0, 1], w[0, 2], w[1, 0], w[1, 1],
                                           w[1, 2], w[2, 0], w[2, 1], w[2, 2])
@@ -143,12 +145,12 @@ def _grad_params_loops(x, g, out, arg, scale, kh, kw, gw, gb):
             m = 0                               # first the outputs that pass dropout and
             for t in range(n_pool):             # relu, listed without a branch (random
                 ds[m], ats[m] = gp[t] * scale, ap[t]        # data defeats branch
-                m += op[t] > 0                  # prediction: 1.5x faster measured)
+                m += op[t] > 0                  # prediction)
             for e in range(m):                  # then their sums
                 total += ds[e]
             if nine:                            # one channel, 3x3: the nine sums written
-                for e in range(m):              # out stay in registers (1.6x faster
-                    d, at = ds[e], ats[e]       # measured; the same sums)
+                for e in range(m):              # out stay in registers (the same sums;
+                    d, at = ds[e], ats[e]       # make bench's fused block row)
                     a0 += d * xn[at]
                     a1 += d * xn[at + 1]
                     a2 += d * xn[at + 2]
@@ -197,6 +199,14 @@ _grad_params_kernel = serial_or_parallel(_grad_params_loops)
 _grad_input_kernel = serial_or_parallel(_grad_input_loops)
 
 
+class _Kernel(NamedTuple):
+    """What the forward kernel leaves for the backward one."""
+    out: np.ndarray         # the block's output
+    arg: np.ndarray         # where each pooled maximum was, in its plane
+    scale: object           # dropout's 1 / (1 - rate), in the output's dtype (1 without)
+    finite: bool            # x, w and b held no NaN or inf
+
+
 class ConvPoolDropoutFn(Function):
     """Inputs: x (N, C, H, W), weight (F, C, KH, KW), bias (F,); output (N, F, PH, PW).
 
@@ -224,7 +234,7 @@ class ConvPoolDropoutFn(Function):
         _forward_kernel(x, w, b, pool_size, s, rate > 0,
                         np.uint32(keep_threshold(rate)), scale, np.uint32(key), out, arg)
         finite = bool(np.isfinite(x).all() and np.isfinite(w).all() and np.isfinite(b).all())
-        ctx.save_for_backward((out, arg, scale if rate > 0 else dtype.type(1.0), finite),
+        ctx.save_for_backward(_Kernel(out, arg, scale if rate > 0 else dtype.type(1.0), finite),
                               x, w, b, (pool_size, s, rate, key))
         return out
 
@@ -233,13 +243,12 @@ class ConvPoolDropoutFn(Function):
         fast, x, w, b, options = ctx.saved
         # The references when the forward pass ran them, or with inf or NaN in x, w or g:
         # the kernels sum over the pooled maxima only, where the unfused layers also
-        # multiply the other positions' zero gradient by x (0 * inf = NaN). The checks cost
-        # about 50 us a batch-64 step (np.isfinite: 43 us on g, 7 on x), against the 0.8
-        # ms of the kernels.
-        if fast is None or not (fast[3] and np.isfinite(g).all()):
+        # multiply the other positions' zero gradient by x (0 * inf = NaN). The checks are
+        # one pass over g and x each (docs/performance.md: their cost).
+        if fast is None or not (fast.finite and np.isfinite(g).all()):
             gx, gw, gb = conv_pool_dropout_backward_reference(x, w, b, g, *options)
             return (gx if ctx.needs_input_grad[0] else None), gw, gb
-        out, arg, scale, _ = fast
+        out, arg, scale = fast.out, fast.arg, fast.scale
         g = np.ascontiguousarray(g, dtype=out.dtype)
         gw, gb = np.empty_like(w), np.empty(w.shape[0], dtype=out.dtype)
         _grad_params_kernel(x, g, out, arg, scale, w.shape[2], w.shape[3], gw, gb)

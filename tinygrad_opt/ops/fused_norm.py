@@ -26,6 +26,8 @@ check it, gradients and NaN included). The readable path is the unfused layers:
 `norm_relu_pool_reference` and `norm_relu_pool_backward_reference` chain their numpy
 references. The module that uses it is `nn.BatchNormReluPool`.
 """
+from typing import NamedTuple
+
 import numpy as np
 
 from ..jit import jit, prange, serial_or_parallel, use_reference
@@ -128,6 +130,14 @@ _sums = jit(_sums_loops, parallel=True, reassociate=True)
 _backward = serial_or_parallel(_backward_loops)
 
 
+class _Kernel(NamedTuple):
+    """What the forward kernel leaves for the backward one."""
+    out: np.ndarray         # the block's output
+    arg: np.ndarray         # where each pooled maximum was, in its plane
+    invstd: np.ndarray      # 1 / sqrt(var + eps) per channel
+    finite: bool            # every normalised value was finite
+
+
 class BatchNormReluPoolFn(Function):
     """Inputs: x (N, C, H, W), gamma (C,), beta (C,); output (N, C, PH, PW).
 
@@ -155,7 +165,7 @@ class BatchNormReluPoolFn(Function):
         finite = np.empty(x.shape[0], dtype=np.bool_)
         _forward(x, gamma.astype(x.dtype, copy=False), beta.astype(x.dtype, copy=False),
                  mean, invstd, pool_size, s, out, arg, finite)
-        ctx.save_for_backward(x, beta, options, (out, arg, invstd, finite.all()))
+        ctx.save_for_backward(x, beta, options, _Kernel(out, arg, invstd, bool(finite.all())))
         return out
 
     @staticmethod
@@ -164,10 +174,10 @@ class BatchNormReluPoolFn(Function):
         # The references when the forward pass ran them, or with inf or NaN in z or g: the
         # kernels sum over the pooled maxima only, where the unfused layers also multiply
         # the other positions' zero gradient by xhat (0 * inf = NaN), and g by relu's 0.
-        if fast is None or not (fast[3] and np.isfinite(g).all()):
+        if fast is None or not (fast.finite and np.isfinite(g).all()):
             return norm_relu_pool_backward_reference(x, gamma, beta, mean, var, eps, k, s,
                                                      training, g)
-        out, arg, invstd, _ = fast
+        out, arg, invstd = fast.out, fast.arg, fast.invstd
         g = np.ascontiguousarray(g, dtype=x.dtype)
         dbeta = np.empty(x.shape[1], dtype=x.dtype)
         dgamma = np.empty(x.shape[1], dtype=x.dtype)

@@ -50,11 +50,11 @@ def linear_reference(x, w, b):
 
 
 def _linear_one_row_loops(x, w, b, out):
-    """out = b + sum over i of x[i] * w[i, :], row by row (for one sample, faster than
-    BLAS's matrix-vector product: 0.80 against 0.87 ms a one-sample SGD step, `bench.py
-    --workload batch1`). Every row is read, also where x[i] is 0: skipping those rows was
-    faster still (0.66 ms), but a row of w holding inf or NaN would then count as zero
-    where numpy's product gives NaN, hiding it."""
+    """out = b + sum over i of x[i] * w[i, :], row by row (for one sample, it reads w once
+    in its stored order, where BLAS's matrix-vector product was slower: `make bench`'s
+    one-sample step row). Every row is read, also where x[i] is 0: skipping those rows
+    was faster still, but a row of w holding inf or NaN would then count as zero where
+    numpy's product gives NaN, hiding it."""
     out[:] = b
     for i in range(x.size):
         for j in range(out.size):

@@ -13,9 +13,9 @@ and the backward pass, with dbeta_c = sum g, dgamma_c = sum g * xhat:
     eval:       dx = gamma_c / sqrt(var_c + eps) * g
 
 (the training formula is the chain rule through the mean and the variance, which depend
-on every x of the channel). LeNet's three normalisations (batch 64) took 3.0 ms forward
-and 3.1 ms backward when the layer was written with the general ops (mean, var, sub,
-div, ...), 1.0 and 0.6 ms as this op (per-op timings of training steps, 2026-11-29).
+on every x of the channel). One op reads the activation once each way, where the
+general ops (mean, var, sub, div, ...) each made a pass and an array of their own
+(`make bench`'s LeNet block rows; the figures in docs/performance.md).
 """
 import numpy as np
 

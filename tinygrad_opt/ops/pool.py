@@ -44,9 +44,8 @@ def _nan_or_bigger(v, best):
 
 def _has_nan(y):
     """Whether the flat array y holds a NaN: an OR over it, which vectorises. Kernels
-    check each plane and take the NaN-aware comparison only where one is found (made
-    NaN-aware throughout, the fused block's forward took 1.34 instead of 0.82 ms a
-    batch-64 step: `make bench`)."""
+    check each plane and take the NaN-aware comparison only where one is found: the
+    NaN-aware comparison does not vectorise (`make bench`'s fused block row)."""
     found = False
     for t in range(y.size):
         found |= y[t] != y[t]
@@ -80,9 +79,8 @@ pool_plane = jit(_pool_plane, inline=True)
 def _pool2x2(y, wd, o, a, floor):
     """The article's 2x2 pool with stride 2 of one plane without NaN, written out:
     o[i, j] = max(max of y's window at (2i, 2j), floor), a[i, j] = where that max was.
-    Worth its lines: it vectorises. MaxPool2D 2x2 at batch 64 (64x32x26x26) took 0.46-0.54
-    ms through it, against 1.03-1.48 ms through the strict general loop it replaced and
-    1.59 ms through the NaN-aware one (`make bench`'s maxpool2d row, 2026-11-29)."""
+    Worth its lines: it vectorises, where the general loop does not (`make bench`'s
+    maxpool2d row; docs/performance.md)."""
     ph, pw = o.shape
     for i in range(ph):
         top = 2 * i * wd                        # flat index of the window's top row

@@ -6,7 +6,8 @@ from .adagrad import Adagrad
 from .adam import Adam
 from .adamw import AdamW
 from .lion import Lion
-from .methods import ARTICLE_METHODS, FULL_BATCH, METHODS, Method, get_method
+from .methods import (ARTICLE_METHODS, FULL_BATCH, METHODS, STUDY_METHODS, Method,
+                      get_method, parse_assignments)
 from .muon import Muon
 from .nadam import NAdam
 from .optimizer import Optimizer
@@ -15,5 +16,5 @@ from .rmsprop import RMSprop
 from .sgd import SGD
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adadelta", "Adam", "AdamW", "NAdam",
-           "RAdam", "Lion", "Muon", "Method", "METHODS", "ARTICLE_METHODS", "FULL_BATCH", "get_method",
-           "lr_scheduler"]
+           "RAdam", "Lion", "Muon", "Method", "METHODS", "ARTICLE_METHODS", "STUDY_METHODS",
+           "FULL_BATCH", "get_method", "parse_assignments", "lr_scheduler"]

@@ -20,7 +20,7 @@ Zeiler's method has no learning rate (lr = 1). Keras multiplies d by lr = 0.001,
 makes every step a thousand times shorter: that is the article's weak AdaDelta row.
 
 State: s (squared gradients) and u (squared updates), zeros.
-Weight decay (optimizer.py): decoupled under preset "keras", coupled (L2, rescaled with
+Weight decay (weight_decay.py): decoupled under preset "keras", coupled (L2, rescaled with
 the gradient) under "torch" and "paper".
 Defaults: Keras' (lr=0.001, rho=0.95, eps=1e-7); preset "paper": Zeiler's (lr=1.0,
 rho=0.95, eps=1e-6); preset "torch": PyTorch's (lr=1.0, rho=0.9, eps=1e-6), the same

@@ -17,7 +17,7 @@ the sum at zero (`initial_accumulator_value=0`); preset "torch" sets both:
     w ← w - lr·g / (sqrt(a) + eps)
 
 State: a (the accumulator), starting at initial_accumulator_value.
-Weight decay (optimizer.py): decoupled under preset "keras", coupled (L2, divided by
+Weight decay (weight_decay.py): decoupled under preset "keras", coupled (L2, divided by
 sqrt(a) with the gradient) under "torch".
 Defaults: Keras' (lr=0.001, initial_accumulator_value=0.1, eps=1e-7); preset "torch":
 PyTorch's (lr=0.01, initial_accumulator_value=0.0, eps=1e-10). The paper's own

@@ -23,7 +23,7 @@ preset "torch" sets):
 which is this rule with eps·sqrt(1 - beta2^t) in place of eps. The two agree for large
 gradients and part for small ones: at step 1, with eps 1e-7 in both, a gradient of 1e-6
 moves w by 0.240·lr in Keras' form and by 0.909·lr in PyTorch's, 3.8 times as far
-(`tests/test_optim.py::test_the_eps_placements_the_docstrings_quote`).
+(`tests/test_optim_rules.py::test_the_eps_placements_the_docstrings_quote`).
 
 AMSGrad (`amsgrad=True`; Reddi, Kale & Kumar 2018, "On the convergence of Adam and
 beyond") divides by the largest v seen so far instead of the current one, so a
@@ -31,7 +31,7 @@ coordinate's step never grows because its gradients became smaller:
 
     v_max ← max(v_max, v)           and v_max in place of v in the update
 
-Weight decay: see optimizer.py; with `decoupled_weight_decay=True` this is AdamW
+Weight decay: see weight_decay.py; with `decoupled_weight_decay=True` this is AdamW
 (adamw.py, which only changes the defaults).
 
 State: m, v (first and second moments), zeros; v_max with amsgrad.

@@ -6,9 +6,9 @@
         train_one_epoch(...)        # opt.step() per batch
         sched.step()                # the next epoch's lr, written into opt.param_groups
 
-A schedule writes each group's "lr" in `opt.param_groups`, nothing else there (its own
-state stays in the schedule: `state_dict()`); `step()` of the optimizer checks what it
-finds. For each schedule the sequence of learning rates equals PyTorch 2.13's for the
+A schedule writes each group's "lr" in `opt.param_groups`, and OneCycleLR (with
+cycle_momentum) its "momentum" or "beta1" too; nothing else there (its own state stays
+in the schedule: `state_dict()`); `step()` of the optimizer checks what it finds. For each schedule the sequence of learning rates equals PyTorch 2.13's for the
 same arguments: the tests replay sequences PyTorch produced
 (tests/fixtures/reference/torch_schedules.json). To get there the updates are PyTorch's
 own, most of them recursive (this step's lr from the last one's), which a closed form
@@ -315,48 +315,22 @@ class OneCycleLR(LRScheduler):
                  steps_per_epoch=None, pct_start=0.3, anneal_strategy="cos",
                  cycle_momentum=True, base_momentum=0.85, max_momentum=0.95,
                  div_factor=25.0, final_div_factor=1e4, three_phase=False, last_epoch=-1):
-        if total_steps is not None:
-            _check_whole("OneCycleLR: total_steps", total_steps)
-        elif epochs is not None and steps_per_epoch is not None:
-            _check_whole("OneCycleLR: epochs", epochs)
-            _check_whole("OneCycleLR: steps_per_epoch", steps_per_epoch)
-            total_steps = epochs * steps_per_epoch
-        else:
-            raise ValueError("OneCycleLR: give total_steps, or epochs and steps_per_epoch")
+        total_steps = _one_cycle_steps(total_steps, epochs, steps_per_epoch)
         _check_factor("OneCycleLR: pct_start", pct_start, 0.0, 1.0, low_open=False)
         if anneal_strategy not in ("cos", "linear"):
             raise ValueError(f"OneCycleLR: anneal_strategy must be 'cos' or 'linear', got "
                              f"{anneal_strategy!r}")
         self.total_steps, self.anneal_strategy = total_steps, anneal_strategy
         n = len(optimizer.param_groups)
-
-        def per_group(name, value):
-            values = list(value) if isinstance(value, (list, tuple)) else [value] * n
-            if len(values) != n:
-                raise ValueError(f"OneCycleLR: {name} needs one value per parameter group "
-                                 f"({n}), got {len(values)}")
-            return values
-
-        self.max_lrs = per_group("max_lr", max_lr)
+        self.max_lrs = _per_group("max_lr", max_lr, n)
         self.initial = [m / div_factor for m in self.max_lrs]
         self.min_lrs = [i / final_div_factor for i in self.initial]
-        if three_phase:
-            self.phases = [(float(pct_start * total_steps) - 1, "initial", "max", "max_m", "base_m"),
-                           (float(2 * pct_start * total_steps) - 2, "max", "initial", "base_m", "max_m"),
-                           (total_steps - 1, "initial", "min", "max_m", "max_m")]
-        else:
-            self.phases = [(float(pct_start * total_steps) - 1, "initial", "max", "max_m", "base_m"),
-                           (total_steps - 1, "max", "min", "base_m", "max_m")]
+        self.phases = _one_cycle_phases(pct_start, total_steps, three_phase)
         self.cycle_momentum = cycle_momentum
         if cycle_momentum:
-            keys = optimizer.defaults
-            self.momentum_key = "momentum" if "momentum" in keys else "beta1" if "beta1" in keys \
-                else None
-            if self.momentum_key is None:
-                raise ValueError(f"OneCycleLR: {type(optimizer).__name__} has no momentum or "
-                                 f"beta1 to cycle; pass cycle_momentum=False")
-            self.max_momentums = per_group("max_momentum", max_momentum)
-            self.base_momentums = per_group("base_momentum", base_momentum)
+            self.momentum_key = _momentum_key(optimizer)
+            self.max_momentums = _per_group("max_momentum", max_momentum, n)
+            self.base_momentums = _per_group("base_momentum", base_momentum, n)
             for g, m in zip(optimizer.param_groups, self.max_momentums):
                 g[self.momentum_key] = m
         optimizer.initial_lrs = list(self.initial)
@@ -387,6 +361,47 @@ class OneCycleLR(LRScheduler):
                     break
                 start = end
         return lrs
+
+
+def _one_cycle_steps(total_steps, epochs, steps_per_epoch):
+    """OneCycleLR's length: total_steps, or epochs x steps_per_epoch."""
+    if total_steps is not None:
+        _check_whole("OneCycleLR: total_steps", total_steps)
+        return total_steps
+    if epochs is None or steps_per_epoch is None:
+        raise ValueError("OneCycleLR: give total_steps, or epochs and steps_per_epoch")
+    _check_whole("OneCycleLR: epochs", epochs)
+    _check_whole("OneCycleLR: steps_per_epoch", steps_per_epoch)
+    return epochs * steps_per_epoch
+
+
+def _one_cycle_phases(pct_start, total_steps, three_phase):
+    """(last step of the phase, lr from, lr to, momentum from, momentum to), PyTorch's."""
+    up = float(pct_start * total_steps) - 1
+    if three_phase:
+        return [(up, "initial", "max", "max_m", "base_m"),
+                (float(2 * pct_start * total_steps) - 2, "max", "initial", "base_m", "max_m"),
+                (total_steps - 1, "initial", "min", "max_m", "max_m")]
+    return [(up, "initial", "max", "max_m", "base_m"),
+            (total_steps - 1, "max", "min", "base_m", "max_m")]
+
+
+def _momentum_key(optimizer):
+    """The hyperparameter OneCycleLR cycles: "momentum", or Adam's "beta1"."""
+    for key in ("momentum", "beta1"):
+        if key in optimizer.defaults:
+            return key
+    raise ValueError(f"OneCycleLR: {type(optimizer).__name__} has no momentum or beta1 to "
+                     f"cycle; pass cycle_momentum=False")
+
+
+def _per_group(name, value, n):
+    """One value per parameter group: a list of n, or one value for all."""
+    values = list(value) if isinstance(value, (list, tuple)) else [value] * n
+    if len(values) != n:
+        raise ValueError(f"OneCycleLR: {name} needs one value per parameter group ({n}), "
+                         f"got {len(values)}")
+    return values
 
 
 class ReduceLROnPlateau(LRScheduler):

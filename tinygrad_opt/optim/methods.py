@@ -19,9 +19,8 @@ stays pure and the method carries the batch regime, which the trainer reads.
 
 The momentum row: the article's "SGD with momentum" tracks its plain-SGD row almost
 exactly (0.9697 against 0.9693 at epoch 10), which Keras' defaults (lr 0.01, momentum
-0.9) do not reproduce: with the same model in PyTorch (`shared/peers/`, as reported in
-its README) they reach 0.9885. With momentum 0.9 the effective step is
-lr / (1 - momentum), so lr 0.001 gives the plain-SGD step of 0.01. Our `make mnist` run
+0.9) would not: with momentum 0.9 the effective step is lr / (1 - momentum), ten times
+the plain row's at lr 0.01, while lr 0.001 gives the plain-SGD step of 0.01. Our `make mnist` run
 with it: 0.9150, 0.9563, 0.9687 at epochs 1, 5 and 10, against the article's 0.9168,
 0.9585, 0.9697 (docs/results/mnist/). We use it.
 
@@ -41,6 +40,8 @@ gives SGD a default momentum):
 | muon     | Muon  | defaults (AdamW for the rest)   | keras  |
 """
 from dataclasses import dataclass, field
+
+from ..tensor import Tensor
 
 from .adadelta import Adadelta
 from .adagrad import Adagrad
@@ -100,6 +101,9 @@ METHODS = {m.name: m for m in [
 ]}
 ARTICLE_METHODS = ("gd", "sgd", "minibatch", "momentum", "adagrad", "rmsprop", "adadelta",
                    "adam")
+# `make study`'s: the article's batch-64 methods and full-batch GD (the one-sample row
+# alone would take longer than all the others: docs/protocol.md)
+STUDY_METHODS = ("gd", "minibatch", "momentum", "adagrad", "rmsprop", "adadelta", "adam")
 
 
 def get_method(name):
@@ -108,3 +112,38 @@ def get_method(name):
         return METHODS[name]
     except KeyError:
         raise ValueError(f"unknown method {name!r}; known: {', '.join(METHODS)}") from None
+
+
+def parse_assignments(items, what="--set"):
+    """["adam.lr=0.01", ...] -> {"adam": {"lr": 0.01}} (values: numbers, true/false, or
+    comma-separated lists with --grid). Raises ValueError naming the bad item."""
+    out = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        method, dot, name = key.partition(".")
+        if not sep or not dot or not name or not value:
+            raise ValueError(f"{what} {item!r}: expected method.key=value")
+        if method not in METHODS:
+            raise ValueError(f"{what} {item!r}: unknown method {method!r}; known: "
+                             f"{', '.join(METHODS)}")
+        parsed = [_value(v, item, what) for v in value.split(",")]
+        out.setdefault(method, {})[name] = parsed if what == "--grid" else parsed[0]
+        if what == "--set" and len(parsed) > 1:
+            raise ValueError(f"{what} {item!r}: one value (a list of values is --grid)")
+        try:                          # the rule checks the name and the value now
+            METHODS[method].make([Tensor([0.0], requires_grad=True)],
+                                 **{name: parsed[0]})
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{what} {item!r}: {e}") from None
+    return out
+
+
+def _value(text, item, what):
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    try:
+        number = float(text)
+    except ValueError:
+        raise ValueError(f"{what} {item!r}: {text!r} is not a number") from None
+    return int(number) if number.is_integer() and "." not in text and "e" not in \
+        text.lower() else number

@@ -16,7 +16,7 @@ PyTorch's momentum_decay is 0.004 (Dozat's 0.96^(0.004·t): mu_t reaches 0.9·be
 1% of beta1 after 96 steps; `tests/test_conventions.py::test_nadam_schedules`). Checked against both libraries' trajectories
 (tests/test_conventions.py).
 
-Weight decay (optimizer.py): decoupled under preset "keras", coupled (L2) under "torch"
+Weight decay (weight_decay.py): decoupled under preset "keras", coupled (L2) under "torch"
 (PyTorch's NAdam also takes decoupled_weight_decay=True).
 State: m, v, zeros; P_t is a function of t alone and is recomputed, not stored.
 Defaults: Keras' (lr=0.001, beta1=0.9, beta2=0.999, eps=1e-7, momentum_decay=1.0);

@@ -78,7 +78,7 @@ class Optimizer:
         hyper = H.keras_lr(name, hyper, learning_rate)
         if nonfinite not in ("raise", "skip"):
             raise ValueError(f"{name}: nonfinite must be 'raise' or 'skip', got {nonfinite!r}")
-        self.preset, self.nonfinite = self._preset(preset), nonfinite
+        self.preset, self.nonfinite = self.resolve_preset(preset), nonfinite
         self._kinds = self._default_values(hyper)
         unknown = set(hyper) - set(self._kinds)
         if unknown:
@@ -103,21 +103,23 @@ class Optimizer:
         self.t = 0
         self.skipped_steps = 0
 
-    def _preset(self, preset):
-        """The preset to run: the one asked for, checked, or the rule's default."""
-        name = type(self).__name__
-        if not self.presets:
+    @classmethod
+    def resolve_preset(cls, preset):
+        """The preset to run: the one asked for, or the rule's default; ValueError with
+        the reason for a preset the rule does not have."""
+        name = cls.__name__
+        if not cls.presets:
             if preset is not None:
                 raise ValueError(f"{name} has no presets (its defaults are its "
                                  f"constructor's); got preset={preset!r}")
             return None
         if preset is None:
-            preset = (self.default_preset if self.default_preset in self.presets
-                      else next(iter(self.presets)))
-        if preset not in self.presets:
-            why = f" ({self.no_preset[preset]})" if preset in self.no_preset else ""
+            preset = (cls.default_preset if cls.default_preset in cls.presets
+                      else next(iter(cls.presets)))
+        if preset not in cls.presets:
+            why = f" ({cls.no_preset[preset]})" if preset in cls.no_preset else ""
             raise ValueError(f"{name}: no preset {preset!r}{why}; known: "
-                             f"{', '.join(self.presets)}")
+                             f"{', '.join(cls.presets)}")
         return preset
 
     def _default_values(self, hyper):

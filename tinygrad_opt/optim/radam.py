@@ -20,7 +20,7 @@ This is PyTorch's RAdam (the threshold 5, and eps beside sqrt(v)); with beta2 = 
 the first 5 steps are momentum steps. Keras 3.15 ships no RAdam, hence no "keras"
 preset: this rule's default preset is "torch".
 
-Weight decay (optimizer.py): coupled (L2) by default, as PyTorch's;
+Weight decay (weight_decay.py): coupled (L2) by default, as PyTorch's;
 decoupled_weight_decay=True gives PyTorch's decoupled form.
 State: m, v, zeros.
 Defaults (preset "torch", PyTorch's): lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8.

@@ -16,7 +16,7 @@ PyTorch puts eps outside, w ← w - lr·g / (sqrt(v) + eps) (the formula option
 wherever v is small, not only for large eps: at step 1, with rho 0.9 and eps 1e-7, a
 gradient of 1e-4 moves w by 0.315·lr here and by 3.15·lr in PyTorch's form, ten times as
 far; a gradient of 1 by 3.162·lr in both
-(`tests/test_optim.py::test_the_eps_placements_the_docstrings_quote`).
+(`tests/test_optim_rules.py::test_the_eps_placements_the_docstrings_quote`).
 
 The whole rule, with both options (Graves 2013 for the centred form, "Generating
 sequences with recurrent neural networks", eq. 38-40):
@@ -33,7 +33,7 @@ The two momentum forms are one trajectory while lr is constant, and part when a
 schedule changes it (as SGD's do: sgd.py).
 
 State: v, zeros; ḡ ("g_avg") when centered; b when momentum > 0.
-Weight decay (optimizer.py): decoupled under preset "keras", coupled (L2, divided by
+Weight decay (weight_decay.py): decoupled under preset "keras", coupled (L2, divided by
 d with the gradient) under "torch".
 Defaults: Keras' (lr=0.001, rho=0.9, eps=1e-7, momentum=0, centered=False), which are
 also Hinton's rho and lr; preset "torch": PyTorch's (lr=0.01, rho=0.99, eps=1e-8,
@@ -125,9 +125,12 @@ class RMSprop(Optimizer):
                          momentum=momentum, centered=centered, eps_in_sqrt=eps_in_sqrt,
                          velocity_holds_lr=velocity_holds_lr, **decay)
 
+    @staticmethod
+    def _names(h):
+        return ["v"] + ["g_avg"] * h["centered"] + ["b"] * (h["momentum"] > 0)
+
     def init_state(self, w, h):
-        names = ["v"] + ["g_avg"] * h["centered"] + ["b"] * (h["momentum"] > 0)
-        return {k: np.zeros_like(w) for k in names}
+        return {k: np.zeros_like(w) for k in self._names(h)}
 
     def validate(self, lr, rho, eps, momentum, centered, eps_in_sqrt, velocity_holds_lr,
                  **decay):
@@ -139,7 +142,7 @@ class RMSprop(Optimizer):
     def _state(self, w, state, h):
         """The state the options need, made on first use where a schedule turned
         momentum on (OneCycleLR cycles it) or a loaded group turned centered on."""
-        for k in self.init_state(w, h):
+        for k in self._names(h):
             if k not in state:
                 state[k] = np.zeros_like(w)
         return state

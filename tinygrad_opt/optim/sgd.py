@@ -25,14 +25,14 @@ For a constant lr the two are the same trajectory (Keras' v is -lr times PyTorch
 When lr changes they part: Keras' velocity remembers the old step sizes, PyTorch's only
 the gradients, so a schedule that cuts lr by 10 slows PyTorch's next step tenfold at once
 and Keras' only as the old velocity decays
-(`tests/test_optim.py::test_momentum_conventions_part_when_lr_changes`).
+(`tests/test_optim_rules.py::test_momentum_conventions_part_when_lr_changes`).
 
 State: v (the velocity), zeros, only when momentum > 0.
 One sample's gradient of a dense layer's weight arrives as an outer product, in factored
 form (`autograd.Outer`); plain SGD takes it so (`SGD.gradient`) and applies it without
 building the array (`_sgd_outer_loops`: the same numbers, a fraction of the memory
 traffic).
-Weight decay (optimizer.py): decoupled under preset "keras", coupled (L2) under "torch";
+Weight decay (weight_decay.py): decoupled under preset "keras", coupled (L2) under "torch";
 for plain SGD the two are the same step.
 Defaults: Keras' (lr=0.01, momentum=0.0, nesterov=False); PyTorch's differ only in lr
 (0.001); the papers give none.

@@ -73,6 +73,26 @@ def save_checkpoint(path, payload):
 
 def load_checkpoint(path):
     """Read what `save_checkpoint` wrote. Raises CheckpointError naming `path`."""
+    _check_head(path)
+    members = _read_members(path)
+    if _META not in members:
+        raise CheckpointError(f"{path}: an .npz file without the {_META} record: not a "
+                              f"tinygrad_opt checkpoint")
+    meta = _read_meta(path, members.pop(_META))
+    arrays = {}
+    for name, a in members.items():
+        if not (name[:1] == "a" and name[1:].isdigit()) or a.dtype.kind not in _NUMERIC:
+            raise CheckpointError(f"{path}: unexpected member {name!r} of dtype {a.dtype}")
+        arrays[int(name[1:])] = a
+    try:
+        return _join(meta.get("payload"), arrays)
+    except (KeyError, TypeError):
+        raise CheckpointError(f"{path}: its record refers to arrays the file lacks "
+                              f"(truncated or altered)") from None
+
+
+def _check_head(path):
+    """A readable, non-empty file that is not a pickle."""
     try:
         with open(path, "rb") as f:
             head = f.read(2)
@@ -86,6 +106,10 @@ def load_checkpoint(path):
         raise CheckpointError(f"{path}: a pickle (the format of an earlier version), which "
                               f"is never loaded: unpickling can run code. Remove it to "
                               f"start afresh")
+
+
+def _read_members(path):
+    """The .npz's arrays, every member stored uncompressed, no pickle allowed."""
     try:
         with zipfile.ZipFile(path) as z:
             for info in z.infolist():
@@ -93,17 +117,18 @@ def load_checkpoint(path):
                     raise CheckpointError(f"{path}: member {info.filename} is compressed; "
                                           f"a checkpoint stores its arrays uncompressed")
         with np.load(path, allow_pickle=False) as npz:
-            members = {name: npz[name] for name in npz.files}
+            return {name: npz[name] for name in npz.files}
     except CheckpointError:
         raise
     except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as e:
         raise CheckpointError(f"{path}: not a readable checkpoint (truncated, or not an "
                               f".npz file: {e})") from None
-    if _META not in members:
-        raise CheckpointError(f"{path}: an .npz file without the {_META} record: not a "
-                              f"tinygrad_opt checkpoint")
+
+
+def _read_meta(path, record):
+    """The JSON record: this format, this version."""
     try:
-        meta = json.loads(members.pop(_META).tobytes().decode("utf-8"))
+        meta = json.loads(record.tobytes().decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as e:
         raise CheckpointError(f"{path}: its {_META} record is not valid JSON ({e})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
@@ -111,13 +136,4 @@ def load_checkpoint(path):
     if meta.get("version") != VERSION:
         raise CheckpointError(f"{path}: checkpoint format version {meta.get('version')!r}; "
                               f"this version of tinygrad_opt reads version {VERSION}")
-    arrays = {}
-    for name, a in members.items():
-        if not (name[:1] == "a" and name[1:].isdigit()) or a.dtype.kind not in _NUMERIC:
-            raise CheckpointError(f"{path}: unexpected member {name!r} of dtype {a.dtype}")
-        arrays[int(name[1:])] = a
-    try:
-        return _join(meta.get("payload"), arrays)
-    except (KeyError, TypeError):
-        raise CheckpointError(f"{path}: its record refers to arrays the file lacks "
-                              f"(truncated or altered)") from None
+    return meta

@@ -1,7 +1,8 @@
 """The optimizer laboratory: many seeds, tuned learning rates, time to a target, on this
 machine's cores or a Ray cluster (`tinygrad-opt study`, docs/protocol.md)."""
 from .backends import LocalBackend, RayBackend, TrialFailed
-from .run import LR_GRID, parse_assignments, run_study
+from ..optim.methods import parse_assignments
+from .run import LR_GRID, run_study
 from .trials import deterministic, make_spec, run_trial, trial_id
 
 __all__ = ["run_study", "parse_assignments", "LR_GRID", "LocalBackend", "RayBackend",

@@ -1,19 +1,17 @@
 """A study's report: report.md, table.csv and plots, from its trials' results."""
-import csv
-import io
 import json
 import math
 import os
 
 import numpy as np
 
+from .. import figures
 from ..optim import METHODS
-from ..store.files import atomic_write, atomic_write_text
-from ..train.report import ARTICLE
+from ..store.files import atomic_write_text
+from ..train.report import ARTICLE, write_csv
+from ..train.report import EPOCHS as ARTICLE_EPOCHS
 from .stats import interval95, mean_sd, performance_profile, separated
 from .trials import to_target
-
-ARTICLE_EPOCHS = (1, 5, 10)
 
 
 def shown_epochs(epochs):
@@ -77,7 +75,9 @@ def ranking(results, epoch):
     return out
 
 
-def tuned_rows(tuning, final, target):
+def tuned_rows(tuning, final, target, lr_grid=()):
+    """One row per (data set, method) of the tuned protocol's test runs; `lr_at_edge`
+    marks a chosen learning rate at either end of the grid (the best may lie beyond)."""
     rows = []
     for (dataset, method), runs in sorted(_by(final, "dataset", "method").items()):
         accs = [0.0 if r["diverged"] else r["history"][-1]["val_acc"] for r in runs]
@@ -89,7 +89,9 @@ def tuned_rows(tuning, final, target):
                          seeds=len(runs), test_acc_mean=m, test_acc_sd=sd, ci95_low=lo,
                          ci95_high=hi, target=target,
                          steps_to_target=float(np.median([s for s, _ in reach])),
-                         seconds_to_target=float(np.median([t for _, t in reach]))))
+                         seconds_to_target=float(np.median([t for _, t in reach])),
+                         lr_at_edge=bool(lr_grid) and runs[0]["spec"]["hyper"].get("lr")
+                         in (min(lr_grid), max(lr_grid))))
     return rows
 
 
@@ -102,24 +104,18 @@ def write(out, config, results, final, seconds):
         text = _article_markdown(config, rows, ranks, results, seconds)
         plots = [_curves(out, results, epochs)]
     else:
-        rows = tuned_rows(results, final, config["target"])
+        rows = tuned_rows(results, final, config["target"], config["lr_grid"])
         ranks = ranking(final, epochs)
         text = _tuned_markdown(config, rows, ranks, results, final, seconds)
-        plots = [_sensitivity(out, results), _profile(out, rows)]
-    _csv(os.path.join(out, "table.csv"), rows)
+        plots = [_sensitivity(out, results)]
+        if len({r["dataset"] for r in rows}) > 1:   # over one problem it says nothing
+            plots.append(_profile(out, rows))
+    for r in rows:                      # every --set override shows in the method's name
+        r["title"] = title(r["method"], config)
+    write_csv(os.path.join(out, "table.csv"), rows)
     atomic_write_text(os.path.join(out, "report.md"), text)
     return dict(rows=rows, ranking=ranks, plots=plots, trials=len(results) + len(final),
                 seconds=seconds)
-
-
-def _csv(path, rows):
-    if not rows:
-        return
-    text = io.StringIO(newline="")
-    writer = csv.DictWriter(text, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(path, text.getvalue())
 
 
 def _cell(row, key, e):
@@ -133,14 +129,27 @@ def _cell(row, key, e):
     return f"{ours} / {a:.4f}{' ‡' if row[f'{key}_{e}_article_outside'] else ''}"
 
 
+def title(method, config):
+    """The method's name, with the `--set` overrides it ran with."""
+    sets = config.get("sets", {}).get(method)
+    extra = ", ".join(f"{k}={v}" for k, v in sorted(sets.items())) if sets else ""
+    return METHODS[method].title + (f" ({extra})" if extra else "")
+
+
 def _head(config, seconds, trials):
     c = config
     images = "all" if c["limit"] is None else f"the first {c['limit']:,}"
+    overrides = ([f"`--set {m}.{k}={v}`" for m, kv in sorted(c.get("sets", {}).items())
+                  for k, v in sorted(kv.items())]
+                 + [f"`--grid {m}.{k}={','.join(map(str, vs))}`"
+                    for m, kv in sorted(c.get("grids", {}).items())
+                    for k, vs in sorted(kv.items())])
     return (f"Protocol **{c['protocol']}**: {', '.join(c['methods'])} on "
             f"{', '.join(c['datasets'])}, {c['epochs']} epochs, {images} "
             f"training images, {c['seeds']} seeds, backend {c['backend']} "
             f"({c['workers']} worker(s) x {c['threads']} thread(s)); {trials} trials, "
-            f"{seconds / 60:.1f} min this run.\n")
+            f"{seconds / 60:.1f} min this run."
+            + (f" Overrides: {'; '.join(overrides)}." if overrides else "") + "\n")
 
 
 def _article_markdown(config, rows, ranks, results, seconds):
@@ -154,7 +163,8 @@ def _article_markdown(config, rows, ranks, results, seconds):
         head = "| method |" + "".join(f" epoch {e} val acc | val loss |" for e in epochs)
         lines += [head, "|---|" + "---|---|" * len(epochs)]
         for r in (r for r in rows if r["dataset"] == dataset):
-            name = r["title"] + (f" ({r['diverged']} diverged)" if r["diverged"] else "")
+            name = title(r["method"], config) + (f" ({r['diverged']} diverged)"
+                                                  if r["diverged"] else "")
             lines.append(f"| {name} |" + "".join(
                 f" {_cell(r, 'val_acc', e)} | {_cell(r, 'val_loss', e)} |" for e in epochs))
         rk = ranks[dataset]
@@ -195,48 +205,43 @@ def _tuned_markdown(config, rows, ranks, tuning, final, seconds):
         sd = "" if math.isnan(r["test_acc_sd"]) else f" ± {r['test_acc_sd']:.4f}"
         steps = "missed" if math.isinf(r["steps_to_target"]) else f"{r['steps_to_target']:,.0f}"
         secs = "missed" if math.isinf(r["seconds_to_target"]) else f"{r['seconds_to_target']:.1f}"
-        lines.append(f"| {r['dataset']} | {r['title']} | `{r['setting']}` | "
-                     f"{r['test_acc_mean']:.4f}{sd} | {ci} | {steps} | {secs} |")
+        edge = " (at the grid's edge)" if r["lr_at_edge"] else ""
+        lines.append(f"| {r['dataset']} | {title(r['method'], config)} | `{r['setting']}`"
+                     f"{edge} | {r['test_acc_mean']:.4f}{sd} | {ci} | {steps} | {secs} |")
     for dataset, rk in sorted(ranks.items()):
         lines += ["", f"{dataset}: " + " > ".join(METHODS[m].title for m in rk["order"])
                   + (("; not separated by the seeds: " + "; ".join(
                       f"{METHODS[a].title} / {METHODS[b].title}" for a, b in rk["inseparable"]))
                      if rk["inseparable"] else "; every pair separated") + "."]
+    edges = [r for r in rows if r["lr_at_edge"]]
+    if edges:
+        lines += ["", "At the grid's edge: the learning rate chosen for "
+                  + ", ".join(f"{r['title']} ({r['dataset']})" for r in edges)
+                  + " is the smallest or largest tried; the best may lie beyond it "
+                  "(widen `--lr-grid`)."]
     lines += ["", "Steps and seconds to the target: the median over seeds of the updates and "
               "training seconds until the first epoch whose test accuracy reaches it (a run "
               "that never does counts as infinite: 'missed').",
               "Plots: `lr_sensitivity.png` (validation accuracy against the learning rate, "
-              "band: min to max over tuning seeds), `performance_profile.png` (Dolan–Moré, "
-              "cost: seconds to the target, over the data sets studied).", ""]
+              "band: min to max over tuning seeds)"
+              + (", `performance_profile.png` (Dolan–Moré, cost: seconds to the target, "
+                 "over the data sets studied)." if len(config["datasets"]) > 1 else
+                 "; no performance profile: over one data set it ranks the methods by "
+                 "one number and says nothing more."), ""]
     return "\n".join(lines)
 
 
 def _save(fig, path):
-    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=90))
-    import matplotlib.pyplot as plt
-    plt.close(fig)
-    return path
-
-
-def _plt():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
-
-
-def _colors(plt, n):
-    base = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    return base if n <= len(base) else list(plt.get_cmap("tab20").colors)
+    return figures.save(fig, path, dpi=90)
 
 
 def _panels(results):
     """One panel per data set; each (panel, data set, method, its colour, its results)."""
-    plt = _plt()
+    plt = figures.pyplot()
     datasets = sorted({r["spec"]["dataset"] for r in results})
     fig, axes = plt.subplots(1, len(datasets), figsize=(7 * len(datasets), 4.5), squeeze=False)
     methods = [m for m in METHODS if any(r["spec"]["method"] == m for r in results)]
-    colors = _colors(plt, len(methods))
+    colors = figures.colors(len(methods))
     cells = [(ax, dataset, method, colors[i],
               [r for r in results if r["spec"]["method"] == method
                and r["spec"]["dataset"] == dataset])
@@ -254,11 +259,12 @@ def _curves(out, results, epochs):
             m, sd = acc.mean(axis=0), acc.std(axis=0, ddof=1) if len(runs) > 1 else 0 * x
             ax.plot(x, m, marker="o", ms=3, color=color, label=METHODS[method].title)
             ax.fill_between(x, m - sd, m + sd, color=color, alpha=0.2)
+    last = max(len(r["history"]) for r in results)
     for ax, dataset in zip(axes, datasets):
-        ax.set(xlabel="epoch", ylabel="validation accuracy",
-               title=f"{dataset}: mean ± sd over seeds")
+        ax.set(ylabel="validation accuracy", title=f"{dataset}: mean ± sd over seeds")
+        figures.epoch_axis(ax, last)
         ax.grid(True, alpha=0.3)
-    axes[-1].legend(fontsize=7, loc="lower right")
+    figures.legend_beside(axes[-1])
     fig.tight_layout()
     return _save(fig, os.path.join(out, "val_acc.png"))
 
@@ -281,20 +287,20 @@ def _sensitivity(out, tuning):
                ylabel="validation accuracy (held-out split)",
                title=f"{dataset}: learning-rate sensitivity")
         ax.grid(True, alpha=0.3)
-    axes[-1].legend(fontsize=7)
+    figures.legend_beside(axes[-1])
     fig.tight_layout()
     return _save(fig, os.path.join(out, "lr_sensitivity.png"))
 
 
 def _profile(out, rows):
-    plt = _plt()
+    plt = figures.pyplot()
     costs = {}
     for r in rows:
         costs.setdefault(r["method"], {})[r["dataset"]] = r["seconds_to_target"]
     taus = np.logspace(0, 2, 200)
     profile = performance_profile(costs, taus)
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    colors = _colors(plt, len(profile))
+    colors = figures.colors(len(profile))
     order = [m for m in METHODS if m in profile]      # the other plots' colours
     for i, (method, rho) in enumerate((m, profile[m]) for m in order):
         ax.step(taus, rho, where="post", color=colors[i], label=METHODS[method].title)
@@ -302,6 +308,6 @@ def _profile(out, rows):
            ylabel="share of problems within tau", ylim=(-0.02, 1.02),
            title="Performance profile: seconds to the target accuracy")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7)
+    figures.legend_beside(ax)
     fig.tight_layout()
     return _save(fig, os.path.join(out, "performance_profile.png"))

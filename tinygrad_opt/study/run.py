@@ -22,49 +22,13 @@ import time
 
 import numpy as np
 
-from ..optim import METHODS
+from ..optim import METHODS, STUDY_METHODS
 from ..store.files import OutputLock, atomic_write_text, check_writable, remove_temporaries
 from .backends import make_backend
 from .trials import make_spec, trial_id
 
 LR_GRID = tuple(float(f"{v:.3g}") for v in np.logspace(-5, 0, 13))   # 1e-5 ... 1
 FINAL_SEED = 1000                     # the tuned protocol's test runs: seeds 1000, 1001, ...
-
-
-def parse_assignments(items, what="--set"):
-    """["adam.lr=0.01", ...] -> {"adam": {"lr": 0.01}} (values: numbers, true/false, or
-    comma-separated lists with --grid). Raises ValueError naming the bad item."""
-    out = {}
-    for item in items or ():
-        key, sep, value = item.partition("=")
-        method, dot, name = key.partition(".")
-        if not sep or not dot or not name or not value:
-            raise ValueError(f"{what} {item!r}: expected method.key=value")
-        if method not in METHODS:
-            raise ValueError(f"{what} {item!r}: unknown method {method!r}; known: "
-                             f"{', '.join(METHODS)}")
-        parsed = [_value(v, item, what) for v in value.split(",")]
-        out.setdefault(method, {})[name] = parsed if what == "--grid" else parsed[0]
-        if what == "--set" and len(parsed) > 1:
-            raise ValueError(f"{what} {item!r}: one value (a list of values is --grid)")
-        try:                          # the rule checks the name and the value now
-            from ..tensor import Tensor
-            METHODS[method].make([Tensor([0.0], requires_grad=True)],
-                                 **{name: parsed[0]})
-        except (TypeError, ValueError) as e:
-            raise ValueError(f"{what} {item!r}: {e}") from None
-    return out
-
-
-def _value(text, item, what):
-    if text.lower() in ("true", "false"):
-        return text.lower() == "true"
-    try:
-        number = float(text)
-    except ValueError:
-        raise ValueError(f"{what} {item!r}: {text!r} is not a number") from None
-    return int(number) if number.is_integer() and "." not in text and "e" not in \
-        text.lower() else number
 
 
 def plan(protocol, methods, datasets, seeds, epochs, limit, batch_size, sets=None,
@@ -183,8 +147,7 @@ def run_study(protocol="article", methods=None, datasets=("mnist",), seeds=3, ep
     """Plan, run and report a study (see the module docstring). Returns the report's
     summary (dict)."""
     from . import report
-    methods = list(methods or ("gd", "minibatch", "momentum", "adagrad", "rmsprop",
-                               "adadelta", "adam"))
+    methods = list(methods or STUDY_METHODS)
     threads = threads or max(1, (os.cpu_count() or 1) // workers)
     os.makedirs(out, exist_ok=True)
     check_writable(out)

@@ -67,19 +67,13 @@ def run_trial(spec, data_dir=None):
     """Train the spec's trial; return its result (a dict: the spec, the history, and
     where and how fast it ran). A loss that becomes NaN or inf ends the trial early,
     with `diverged` set (a learning rate too large for the rule: a result, not an error)."""
-    from ..models import article_cnn
-    from ..optim import METHODS
-    from ..data import to_float
-    from ..train import NonFiniteLoss, Trainer
+    from ..train import NonFiniteLoss
+    from ..train.experiment import make_trainer
 
     t0 = time.perf_counter()
     train, val = split_data(spec, data_dir)
-    method = METHODS[spec["method"]]
-    model = article_cnn(seed=spec["seed"])
-    optimizer = method.make(model.parameters(), **spec["hyper"])
-    batch_size = spec["batch_size"] if spec["batch_size"] is not None else method.batch_size
-    trainer = Trainer(model, optimizer, seed=spec["seed"], batch_size=batch_size,
-                      transform=to_float, verbose=0)
+    trainer = make_trainer(spec["method"], spec["seed"], batch_size=spec["batch_size"],
+                           overrides=spec["hyper"])
     diverged = False
     try:
         trainer.fit(train, val, epochs=spec["epochs"])

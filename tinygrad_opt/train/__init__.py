@@ -1,4 +1,6 @@
-"""Training: the Trainer, checkpoints, and the article's MNIST experiment."""
+"""Training: the Trainer and its callbacks, and the article's MNIST experiment with its
+tables and plots (`experiment.py`, `report.py`). The checkpoint format is store's,
+re-exported here."""
 from ..store import CheckpointError, load_checkpoint, save_checkpoint
 from .trainer import EarlyStopping, History, NonFiniteLoss, Trainer
 

@@ -106,18 +106,29 @@ def _plan(out, methods, config, resume, overwrite):
     return [r for r in previous["runs"] if r["name"] not in methods] if previous else []
 
 
-def _trainer(name, seed, preset, batch_size, quiet, out, config):
+def make_trainer(name, seed, preset=None, batch_size=None, overrides=None, verbose=0,
+                 checkpoint=None, settings=None):
+    """One run as `tinygrad-opt mnist` and `tinygrad-opt study` both build it: the
+    article's CNN seeded with `seed`, the method's optimizer (preset, then the method's
+    hyperparameters, then `overrides`), and a Trainer with the method's batch size
+    (unless `batch_size`) feeding MNIST's images as floats."""
     method = METHODS[name]
-    settings = {k: config[k] for k in ("dataset", "train_samples", "limit")}
-    settings["method"] = name
     model = article_cnn(seed=seed)
-    optimizer = method.make(model.parameters(), preset=preset,
-                            **config.get("sets", {}).get(name, {}))     # --set
-    return Trainer(model, optimizer, seed=seed, verbose=0 if quiet else 1,
+    optimizer = method.make(model.parameters(), preset=preset, **(overrides or {}))
+    return Trainer(model, optimizer, seed=seed, verbose=verbose,
                    transform=to_float,         # MNIST's uint8 images -> [0, 1], NCHW
                    batch_size=method.batch_size if batch_size is None else batch_size,
-                   checkpoint=os.path.join(out, "checkpoints", f"{name}.npz"),
-                   settings=settings)
+                   checkpoint=checkpoint, settings=settings)
+
+
+def _trainer(name, seed, preset, batch_size, quiet, out, config):
+    settings = {k: config[k] for k in ("dataset", "train_samples", "limit")}
+    settings["method"] = name
+    return make_trainer(name, seed, preset, batch_size,
+                        config.get("sets", {}).get(name, {}),          # --set
+                        verbose=0 if quiet else 1,
+                        checkpoint=os.path.join(out, "checkpoints", f"{name}.npz"),
+                        settings=settings)
 
 
 def run_experiment(methods=ARTICLE_METHODS, epochs=10, batch_size=None, preset=None,
@@ -228,4 +239,8 @@ def write_results(out, runs, config, seconds, interrupted=False):
             + ("" if mnist else " The article's numbers are MNIST's: not shown."))
     dataset = {"mnist": "MNIST"}.get(config["dataset"], "Fashion-MNIST")
     report.write_markdown(os.path.join(out, "table.md"), rows, note, dataset)
-    report.plot_curves(os.path.join(out, ""), runs, with_article=mnist, dataset=dataset)
+    what = (f"{config['epochs']} epoch{'s' * (config['epochs'] > 1)} on "
+            f"{config['train_samples']:,} training images, seed {config['seed']}, preset "
+            f"{config['preset']}" + (" (interrupted)" if interrupted else ""))
+    report.plot_curves(os.path.join(out, ""), runs, with_article=mnist, dataset=dataset,
+                       what=what)

@@ -2,7 +2,8 @@
 import csv
 import io
 
-from ..store.files import atomic_write, atomic_write_text
+from .. import figures
+from ..store.files import atomic_write_text
 
 # The article's Keras results (validation accuracy and loss at epochs 1, 5, 10, total time).
 # Its SGD row prints the epoch-5 loss as "1451": read as .1451.
@@ -55,6 +56,10 @@ def table_rows(runs, with_article=True):
 
 
 def write_csv(path, rows):
+    """rows (a list of dicts with the same keys) as a CSV file, written atomically; no
+    file for no rows."""
+    if not rows:
+        return
     text = io.StringIO(newline="")
     writer = csv.DictWriter(text, fieldnames=list(rows[0]))
     writer.writeheader()
@@ -103,19 +108,14 @@ def write_markdown(path, rows, note="", dataset="MNIST"):
     atomic_write_text(path, "\n".join(lines) + "\n")
 
 
-def plot_curves(path_prefix, runs, with_article=True, dataset="MNIST"):
+def plot_curves(path_prefix, runs, with_article=True, dataset="MNIST", what=""):
     """Validation accuracy, validation loss and training loss per epoch, all methods;
-    the article's points as crosses when `with_article`."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from matplotlib.ticker import MaxNLocator
-
+    the article's points as crosses when `with_article` (those within the epochs run).
+    `what` says what was run (epochs, images), under the title."""
+    plt = figures.pyplot()
     written = []
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    if len(runs) > len(colors):         # the rules after Adam too: no colour twice
-        colors = list(plt.get_cmap("tab20").colors)
+    palette = figures.colors(len(runs))
+    last = max([len(r["history"]) for r in runs] + [1])
     for key, label, title, article_key in [
             ("val_acc", "validation accuracy", f"Validation accuracy per epoch ({dataset} test set)",
              "acc" if with_article else None),
@@ -124,33 +124,26 @@ def plot_curves(path_prefix, runs, with_article=True, dataset="MNIST"):
             ("train_loss", "training loss (mean over the epoch)", "Training loss per epoch",
              None)]:
         fig, ax = plt.subplots(figsize=(11, 5.5))
-        for i, run in enumerate(runs):
-            h, color = run["history"], colors[i % len(colors)]
+        for run, color in zip(runs, palette):
+            h = run["history"]
             if h:
                 ax.plot([r["epoch"] for r in h], [r[key] for r in h], marker="o", ms=4,
                         color=color, label=run["title"])
             art = ARTICLE.get(run["article_row"] or "")
             if article_key and art:
-                ax.plot(EPOCHS, art[article_key], linestyle="none", marker="x", ms=8,
-                        color=color)
-        if article_key:
+                shown = [(e, v) for e, v in zip(EPOCHS, art[article_key]) if e <= last]
+                ax.plot([e for e, _ in shown], [v for _, v in shown], linestyle="none",
+                        marker="x", ms=8, color=color)
+        if article_key and any(e <= last for e in EPOCHS):
             ax.plot([], [], linestyle="none", marker="x", color="black",
                     label="article (Keras), epochs 1, 5, 10")
-        ax.set_xlabel("epoch")
         ax.set_ylabel(label)
-        ax.set_title(title + ", article CNN")
-        last = max([len(r["history"]) for r in runs] + [EPOCHS[-1] if article_key else 1])
-        ax.set_xlim(0.5, last + 0.5)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
-        if last <= 20:
-            ax.set_xticks(range(1, last + 1))
+        ax.set_title(title + ", article CNN" + (f"\n{what}" if what else ""))
+        figures.epoch_axis(ax, last)
         if key != "val_acc":
             ax.set_yscale("log")
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        figures.legend_beside(ax)
         fig.tight_layout()
-        path = f"{path_prefix}{key}.png"
-        atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
-        plt.close(fig)
-        written.append(path)
+        written.append(figures.save(fig, f"{path_prefix}{key}.png"))
     return written

@@ -1,0 +1,76 @@
+"""Learning-rate schedules: restored from their state, bad arguments refused, closed forms
+against the recursive updates (PyTorch's own sequences: tests/test_conventions.py)."""
+import numpy as np
+import pytest
+
+from tinygrad_opt import Tensor
+from tinygrad_opt.optim import SGD, lr_scheduler
+
+
+SCHEDULE_MAKERS = {
+    "StepLR": lambda o: lr_scheduler.StepLR(o, 3, 0.5),
+    "MultiStepLR": lambda o: lr_scheduler.MultiStepLR(o, [2, 5], 0.5),
+    "ExponentialLR": lambda o: lr_scheduler.ExponentialLR(o, 0.9),
+    "CosineAnnealingLR": lambda o: lr_scheduler.CosineAnnealingLR(o, 6, 0.01),
+    "LinearLR": lambda o: lr_scheduler.LinearLR(o, 0.1, 1.0, 8),
+    "OneCycleLR": lambda o: lr_scheduler.OneCycleLR(o, 1.0, total_steps=30),
+    "LambdaLR": lambda o: lr_scheduler.LambdaLR(o, lambda t: 0.9 ** t),
+    "SequentialLR": lambda o: lr_scheduler.SequentialLR(
+        o, [lr_scheduler.LinearLR(o, 0.5, total_iters=3),
+            lr_scheduler.ExponentialLR(o, 0.8)], [3]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SCHEDULE_MAKERS))
+def test_a_schedule_restored_from_its_state_dict_continues_the_same(name):
+    import os
+    import tempfile
+    from tinygrad_opt.store import load_checkpoint, save_checkpoint
+
+    def fresh():
+        p = Tensor(np.zeros(1), requires_grad=True, dtype=np.float64)
+        opt = SGD([p], lr=0.1, momentum=0.5)
+        return opt, SCHEDULE_MAKERS[name](opt)
+    opt, sched = fresh()
+    for _ in range(7):
+        sched.step()
+    with tempfile.TemporaryDirectory() as d:       # through the checkpoint format
+        path = os.path.join(d, "s.npz")
+        save_checkpoint(path, dict(o=opt.state_dict(), s=sched.state_dict()))
+        saved = load_checkpoint(path)
+    opt2, sched2 = fresh()
+    opt2.load_state_dict(saved["o"])
+    sched2.load_state_dict(saved["s"])
+    for _ in range(10):
+        sched.step()
+        sched2.step()
+        assert sched2.get_last_lr() == sched.get_last_lr() and opt2.lr == opt.lr
+
+
+@pytest.mark.parametrize("make,message", [
+    (lambda o: lr_scheduler.StepLR(o, 0), r"StepLR: step_size must be a whole number >= 1, got 0"),
+    (lambda o: lr_scheduler.ExponentialLR(o, -0.5), r"ExponentialLR: gamma must be a number in \(0, inf\], got -0.5"),
+    (lambda o: lr_scheduler.LinearLR(o, start_factor=0), r"LinearLR: start_factor must be a number in \(0, 1\]"),
+    (lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=2.5), r"T_max must be a whole number >= 1, got 2.5"),
+    (lambda o: lr_scheduler.OneCycleLR(o, 0.1), r"give total_steps, or epochs and steps_per_epoch"),
+    (lambda o: lr_scheduler.OneCycleLR(o, 0.1, 10, anneal_strategy="cosine"), r"anneal_strategy must be 'cos' or 'linear'"),
+    (lambda o: lr_scheduler.OneCycleLR(o, [0.1, 0.2], 10), r"max_lr needs one value per parameter group \(1\), got 2"),
+    (lambda o: lr_scheduler.ReduceLROnPlateau(o, factor=1.0), r"factor must be < 1"),
+    (lambda o: lr_scheduler.SequentialLR(o, [lr_scheduler.StepLR(o, 2)], [3]), r"1 schedules need 0 milestones, got 1"),
+    (lambda o: lr_scheduler.StepLR("adam", 2), r"StepLR: str is not an Optimizer"),
+])
+def test_bad_schedule_arguments(make, message):
+    opt = SGD([Tensor([1.0], requires_grad=True)], lr=0.1)
+    with pytest.raises((ValueError, TypeError), match=message):
+        make(opt)
+
+
+def test_closed_forms_agree_with_the_recursive_updates():
+    """The recursive updates (PyTorch's) and the plain formulas (`closed_form`) name the
+    same schedule."""
+    for name in ("StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR", "LinearLR"):
+        opt = SGD([Tensor([1.0], requires_grad=True)], lr=0.1)
+        sched = SCHEDULE_MAKERS[name](opt)
+        for _ in range(20):
+            sched.step()
+            assert sched.closed_form() == pytest.approx(sched.get_last_lr(), rel=1e-12), name

@@ -1,0 +1,80 @@
+"""Saving and loading an optimizer's state: a run continues bit for bit; a bad state is
+refused and changes nothing; a state of the previous version loads."""
+import numpy as np
+import pytest
+
+from tinygrad_opt import Tensor
+from tinygrad_opt.optim import Adam
+from optim_cases import CASES
+
+
+@pytest.mark.parametrize("name,cls,hyper,transcription", CASES, ids=[c[0] for c in CASES])
+def test_state_dict_round_trip_continues_bit_for_bit(name, cls, hyper, transcription):
+    rng = np.random.default_rng(2)
+    grads = [rng.standard_normal((4, 3)).astype(np.float32) for _ in range(8)]
+    w0 = rng.standard_normal((4, 3))
+    a = Tensor(w0, requires_grad=True)
+    opt_a = cls([a], **hyper)
+    for g in grads[:4]:
+        a.grad = g
+        opt_a.step()
+    saved_w, saved = a.data.copy(), opt_a.state_dict()
+    for g in grads[4:]:
+        a.grad = g
+        opt_a.step()
+    b = Tensor(saved_w, requires_grad=True)
+    opt_b = cls([b], lr=123.0)                    # other hyperparameters: restored too
+    opt_b.load_state_dict(saved)
+    assert opt_b.t == 4 and opt_b.hyper == opt_a.hyper
+    for g in grads[4:]:
+        b.grad = g
+        opt_b.step()
+    np.testing.assert_array_equal(a.data, b.data)
+
+
+def test_load_state_dict_rejects_other_shapes():
+    opt = Adam([Tensor(np.zeros(3), requires_grad=True)])
+    saved = opt.state_dict()
+    other = Adam([Tensor(np.zeros(4), requires_grad=True)], lr=0.5)
+    with pytest.raises(ValueError, match=r"state 'm' of parameter 0 has shape \(4,\), got \(3,\)"):
+        other.load_state_dict(saved)
+    assert other.hyper["lr"] == 0.5 and other.t == 0      # a failed load changes nothing
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda s: s["state"][0]["m"].__setitem__(1, np.nan), r"state 'm' of parameter 0 holds 1 NaN"),
+    (lambda s: s["state"][0].__setitem__("v", np.zeros(2)), r"state 'v' of parameter 0 has shape \(3,\), got \(2,\)"),
+    (lambda s: s["param_groups"][0].__setitem__("lr", True), r"lr must be a number, got True"),
+    (lambda s: s["param_groups"][0].__setitem__("lr", float("nan")), r"lr must be a number, got nan"),
+    (lambda s: s.__setitem__("t", -1), r"t must be a whole number >= 0, got -1"),
+    (lambda s: s["param_groups"][0].pop("eps"), r"hyperparameters \['amsgrad', 'beta1', 'beta2', 'decoupled_weight_decay', 'eps_inside_correction', 'lr', 'weight_decay'\] saved"),
+])
+def test_a_bad_optimizer_state_is_refused_and_changes_nothing(change, message):
+    p = Tensor(np.ones(3), requires_grad=True)
+    opt = Adam([p], lr=0.5)
+    p.grad = np.ones(3, np.float32)
+    opt.step()
+    saved = opt.state_dict()
+    before = opt.state_dict()
+    change(saved)
+    with pytest.raises((ValueError, KeyError), match=message):
+        opt.load_state_dict(saved)
+    after = opt.state_dict()
+    assert after["t"] == before["t"] == 1 and after["param_groups"] == before["param_groups"]
+    for k in ("m", "v"):
+        np.testing.assert_array_equal(after["state"][0][k], before["state"][0][k])
+
+
+def test_an_optimizer_state_saved_by_the_previous_version_loads():
+    """Before parameter groups, state_dict held one "hyperparameters" dict, without the
+    keys added since (weight decay, amsgrad): it loads, with those keys at their
+    defaults, which do what the old rule did."""
+    p = Tensor(np.ones(3), requires_grad=True)
+    old = {"t": 2, "skipped_steps": 0,
+           "hyperparameters": dict(lr=0.01, beta1=0.9, beta2=0.999, eps=1e-7),
+           "state": [{"m": np.full(3, 0.5, np.float32), "v": np.full(3, 0.25, np.float32)}]}
+    opt = Adam([p])
+    opt.load_state_dict(old)
+    assert opt.t == 2 and opt.lr == 0.01 and opt.param_groups[0]["weight_decay"] == 0.0
+    assert opt.param_groups[0]["amsgrad"] is False
+    np.testing.assert_array_equal(opt.state[0]["m"], 0.5)
