@@ -274,3 +274,26 @@ def test_resume_continues_bit_for_bit(finished, tmp_path, capsys):
     runs = [{r["name"]: r for r in json.load(open(d / "results.json"))["runs"]}["adam"]
             for d in (out, straight)]
     assert strip_times(runs[0]["history"]) == strip_times(runs[1]["history"])
+
+
+def test_a_checkpoint_saved_before_the_formula_options_resumes(tmp_path):
+    """A checkpoint of the version before the formula options (no eps_inside_correction
+    in its settings or its optimizer state) resumes, bit for bit, instead of being
+    refused as another run's."""
+    from tinygrad_opt.store import load_checkpoint, save_checkpoint
+    path = str(tmp_path / "ck.npz")
+    whole = Trainer(small_model(), "adam", batch_size=16, verbose=0, transform=to_float)
+    whole.fit(synthetic(64, 0), synthetic(16, 1), 2)
+    first = Trainer(small_model(), "adam", batch_size=16, verbose=0, transform=to_float,
+                    checkpoint=path)
+    first.fit(synthetic(64, 0), synthetic(16, 1), 1)
+    state = load_checkpoint(path)
+    del state["settings"]["eps_inside_correction"]
+    for group in state["optimizer"]["param_groups"]:
+        del group["eps_inside_correction"]
+    del state["optimizer"]["preset"]
+    save_checkpoint(path, state)
+    resumed = Trainer(small_model(seed=5), "adam", batch_size=16, verbose=0,
+                      transform=to_float, checkpoint=path)
+    resumed.fit(synthetic(64, 0), synthetic(16, 1), 2, resume=True)
+    assert [h["val_loss"] for h in resumed.history] == [h["val_loss"] for h in whole.history]

@@ -255,8 +255,12 @@ def test_the_rules_after_adam_run_from_the_command_line(tmp_path, capsys):
     for title in ("AdamW", "NAdam", "RAdam", "Lion", "Muon", "Adam (AMSGrad)",
                   "SGD with Nesterov momentum"):
         row = next(line for line in table.splitlines()
-                   if line.startswith(f"| {title}, batch 64 |"))
+                   if line.startswith(f"| {title}, batch 64"))
         assert "article" not in row
+    # each run records the preset it ran (RAdam has no Keras preset: PyTorch's)
+    assert {r["name"]: r["preset"] for r in results["runs"]}["radam"] == "torch"
+    assert "| RAdam, batch 64, preset torch |" in table
+    assert "| Adam, batch 64 |" in table
     code, _, err = cli(capsys, "--optimizers", "adam,radam", "--preset", "keras", "--out",
                        str(tmp_path / "other"))
     assert code == 2 and "radam: RAdam: no preset 'keras' (Keras 3.15 ships no RAdam)" in err
@@ -319,3 +323,13 @@ def test_a_one_epoch_run_is_plotted_on_its_one_epoch_and_says_what_ran(tmp_path,
         assert box.x0 >= ax.get_window_extent(fig.canvas.get_renderer()).x1
     crosses = [line for line in figs[0].axes[0].lines if line.get_marker() == "x"]
     assert [list(line.get_xdata()) for line in crosses if len(line.get_xdata())] == [[1]]
+
+
+def test_each_command_keeps_its_own_defaults():
+    """The two commands share their common options' declarations: the study's defaults
+    once became mnist's (no one-sample row, results/study)."""
+    from tinygrad_opt.cli import parser
+    from tinygrad_opt.optim import ARTICLE_METHODS, STUDY_METHODS
+    mnist, study = parser().parse_args(["mnist"]), parser().parse_args(["study"])
+    assert (mnist.optimizers, mnist.out) == (list(ARTICLE_METHODS), "results/mnist")
+    assert (study.optimizers, study.out) == (list(STUDY_METHODS), "results/study")

@@ -34,7 +34,9 @@ def _positive(text):
 
 
 def _common():
-    """The options both commands take, declared once."""
+    """The options both commands take, declared once (a new parser for each command:
+    argparse's parents share their actions, and one command's defaults would become
+    the other's)."""
     c = argparse.ArgumentParser(add_help=False)
     c.add_argument("--optimizers", type=_methods,
                    help=f"comma-separated methods (known: {','.join(METHODS)})")
@@ -110,9 +112,8 @@ def _study_parser(sub, common):
 def parser():
     p = argparse.ArgumentParser(prog="tinygrad-opt", description="tinygrad_opt experiments")
     sub = p.add_subparsers(dest="command", required=True)
-    common = _common()
-    _mnist_parser(sub, common)
-    _study_parser(sub, common)
+    _mnist_parser(sub, _common())
+    _study_parser(sub, _common())
     return p
 
 

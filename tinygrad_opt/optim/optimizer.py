@@ -132,7 +132,7 @@ class Optimizer:
         values = dict(WEIGHT_DECAY[None])
         for k, v in hyper.items():
             default = getattr(signature.get(k), "default", inspect.Parameter.empty)
-            values[k] = v if default in (None, inspect.Parameter.empty) else default
+            values[k] = v if default is None or default is inspect.Parameter.empty else default
             if values[k] is None:
                 raise ValueError(f"{type(self).__name__}: {k} has no default; give a value")
         return values

@@ -153,7 +153,8 @@ def run_experiment(methods=ARTICLE_METHODS, epochs=10, batch_size=None, preset=N
     val = (data.test_images, data.test_labels)
     config = dict(methods=list(methods), epochs=epochs, batch_size=batch_size,
                   sets=sets or {},
-                  preset=preset or "keras",     # "keras": each rule's default, Keras' for
+                  preset=preset or "keras",     # the request; "keras": each rule's default
+                                                # (RAdam's is "torch": each run records its own)
                                                 # every rule Keras ships
                   seed=seed, limit=limit, dataset=dataset, train_samples=len(train[0]),
                   val_samples=len(val[0]))
@@ -199,8 +200,9 @@ def _run(methods, epochs, batch_size, preset, seed, out, resume, quiet, config, 
                       f"starting it from epoch 1", file=sys.stderr, flush=True)
             # restored or not, `epochs` is the run's whole length: fit trains what is left
             run = dict(name=name, title=method.title, article_row=method.article_row,
-                       optimizer=repr(trainer.optimizer), batch_size=trainer.batch_size,
-                       settings=trainer.settings, history=trainer.history, stopped=None)
+                       optimizer=repr(trainer.optimizer), preset=trainer.optimizer.preset,
+                       batch_size=trainer.batch_size, settings=trainer.settings,
+                       history=trainer.history, stopped=None)
             runs.append(run)
             if not quiet:
                 print(f"== {method.title}: {trainer.optimizer!r}, batch "
@@ -238,7 +240,8 @@ def write_results(out, runs, config, seconds, interrupted=False):
             + (" (interrupted)" if interrupted else "") + "."
             + ("" if mnist else " The article's numbers are MNIST's: not shown."))
     dataset = {"mnist": "MNIST"}.get(config["dataset"], "Fashion-MNIST")
-    report.write_markdown(os.path.join(out, "table.md"), rows, note, dataset)
+    report.write_markdown(os.path.join(out, "table.md"), rows, note, dataset,
+                          config["preset"])
     what = (f"{config['epochs']} epoch{'s' * (config['epochs'] > 1)} on "
             f"{config['train_samples']:,} training images, seed {config['seed']}, preset "
             f"{config['preset']}" + (" (interrupted)" if interrupted else ""))

@@ -49,6 +49,7 @@ def table_rows(runs, with_article=True):
         row["val_acc_last"] = h[-1]["val_acc"] if h else None
         row["val_loss_last"] = h[-1]["val_loss"] if h else None
         row["batch_size"] = run.get("batch_size")
+        row["preset"] = run.get("preset")
         row["total_seconds"] = sum(r["seconds"] for r in h)
         row["article_time"] = art["time"] if art else ""
         rows.append(row)
@@ -74,7 +75,7 @@ def _batch(size, samples=None):
     return "full batch" if size is None else f"batch {size:,}"
 
 
-def write_markdown(path, rows, note="", dataset="MNIST"):
+def write_markdown(path, rows, note="", dataset="MNIST", preset="keras"):
     last = max((r["epochs"] for r in rows), default=0) or 1     # (no epoch finished: dashes)
     shown = [e for e in EPOCHS if e <= last]
     extra = last not in EPOCHS            # fewer (or other) epochs than the article's
@@ -104,6 +105,8 @@ def write_markdown(path, rows, note="", dataset="MNIST"):
             name += f", {_batch(r['batch_size'])}"
             if r["article_row"] and r["batch_size"] != ARTICLE_BATCH:
                 name += f" (the article's: {ARTICLE_BATCH})"
+        if r.get("preset") and r["preset"] != preset:     # a rule without the run's preset
+            name += f", preset {r['preset']}"
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {time_cell} |")
     atomic_write_text(path, "\n".join(lines) + "\n")
 
@@ -134,9 +137,10 @@ def plot_curves(path_prefix, runs, with_article=True, dataset="MNIST", what=""):
                 shown = [(e, v) for e, v in zip(EPOCHS, art[article_key]) if e <= last]
                 ax.plot([e for e, _ in shown], [v for _, v in shown], linestyle="none",
                         marker="x", ms=8, color=color)
-        if article_key and any(e <= last for e in EPOCHS):
+        if article_key and any(ARTICLE.get(r["article_row"] or "") for r in runs):
+            shown = [str(e) for e in EPOCHS if e <= last]
             ax.plot([], [], linestyle="none", marker="x", color="black",
-                    label="article (Keras), epochs 1, 5, 10")
+                    label=f"article (Keras), epoch{'s' * (len(shown) > 1)} {', '.join(shown)}")
         ax.set_ylabel(label)
         ax.set_title(title + ", article CNN" + (f"\n{what}" if what else ""))
         figures.epoch_axis(ax, last)

@@ -445,9 +445,13 @@ class Trainer:
                 raise ValueError("its history is not epochs 1, 2, ...")
         except (KeyError, TypeError, ValueError) as e:
             raise CheckpointError(f"{path}: not a training checkpoint ({e})") from None
+        # A hyperparameter added since an older checkpoint was saved is missing from it;
+        # loading fills it with this optimizer's value, which does what that version did.
+        added = type(self.optimizer).added_since
         differ = [f"{k}: saved {saved.get(k)!r}, requested {self.settings.get(k)!r}"
                   for k in list(self.settings) + [k for k in saved if k not in self.settings]
-                  if saved.get(k, "(not recorded)") != self.settings.get(k, "(not recorded)")]
+                  if saved.get(k, "(not recorded)") != self.settings.get(k, "(not recorded)")
+                  and not (k in added and k not in saved)]
         if differ:
             raise CheckpointError(f"{path}: the checkpoint is of another run; refusing to "
                                   f"resume it with different settings: " + "; ".join(differ))
