@@ -146,7 +146,7 @@ def animate(paths, out, frames):
         ax.set_xlim(xr)
         ax.set_ylim(yr)
         ax.set_title(title)
-        lines.append([ax.plot([], [], color=colors[i], lw=1.3, label=label)[0]
+        lines.append([ax.plot([], [], color=colors[i], lw=2.2, label=label)[0]
                       for i, label in enumerate(RULES)])
     fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=7, fontsize=8)
     fig.tight_layout(rect=(0, 0.1, 1, 1))
@@ -162,7 +162,8 @@ def animate(paths, out, frames):
 
     anim = FuncAnimation(fig, draw, frames=frames, blit=False)
     path = os.path.join(out, "optimizer_paths.gif")
-    anim.save(path, writer=PillowWriter(fps=10), dpi=60)
+    anim.save(path, writer=PillowWriter(fps=10), dpi=70)   # thick lines: a GIF has 256
+                                                          # colours, thin ones lose theirs
     plt.close(fig)
     print(f"wrote {path}")
     return path

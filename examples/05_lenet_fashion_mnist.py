@@ -12,9 +12,10 @@ reached 0.9152 test accuracy here in 41 s; --fast trains 2 epochs on 10,000 imag
 (0.8645 in 3 s).
 """
 import argparse
+import sys
 
 from tinygrad_opt import manual_seed, use_sleeping_threads
-from tinygrad_opt.data import load, to_float
+from tinygrad_opt.data import DataError, load, to_float
 from tinygrad_opt.models import lenet5
 from tinygrad_opt.optim import Adam, lr_scheduler
 from tinygrad_opt.train import Trainer
@@ -44,7 +45,11 @@ if __name__ == "__main__":
     ap.add_argument("--fast", action="store_true", help="2 epochs on 10,000 images")
     ap.add_argument("--data-dir", default=None, help="folder with Fashion-MNIST's IDX files")
     args = ap.parse_args()
-    if args.fast:
-        main(epochs=2, limit=10000, data_dir=args.data_dir)
-    else:
-        main(data_dir=args.data_dir)
+    try:
+        if args.fast:
+            main(epochs=2, limit=10000, data_dir=args.data_dir)
+        else:
+            main(data_dir=args.data_dir)
+    except DataError as e:              # no data set: one line, not a traceback
+        print(f"05_lenet_fashion_mnist.py: error: {e}", file=sys.stderr)
+        sys.exit(2)

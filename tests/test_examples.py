@@ -76,3 +76,14 @@ def test_lenet_on_fashion_mnist_learns_in_its_fast_mode():
     out = run("05_lenet_fashion_mnist.py", "--fast")
     accuracy = float(out.split("test accuracy after 2 epochs on 10,000 images: ")[1])
     assert accuracy > 0.8
+
+
+def test_lenet_without_its_data_set_says_so_in_one_line(tmp_path):
+    """No Fashion-MNIST where it looks: one line naming the folder, exit status 2, no
+    traceback (it was a traceback)."""
+    out = subprocess.run([sys.executable, os.path.join(ROOT, "examples",
+                                                      "05_lenet_fashion_mnist.py"),
+                          "--fast", "--data-dir", str(tmp_path / "none")],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.count("\n") == 1 and str(tmp_path / "none") in out.stderr
