@@ -22,6 +22,21 @@ def distinct(*shape):
     return RNG.permutation(np.arange(np.prod(shape), dtype=float)).reshape(shape) * 0.37
 
 
+SOFT = np.array([[0.5, 0.2, 0.1, 0.0], [0.3, 0.3, 0.3, 0.6], [1.0, 0.0, 0.0, 0.0]])  # rows:
+# 0.8, 1.5 and 1.0: soft targets need not sum to 1 (PyTorch's class probabilities)
+
+
+def softmax_ce(z):
+    from tinygrad_opt.nn.functional import softmax_cross_entropy
+    return softmax_cross_entropy(z, SOFT)
+
+
+def softmax_ce_numpy(z):
+    log_probs = z - z.max(1, keepdims=True)
+    log_probs = log_probs - np.log(np.exp(log_probs).sum(1, keepdims=True))
+    return -(SOFT * log_probs).sum() / len(z)
+
+
 def norm_relu_pool(x, gamma, beta):
     """ops/fused_norm.py in training: batch statistics of x, the gradient through them."""
     from tinygrad_opt.ops.fused_norm import BatchNormReluPoolFn
@@ -107,6 +122,7 @@ OPS = [
      lambda a: np.where(a > 0, a * 2, 0.0), [away_from_zero(3, 4)]),
     ("batchnorm relu maxpool", norm_relu_pool, norm_relu_pool_numpy,
      [distinct(2, 3, 4, 6), away_from_zero(3), rand(3)]),
+    ("softmax cross-entropy, soft targets", softmax_ce, softmax_ce_numpy, [rand(3, 4)]),
     ("composite", lambda a, b: ((a @ b).relu() * 2.0 + 1.0).log().mean(axis=0),
      lambda a, b: np.log(np.maximum(a @ b, 0) * 2 + 1).mean(axis=0),
      [rand(3, 4), rand(4, 5)]),

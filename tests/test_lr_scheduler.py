@@ -74,3 +74,33 @@ def test_closed_forms_agree_with_the_recursive_updates():
         for _ in range(20):
             sched.step()
             assert sched.closed_form() == pytest.approx(sched.get_last_lr(), rel=1e-12), name
+
+
+def test_a_schedule_loads_only_a_state_of_its_own_kind():
+    """load_state_dict checked nothing: a StepLR state loaded into a CosineAnnealingLR,
+    and {"optimizer": None} or last_epoch "3" were accepted, to fail later."""
+    import math
+    p = [Tensor([1.0], requires_grad=True)]
+    cosine = lr_scheduler.CosineAnnealingLR(SGD(p, lr=0.1), T_max=3)
+    before = cosine.state_dict()
+    step = lr_scheduler.StepLR(SGD(p, lr=0.1), 2)
+    for bad, message in [(step.state_dict(), "a state of another schedule"),
+                         ({"optimizer": None}, "the state holds \\['optimizer'\\]"),
+                         (dict(before, last_epoch="3"), "last_epoch is '3'"),
+                         (dict(before, base_lrs=[math.nan]), "base_lrs is \\[nan\\]"),
+                         ([1, 2], "the state holds list")]:
+        with pytest.raises(ValueError, match=message):
+            cosine.load_state_dict(bad)
+        assert cosine.state_dict() == before
+    seq = SCHEDULE_MAKERS["SequentialLR"](SGD(p, lr=0.1))
+    saved = seq.state_dict()
+    saved["_schedulers"][1]["gamma"] = "0.8"
+    with pytest.raises(ValueError, match="_schedulers is"):
+        SCHEDULE_MAKERS["SequentialLR"](SGD(p, lr=0.1)).load_state_dict(saved)
+
+
+@pytest.mark.parametrize("kw", [dict(div_factor=0), dict(final_div_factor=0)])
+def test_one_cycle_refuses_a_zero_factor_when_built(kw):
+    p = [Tensor([1.0], requires_grad=True)]
+    with pytest.raises(ValueError, match=f"OneCycleLR: {next(iter(kw))} must be a number"):
+        lr_scheduler.OneCycleLR(SGD(p, lr=0.1, momentum=0.9), 1.0, total_steps=10, **kw)

@@ -43,6 +43,9 @@ def test_load_state_dict_rejects_other_shapes():
 
 @pytest.mark.parametrize("change,message", [
     (lambda s: s["state"][0]["m"].__setitem__(1, np.nan), r"state 'm' of parameter 0 holds 1 NaN"),
+    (lambda s: s["state"][0]["v"].__setitem__(2, np.inf), r"state 'v' of parameter 0 holds 1 NaN or inf"),
+    (lambda s: s["state"][0].__setitem__("m", np.full(3, 1e300)),
+     r"state 'm' of parameter 0 holds values beyond float32's range"),
     (lambda s: s["state"][0].__setitem__("v", np.zeros(2)), r"state 'v' of parameter 0 has shape \(3,\), got \(2,\)"),
     (lambda s: s["param_groups"][0].__setitem__("lr", True), r"lr must be a number, got True"),
     (lambda s: s["param_groups"][0].__setitem__("lr", float("nan")), r"lr must be a number, got nan"),
@@ -78,3 +81,43 @@ def test_an_optimizer_state_saved_by_the_previous_version_loads():
     assert opt.t == 2 and opt.lr == 0.01 and opt.param_groups[0]["weight_decay"] == 0.0
     assert opt.param_groups[0]["amsgrad"] is False
     np.testing.assert_array_equal(opt.state[0]["m"], 0.5)
+
+
+def test_nadam_saves_its_momentum_product_and_no_step_costs_t():
+    """NAdam recomputed P_t = mu_1...mu_t from step 1 after a load: a state with t = 10**12
+    hung its next step. The product is saved (as PyTorch saves mu_product): a loaded run
+    continues bit for bit, a huge t costs nothing, and a state without the product is
+    refused past a million steps."""
+    import time
+    from tinygrad_opt.optim import NAdam
+    rng = np.random.default_rng(0)
+    grads = [rng.standard_normal(4) for _ in range(6)]
+    p = Tensor(np.ones(4), requires_grad=True, dtype=np.float64)
+    whole = NAdam([p], preset="torch")
+    for g in grads:
+        p.grad = g.copy()
+        whole.step()
+    q = Tensor(np.ones(4), requires_grad=True, dtype=np.float64)
+    first = NAdam([q], preset="torch")
+    for g in grads[:3]:
+        q.grad = g.copy()
+        first.step()
+    second = NAdam([q], preset="torch")
+    second.load_state_dict(first.state_dict())
+    for g in grads[3:]:
+        q.grad = g.copy()
+        second.step()
+    np.testing.assert_array_equal(q.data, p.data)
+
+    saved = second.state_dict()
+    saved["t"] = saved["mu_products"][0][2] = 10 ** 12
+    huge = NAdam([Tensor(np.ones(4), requires_grad=True, dtype=np.float64)], preset="torch")
+    huge.load_state_dict(saved)
+    huge.params[0].grad = grads[0].copy()
+    t0 = time.perf_counter()
+    huge.step()
+    assert time.perf_counter() - t0 < 1.0 and huge.t == 10 ** 12 + 1
+    del saved["mu_products"]
+    with pytest.raises(ValueError, match="a state of 1000000000000 steps without its "
+                                         "momentum product"):
+        huge.load_state_dict(saved)

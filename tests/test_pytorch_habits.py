@@ -38,6 +38,13 @@ def test_zero_grad_set_to_none_or_zeros():
     assert p.grad.tolist() == [0, 0]
     opt.zero_grad(set_to_none=True)
     assert p.grad is None
+    layer = Linear(2, 1)
+    for q in layer.parameters():
+        q.grad = np.ones_like(q.data)
+    layer.zero_grad(set_to_none=False)
+    assert all(q.grad.tolist() == np.zeros_like(q.data).tolist() for q in layer.parameters())
+    layer.zero_grad()
+    assert all(q.grad is None for q in layer.parameters())
 
 
 def test_pools_take_kernel_size_and_avg_is_not_a_max():
@@ -95,3 +102,19 @@ def test_dataloader_batches_shuffles_seeded_and_feeds_the_trainer():
     history = Trainer(model, "adam", loss=functional.mse, metric="mse", verbose=0).fit(
         data, epochs=2)
     assert len(history) == 2 and history[-1]["updates"] == 3
+
+
+def test_shapes_that_can_only_be_a_mistake_are_refused():
+    """A one-output model with the default loss reported train_loss 0.0 every epoch while
+    its weights moved; mse of (64,) targets against (64, 1) outputs was a (64, 64) mean."""
+    out = Tensor(np.zeros((64, 1)))
+    with pytest.raises(ValueError, match=r"over 1 class is 0 whatever the logits"):
+        functional.softmax_cross_entropy(out, np.zeros((64, 1)))
+    with pytest.raises(ValueError, match=r"mse: target of shape \(64,\) against a "
+                                         r"prediction of shape \(64, 1\)"):
+        functional.mse(out, np.zeros(64))
+    with pytest.raises(ValueError, match=r"binary_cross_entropy_with_logits: target of "
+                                         r"shape \(3,\)"):
+        functional.binary_cross_entropy_with_logits(Tensor(np.zeros((3, 2))), np.zeros(3))
+    assert functional.mse(out, 0.0).item() == 0.0          # a scalar target broadcasts
+    assert functional.mse(Tensor(np.ones((4, 3))), np.zeros(3)).item() == 1.0

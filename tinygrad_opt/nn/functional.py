@@ -40,6 +40,10 @@ def softmax_cross_entropy(logits, labels, label_smoothing=0.0, reduction="mean")
             label out of [0, K); label_smoothing outside [0, 1]; an unknown reduction.
     """
     labels = labels.data if isinstance(labels, Tensor) else labels
+    if logits.ndim == 2 and logits.shape[1] == 1:
+        raise ValueError("softmax_cross_entropy over 1 class is 0 whatever the logits "
+                         "(got logits of shape (N, 1)); a one-output model wants mse or "
+                         "binary_cross_entropy_with_logits")
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
     if label_smoothing == 0.0 and reduction == "mean":
@@ -59,7 +63,7 @@ def cross_entropy(input, target, label_smoothing=0.0, reduction="mean"):
 
 def mse(prediction, target, reduction="mean"):
     """Mean squared error: mean of (prediction - target)² over every element."""
-    difference = prediction - _tensor(target, prediction)
+    difference = prediction - _tensor(target, prediction, "mse")
     return _reduce(difference * difference, reduction)
 
 
@@ -67,13 +71,23 @@ def binary_cross_entropy_with_logits(logits, targets, reduction="mean"):
     """Binary cross-entropy of sigmoid(logits) against targets in [0, 1], computed from
     the logits as max(z, 0) - z·y + log(1 + exp(-|z|)): finite at logits of ±100 and
     beyond, where log(sigmoid(z)) would give -inf."""
-    y = _tensor(targets, logits)
+    y = _tensor(targets, logits, "binary_cross_entropy_with_logits")
     return _reduce(logits.relu() - logits * y + ((-logits.abs()).exp() + 1.0).log(),
                    reduction)
 
 
-def _tensor(value, like):
-    return value if isinstance(value, Tensor) else Tensor(value, dtype=like.dtype)
+def _tensor(value, like, loss):
+    """The target as a Tensor of like's dtype; refused when broadcasting it would change
+    the prediction's shape (targets (64,) against outputs (64, 1) make a (64, 64) loss)."""
+    target = value if isinstance(value, Tensor) else Tensor(value, dtype=like.dtype)
+    try:
+        fits = np.broadcast_shapes(like.shape, target.shape) == like.shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"{loss}: target of shape {target.shape} against a prediction of "
+                         f"shape {like.shape}; give the target the prediction's shape")
+    return target
 
 
 def _reduce(losses, reduction):

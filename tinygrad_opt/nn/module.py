@@ -67,9 +67,10 @@ class Module:
     def eval(self):
         return self.train(False)
 
-    def zero_grad(self):
+    def zero_grad(self, set_to_none=True):
+        """Forget every parameter's gradient (set_to_none=False: fill it with zeros)."""
         for p in self.parameters():
-            p.grad = None
+            p.grad = None if set_to_none or p.grad is None else np.zeros_like(p.data)
 
     def to(self, dtype):
         """Cast every parameter (in place) to float32 or float64; returns self."""

@@ -15,6 +15,9 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0):
     """
     if not max_norm > 0:
         raise ValueError(f"clip_grad_norm_: max_norm must be positive, got {max_norm}")
+    if not float(norm_type) > 0:                # 0 divides by zero, NaN clips nothing
+        raise ValueError(f"clip_grad_norm_: norm_type must be a positive number or inf, "
+                         f"got {norm_type}")
     grads = [p.grad for p in parameters if p.grad is not None]
     if not grads:
         return 0.0

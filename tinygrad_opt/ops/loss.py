@@ -1,9 +1,11 @@
 """Softmax cross-entropy, fused and numerically stable (log-sum-exp):
 
-    loss = mean_n [ logsumexp(z_n) - sum_k y_nk z_nk ]
-    d loss / d z = (softmax(z) - y) / N
+    loss = mean_n [ -sum_k y_nk log softmax(z_n)_k ]
+         = mean_n [ s_n logsumexp(z_n) - sum_k y_nk z_nk ],     s_n = sum_k y_nk
+    d loss / d z = (softmax(z)·s_n - y) / N
 
-with y one-hot (or given as integer class indices)."""
+with y one-hot (or given as integer class indices: s_n = 1), or any soft targets, whose
+rows need not sum to 1 (PyTorch's definition for class probabilities)."""
 import numpy as np
 
 from ..autograd import Function
@@ -41,6 +43,10 @@ class SoftmaxCrossEntropyFn(Function):
             raise ValueError(f"softmax_cross_entropy expected logits of shape (N, K), "
                              f"got {logits.shape}")
         n, k = logits.shape
+        if k == 1:
+            raise ValueError("softmax_cross_entropy over 1 class is 0 whatever the logits "
+                             "(got logits of shape (N, 1)); a one-output model wants mse or "
+                             "binary_cross_entropy_with_logits")
         y = labels_to_onehot(labels, n, k, logits.dtype)
         shifted = logits - logits.max(axis=1, keepdims=True)     # stability: max is 0
         exp = np.exp(shifted)
@@ -52,4 +58,4 @@ class SoftmaxCrossEntropyFn(Function):
     @staticmethod
     def backward(ctx, g):
         probs, y = ctx.saved
-        return (probs - y) * (g / probs.shape[0])
+        return (probs * y.sum(axis=1, keepdims=True) - y) * (g / probs.shape[0])

@@ -18,6 +18,7 @@ matches only up to rounding; a `closed_form` method beside gives each formula pl
 total_steps counts batches) or "batch"; set it to change that.
 """
 import math
+import numbers
 from bisect import bisect_right
 from collections import Counter
 
@@ -92,10 +93,47 @@ class LRScheduler:
                 if k not in ("optimizer", "lr_lambdas", "_schedulers")}
 
     def load_state_dict(self, state_dict):
+        """Restore what `state_dict` saved, after checking it is this schedule's: the
+        same keys (a StepLR's state is no CosineAnnealingLR's), each value of the kind
+        this one holds (a whole number for last_epoch, numbers and not NaN for the rates).
+        Nothing changes unless everything fits."""
+        self._check_loadable(state_dict)
         self.__dict__.update(state_dict)
+
+    def _check_loadable(self, state_dict):
+        name = type(self).__name__
+        mine = self.state_dict()
+        if not isinstance(state_dict, dict) or set(state_dict) != set(mine):
+            got = (sorted(state_dict) if isinstance(state_dict, dict)
+                   else type(state_dict).__name__)
+            raise ValueError(f"{name}.load_state_dict: the state holds {got}, a {name}'s "
+                             f"holds {sorted(mine)} (a state of another schedule?)")
+        for k, v in state_dict.items():
+            if not _like(v, mine[k]):
+                raise ValueError(f"{name}.load_state_dict: {k} is {v!r}, not a value of "
+                                 f"the kind of {mine[k]!r}")
 
     def __repr__(self):
         return f"{type(self).__name__}(last_epoch={self.last_epoch}, lr={self._last_lr})"
+
+
+def _like(value, ref):
+    """value is of ref's kind: bools for bools, whole numbers for whole numbers, numbers
+    (not NaN) for floats, sequences and dicts alike element by element."""
+    if isinstance(ref, bool) or ref is None or isinstance(ref, str):
+        return type(value) is type(ref)
+    if isinstance(ref, numbers.Integral):
+        return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    if isinstance(ref, numbers.Real):
+        return (isinstance(value, numbers.Real) and not isinstance(value, bool)
+                and not math.isnan(value))
+    if isinstance(ref, (list, tuple)):
+        return (isinstance(value, (list, tuple)) and len(value) == len(ref)
+                and all(_like(v, r) for v, r in zip(value, ref)))
+    if isinstance(ref, dict):
+        return (isinstance(value, dict) and set(value) == set(ref)
+                and all(_like(value[k], ref[k]) for k in ref))
+    return True
 
 
 def _check_whole(name, value, low=1):
@@ -165,7 +203,8 @@ class MultiStepLR(LRScheduler):
         return state
 
     def load_state_dict(self, state_dict):
-        super().load_state_dict(state_dict)
+        self._check_loadable(state_dict)
+        self.__dict__.update(state_dict)
         self.milestones = Counter(state_dict["milestones"])
 
     def closed_form(self):
@@ -296,6 +335,7 @@ class SequentialLR(LRScheduler):
         return state
 
     def load_state_dict(self, state_dict):
+        self._check_loadable(state_dict)
         state = dict(state_dict)
         inner = state.pop("_schedulers")
         self.__dict__.update(state)
@@ -317,6 +357,8 @@ class OneCycleLR(LRScheduler):
                  div_factor=25.0, final_div_factor=1e4, three_phase=False, last_epoch=-1):
         total_steps = _one_cycle_steps(total_steps, epochs, steps_per_epoch)
         _check_factor("OneCycleLR: pct_start", pct_start, 0.0, 1.0, low_open=False)
+        _check_factor("OneCycleLR: div_factor", div_factor)
+        _check_factor("OneCycleLR: final_div_factor", final_div_factor)
         if anneal_strategy not in ("cos", "linear"):
             raise ValueError(f"OneCycleLR: anneal_strategy must be 'cos' or 'linear', got "
                              f"{anneal_strategy!r}")

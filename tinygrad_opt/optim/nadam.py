@@ -18,10 +18,14 @@ PyTorch's momentum_decay is 0.004 (Dozat's 0.96^(0.004·t): mu_t reaches 0.9·be
 
 Weight decay (weight_decay.py): decoupled under preset "keras", coupled (L2) under "torch"
 (PyTorch's NAdam also takes decoupled_weight_decay=True).
-State: m, v, zeros; P_t is a function of t alone and is recomputed, not stored.
+State: m, v, zeros; and P_t, multiplied up step by step as the libraries do, saved by
+`state_dict` ("mu_products", as PyTorch saves its mu_product) so that a loaded run
+continues with the same product without recomputing t factors.
 Defaults: Keras' (lr=0.001, beta1=0.9, beta2=0.999, eps=1e-7, momentum_decay=1.0);
 preset "torch": PyTorch's (lr=0.002, eps=1e-8, momentum_decay=0.004).
 """
+import math
+
 import numpy as np
 
 from ..jit import prange, serial_or_parallel
@@ -83,8 +87,8 @@ class NAdam(Optimizer):
 
     def schedule(self, h):
         """(mu_t, mu_{t+1}, P_t, P_t·mu_{t+1}, 1 - beta2^t) for this step. P_t is
-        multiplied up step by step, in the libraries' order; after a load it is
-        recomputed from step 1."""
+        multiplied up step by step, in the libraries' order, from the last product known
+        (a state saved without it is refused past RECOMPUTE_LIMIT steps)."""
         t, key = self.t, (h["beta1"], h["momentum_decay"])
         last_t, product = self._products.get(key, (0, 1.0))
         if last_t > t:
@@ -94,6 +98,30 @@ class NAdam(Optimizer):
         self._products[key] = (t, product)
         mu, mu_next = self.mu(t, *key), self.mu(t + 1, *key)
         return mu, mu_next, product, product * mu_next, 1 - h["beta2"] ** t
+
+    RECOMPUTE_LIMIT = 10 ** 6      # steps P_t may be recomputed over (about 0.3 s)
+
+    def state_dict(self):
+        return dict(super().state_dict(), mu_products=[
+            [beta1, decay, t, product]
+            for (beta1, decay), (t, product) in sorted(self._products.items())])
+
+    def load_state_dict(self, state_dict):
+        products, t = state_dict.get("mu_products"), state_dict.get("t", 0)
+        if products is None and isinstance(t, int) and t > self.RECOMPUTE_LIMIT:
+            raise ValueError(f"NAdam.load_state_dict: a state of {state_dict['t']} steps "
+                             f"without its momentum product (mu_products), which would be "
+                             f"recomputed one factor per step")
+        loaded = {}
+        for entry in products or ():
+            if not (isinstance(entry, (list, tuple)) and len(entry) == 4
+                    and all(_finite(v) for v in entry) and isinstance(entry[2], int)
+                    and isinstance(t, int) and 0 <= entry[2] <= t and 0 < entry[3] <= 1):
+                raise ValueError(f"NAdam.load_state_dict: mu_products entry {entry!r} is not "
+                                 f"[beta1, momentum_decay, step, product in (0, 1]]")
+            loaded[(float(entry[0]), float(entry[1]))] = (entry[2], float(entry[3]))
+        super().load_state_dict(state_dict)
+        self._products = loaded
 
     def reference_update(self, w, g, state, h):
         nadam_reference(w, g, state["m"], state["v"], h["lr"], h["beta1"], h["beta2"],
@@ -107,3 +135,7 @@ class NAdam(Optimizer):
                       f(h["beta2"]), f(1 - h["beta2"]), f(h["eps"]),
                       f(h["lr"] * (1 - mu) / (1 - product)),
                       f(h["lr"] * mu_next / (1 - product_next)), f(bias_correction2))
+
+
+def _finite(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)

@@ -235,6 +235,12 @@ class Optimizer:
     def _group_hyper(self):
         """Each group's hyperparameters, checked again where a group changed since the
         last step (a schedule writes floats there; a typo must not train silently)."""
+        name = type(self).__name__
+        if len(self.param_groups) != len(self._checked) or not all(
+                isinstance(g, dict) and "params" in g for g in self.param_groups):
+            raise ValueError(f"{name}: param_groups holds {len(self.param_groups)} entries, "
+                             f"not the {len(self._checked)} groups it was given; add a group "
+                             f"with add_param_group, and remove none")
         out = []
         for i, group in enumerate(self.param_groups):
             key = tuple((k, v) for k, v in group.items() if k != "params")
@@ -401,10 +407,15 @@ class Optimizer:
                 if value.dtype.kind not in "biuf":
                     raise ValueError(f"{name}.load_state_dict: state {k!r} of parameter "
                                      f"{i} is of dtype {value.dtype}, not numbers")
-                if np.isnan(value).any():
+                bad = int((~np.isfinite(value)).sum())
+                if bad:                     # one step later the weights would be too
                     raise ValueError(f"{name}.load_state_dict: state {k!r} of parameter "
-                                     f"{i} holds {int(np.isnan(value).sum())} NaN values")
-                np.copyto(mine[k], value, casting="same_kind")
+                                     f"{i} holds {bad} NaN or inf values")
+                with np.errstate(over="ignore"):
+                    np.copyto(mine[k], value, casting="same_kind")
+                if not np.isfinite(mine[k]).all():
+                    raise ValueError(f"{name}.load_state_dict: state {k!r} of parameter "
+                                     f"{i} holds values beyond {mine[k].dtype}'s range")
         return fresh
 
     def __repr__(self):

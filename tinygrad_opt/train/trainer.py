@@ -1,5 +1,6 @@
 """The training loop: batches, forward, loss, backward, step, evaluation, checkpoints."""
 import math
+import numbers
 import os
 import time
 
@@ -18,6 +19,15 @@ from ..store.files import check_writable
 
 class NonFiniteLoss(FloatingPointError):
     """The training loss became NaN or infinite."""
+
+
+def _check_count(name, value, none_means=None):
+    """A whole number >= 1 (not a bool, not a float, not a string), or None where allowed."""
+    if value is None and none_means:
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        extra = f" or None ({none_means})" if none_means else ""
+        raise ValueError(f"{name} must be a whole number >= 1{extra}, got {value!r}")
 
 
 class _Source:
@@ -45,7 +55,8 @@ class _Source:
         else:
             raise TypeError(f"{what} data must be (inputs, targets) arrays, a dataset or an "
                             f"iterable of batches, got {type(data).__name__}")
-        if self.kind != "batches" and len(self.inputs) == 0:
+        if self.kind != "batches" and len(self.inputs) == 0 or \
+                self.kind == "batches" and hasattr(data, "__len__") and len(data) == 0:
             raise ValueError(f"{what} data holds no samples")
 
     def steps(self, batch_size):
@@ -221,8 +232,10 @@ class Trainer:
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"optimizer must be an Optimizer or a method name, got "
                             f"{type(optimizer).__name__}")
-        if batch_size == "method":
+        if isinstance(batch_size, str) and batch_size == "method":
             batch_size = method.batch_size if method else 64
+        _check_count("batch_size", batch_size, none_means="the whole data set")
+        _check_count("chunk_size", chunk_size)
         self.model, self.optimizer, self.loss = model, optimizer, loss
         self.batch_size, self.chunk_size = batch_size, chunk_size
         if metric not in ("accuracy", "mse", None):
@@ -344,6 +357,9 @@ class Trainer:
         if resume and self.checkpoint:
             self.restore(epochs)
         last = epochs if resume else len(self.history) + epochs
+        if self.checkpoint and os.path.isdir(self.checkpoint):   # found now, not after
+            raise CheckpointError(f"{self.checkpoint}: is a folder, not a checkpoint "  # an
+                                  f"file")                                           # epoch
         if self.checkpoint:                 # a read-only folder: found now, not after
             folder = os.path.dirname(os.path.abspath(self.checkpoint))   # an epoch
             os.makedirs(folder, exist_ok=True)
@@ -408,6 +424,8 @@ class Trainer:
                 bar.set_postfix(loss=f"{loss_sum / seen:.4f}", refresh=False,
                                 **({name: f"{correct / seen:.4f}"} if name else {}))
         bar.close()
+        if not seen:
+            raise ValueError("train data gave no samples this epoch")
         logs = dict(epoch=epoch, train_loss=loss_sum / seen)
         if name:
             logs[f"train_{name}"] = correct / seen
@@ -423,7 +441,24 @@ class Trainer:
         save_checkpoint(self.checkpoint, dict(
             settings=self.settings, history=self.history, rng=self.rng.bit_generator.state,
             model=self.model.state_dict(), optimizer=self.optimizer.state_dict(),
-            lr_scheduler=(self.lr_scheduler.state_dict() if self.lr_scheduler else None)))
+            lr_scheduler=(self.lr_scheduler.state_dict() if self.lr_scheduler else None),
+            lr_scheduler_type=(type(self.lr_scheduler).__name__ if self.lr_scheduler
+                               else None)))
+
+    def _check_schedule(self, state):
+        """The checkpoint's schedule is this Trainer's kind (a StepLR state would load
+        into a CosineAnnealingLR and run on as something neither is)."""
+        saved = state.get("lr_scheduler_type")
+        if self.lr_scheduler is None:
+            if state.get("lr_scheduler") is not None:
+                raise ValueError(f"the checkpoint has a learning-rate schedule "
+                                 f"({saved or 'of an unrecorded kind'}); this Trainer has none")
+            return
+        if state.get("lr_scheduler") is None:
+            raise ValueError("the checkpoint has no learning-rate schedule")
+        if saved is not None and saved != type(self.lr_scheduler).__name__:
+            raise ValueError(f"the checkpoint's schedule is a {saved}, this Trainer's a "
+                             f"{type(self.lr_scheduler).__name__}")
 
     def restore(self, epochs=None):
         """Continue from `self.checkpoint`: model, optimizer, shuffling and history.
@@ -460,17 +495,20 @@ class Trainer:
                                   f"than the {epochs} requested (only the number of epochs "
                                   f"may grow)")
         rng = np.random.default_rng()
-        previous = self.model.state_dict()
+        previous = (self.model.state_dict(), self.optimizer.state_dict(),
+                    self.lr_scheduler.state_dict() if self.lr_scheduler else None)
         try:
             rng.bit_generator.state = state["rng"]
+            self._check_schedule(state)
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
             if self.lr_scheduler is not None:
-                if state.get("lr_scheduler") is None:
-                    raise ValueError("the checkpoint has no learning-rate schedule")
                 self.lr_scheduler.load_state_dict(state["lr_scheduler"])
-        except (KeyError, TypeError, ValueError) as e:
-            self.model.load_state_dict(previous)
+        except (KeyError, TypeError, ValueError) as e:      # a failed restore changes
+            self.model.load_state_dict(previous[0])          # nothing
+            self.optimizer.load_state_dict(previous[1])
+            if self.lr_scheduler is not None:
+                self.lr_scheduler.load_state_dict(previous[2])
             msg = e.args[0] if isinstance(e, KeyError) and e.args else e
             raise CheckpointError(f"{path}: does not fit this model and optimizer "
                                   f"({msg})") from None
