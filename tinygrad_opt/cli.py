@@ -1,5 +1,6 @@
 """Command line: `tinygrad-opt mnist ...` (or `python -m tinygrad_opt mnist ...`)."""
 import argparse
+import math
 import os
 import signal
 import sys
@@ -20,6 +21,14 @@ def _methods(text):
         raise argparse.ArgumentTypeError(
             f"unknown method(s) {', '.join(unknown) or '(none given)'}; known: "
             f"{', '.join(METHODS)}")
+    return _once(names)
+
+
+def _once(names):
+    """A name listed twice would run (or count) its trials twice."""
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise argparse.ArgumentTypeError(f"{', '.join(twice)} listed twice")
     return names
 
 
@@ -103,9 +112,9 @@ def _study_parser(sub, common):
                          "sensitivity plot's band spans them)")
     st.add_argument("--val-size", type=_positive, default=10000,
                     help="tuned protocol: training images held out to choose the setting")
-    st.add_argument("--target", type=float, default=0.98,
+    st.add_argument("--target", type=_fraction, default=0.98,
                     help="the accuracy whose steps and seconds are reported (default 0.98)")
-    st.add_argument("--retries", type=int, default=2,
+    st.add_argument("--retries", type=_count, default=2,
                     help="runs of a trial whose worker died (default 2)")
 
 
@@ -123,7 +132,7 @@ def _datasets(text):
     if bad or not names:
         raise argparse.ArgumentTypeError(f"unknown data set(s) {', '.join(bad) or '(none)'}; "
                                          f"known: mnist, fashion-mnist")
-    return names
+    return _once(names)
 
 
 def _floats(text):
@@ -131,9 +140,32 @@ def _floats(text):
         values = [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}")
-    if not values or any(not v > 0 for v in values):
-        raise argparse.ArgumentTypeError(f"expected positive learning rates, got {text!r}")
+    if not values or any(not 0 < v < math.inf for v in values):
+        raise argparse.ArgumentTypeError(f"expected positive finite learning rates, got "
+                                         f"{text!r}")
     return values
+
+
+def _fraction(text):
+    """An accuracy: a number in (0, 1] (0.98, not 98)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"expected an accuracy in (0, 1], e.g. 0.98, got "
+                                         f"{text!r}")
+    return value
+
+
+def _count(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return value
 
 
 def _folder(text):
@@ -238,6 +270,13 @@ def _check_study_overrides(args):
     if args.grid and args.protocol != "tuned":
         raise ValueError("--grid needs --protocol tuned (the article protocol tunes "
                          "nothing)")
+    if args.protocol == "tuned":        # the learning rate is what the protocol tunes
+        for what, given in (("--set", args.set), ("--grid", args.grid)):
+            for method, keys in given.items():
+                if "lr" in keys:
+                    raise ValueError(f"{what} {method}.lr: under --protocol tuned the "
+                                     f"learning rate is chosen from --lr-grid; give its "
+                                     f"values there")
 
 
 def _study(p, args):

@@ -130,11 +130,11 @@ def parse_assignments(items, what="--set"):
         out.setdefault(method, {})[name] = parsed if what == "--grid" else parsed[0]
         if what == "--set" and len(parsed) > 1:
             raise ValueError(f"{what} {item!r}: one value (a list of values is --grid)")
-        try:                          # the rule checks the name and the value now
-            METHODS[method].make([Tensor([0.0], requires_grad=True)],
-                                 **{name: parsed[0]})
-        except (TypeError, ValueError) as e:
-            raise ValueError(f"{what} {item!r}: {e}") from None
+        for v in parsed:              # the rule checks the name and every value now
+            try:
+                METHODS[method].make([Tensor([0.0], requires_grad=True)], **{name: v})
+            except (TypeError, ValueError) as e:
+                raise ValueError(f"{what} {item!r}: {e}") from None
     return out
 
 

@@ -156,9 +156,12 @@ def run_study(protocol="article", methods=None, datasets=("mnist",), seeds=3, ep
                   workers=workers, threads=threads, sets=sets or {}, grids=grids or {},
                   lr_grid=list(lr_grid), tune_seeds=tune_seeds, val_size=val_size,
                   target=target)
-    from ..data import load
+    from ..data import DataError, load
     for dataset in datasets:            # a missing or damaged data set: said now, once
-        load(dataset, data_dir)
+        n = len(load(dataset, data_dir).train_images)
+        if protocol == "tuned" and not val_size < n:
+            raise DataError(f"--val-size {val_size}: {dataset} has {n:,} training images, "
+                            f"and the held-out split must leave some to train on")
     t0 = time.perf_counter()
     with OutputLock(out):
         atomic_write_text(os.path.join(out, "study.json"), json.dumps(config, indent=1))
