@@ -297,3 +297,58 @@ def test_a_checkpoint_saved_before_the_formula_options_resumes(tmp_path):
                       transform=to_float, checkpoint=path)
     resumed.fit(synthetic(64, 0), synthetic(16, 1), 2, resume=True)
     assert [h["val_loss"] for h in resumed.history] == [h["val_loss"] for h in whole.history]
+
+
+def _npz_with(path, members):
+    """An uncompressed .npz whose members are the raw .npy bytes given."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
+        for name, data in members.items():
+            z.writestr(name + ".npy", data)
+
+
+def _npy(array, shape=None):
+    """array's .npy bytes, its header announcing `shape` if given."""
+    import io
+    f = io.BytesIO()
+    np.lib.format.write_array_header_1_0(f, dict(descr=np.lib.format.dtype_to_descr(
+        array.dtype), fortran_order=False, shape=shape or array.shape))
+    return f.getvalue() + array.tobytes()
+
+
+def _meta(text):
+    return _npy(np.frombuffer(text.encode(), dtype=np.uint8))
+
+
+def test_a_named_pipe_is_refused_not_waited_on(tmp_path):
+    """A named pipe planted as a checkpoint or given to Module.load hung the process."""
+    from tinygrad_opt.nn import Dense
+    pipe = str(tmp_path / "ck.npz")
+    os.mkfifo(pipe)
+    with pytest.raises(CheckpointError, match="not a regular file"):
+        load_checkpoint(pipe)
+    with pytest.raises(CheckpointError, match="not a regular file"):
+        Dense(2, 2).load(pipe)
+
+
+def test_a_member_announcing_more_than_it_stores_is_refused(tmp_path):
+    """A member whose header announced a 7 TiB array raised MemoryError."""
+    path = str(tmp_path / "big.npz")
+    meta = '{"format": "tinygrad_opt checkpoint", "version": 1, "payload": {"__array__": 0}}'
+    _npz_with(path, {"__meta__": _meta(meta), "a0": _npy(np.zeros(2), shape=(2 ** 40,))})
+    with pytest.raises(CheckpointError, match=r"member a0.npy announces 8,796,093,022,208 "
+                                              r"bytes and stores 16"):
+        load_checkpoint(path)
+    _npz_with(path, {"__meta__": _meta(meta), "a0": _npy(np.zeros(2))})
+    assert load_checkpoint(path).tolist() == [0.0, 0.0]      # the same file, told the truth
+
+
+@pytest.mark.parametrize("depth,message", [(100_000, "nests too deeply"),
+                                           (200, "nests deeper than 64")])
+def test_a_deeply_nested_record_is_refused(tmp_path, depth, message):
+    """A 100,000-deep JSON record raised RecursionError."""
+    path = str(tmp_path / "deep.npz")
+    payload = "[" * depth + "]" * depth
+    meta = f'{{"format": "tinygrad_opt checkpoint", "version": 1, "payload": {payload}}}'
+    _npz_with(path, {"__meta__": _meta(meta)})
+    with pytest.raises(CheckpointError, match=message):
+        load_checkpoint(path)

@@ -275,3 +275,58 @@ def test_ray_is_installed_for_the_tests_only():
         cfg = f.read()
     requires = cfg.split("install_requires =")[1].split("\n[")[0]
     assert "ray" not in requires.split("include_package_data")[0]
+
+
+def test_a_linked_trials_folder_is_refused_and_nothing_outside_is_touched(tmp_path):
+    """OUT/trials as a link to another folder: the study wrote its trials there and
+    deleted that folder's files whose names start with the temporary prefix."""
+    from tinygrad_opt.store.files import TEMP_PREFIX
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / (TEMP_PREFIX + "keep")).write_text("not the study's")
+    out = tmp_path / "out"
+    out.mkdir()
+    os.symlink(elsewhere, out / "trials")
+    r = study(out, *TINY)
+    assert r.returncode == 2 and "trials is a symbolic link" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert sorted(os.listdir(elsewhere)) == [TEMP_PREFIX + "keep"]
+
+
+def test_damaged_or_foreign_trial_files_are_set_aside_and_rerun(local_run, tmp_path):
+    """A stored trial was reused whenever its spec matched: a list, val_acc 2.0 or
+    "high", a missing val_loss, a short history, a named pipe gave tracebacks, hangs or
+    numbers the run never produced."""
+    import shutil
+    from tinygrad_opt.study.run import StudyFolder, invalid_result
+    out = tmp_path / "copy"
+    shutil.copytree(local_run, out)
+    folder = StudyFolder(str(out))
+    good = dict(next(iter(trials(out).values())))
+    spec = good["spec"]
+    assert invalid_result(good, spec) is None and folder.finished(spec) == good
+
+    def epoch(**change):
+        return dict(good, history=[dict(good["history"][0], **change)] + good["history"][1:])
+    cases = {
+        "a list": [good],
+        "an accuracy of 2": epoch(val_acc=2.0),
+        "an accuracy of words": epoch(val_acc="high"),
+        "no val_loss": dict(good, history=[{k: v for k, v in h.items() if k != "val_loss"}
+                                           for h in good["history"]]),
+        "a short history": dict(good, history=good["history"][:1]),
+        "a NaN loss": epoch(train_loss=float("nan")),
+        "a dict as history": dict(good, history={"1": good["history"][0]}),
+    }
+    for name, bad in cases.items():
+        assert invalid_result(bad, spec) is not None, name
+        with open(folder.path(spec), "w") as f:
+            json.dump(bad, f)
+        assert folder.finished(spec) is None, name
+    os.remove(folder.path(spec))
+    os.mkfifo(folder.path(spec))
+    assert folder.finished(spec) is None           # not opened: it would wait forever
+    os.remove(folder.path(spec))
+    with open(folder.path(spec), "w") as f:
+        f.write("[" * 100_000 + "]" * 100_000)
+    assert folder.finished(spec) is None

@@ -293,7 +293,7 @@ def _study(p, args):
         grids=args.grid, lr_grid=args.lr_grid or LR_GRID, tune_seeds=args.tune_seeds,
         val_size=args.val_size, target=args.target, quiet=args.quiet,
         retries=args.retries, data_dir=args.data_dir),
-        (DataError, FolderBusy, TrialFailed), args.out,
+        (DataError, FolderBusy, TrialFailed, OutputError), args.out,
         f"finished trials are in {args.out}/trials (run the same command again to "
         f"continue)")
     if code is not None:

@@ -16,6 +16,8 @@ version or otherwise unreadable raises `CheckpointError` naming the file and the
 Writing goes through `files.atomic_write`: a `kill -9` leaves the old or the new file.
 """
 import json
+import os
+import stat
 import zipfile
 
 import numpy as np
@@ -91,8 +93,22 @@ def load_checkpoint(path):
                               f"(truncated or altered)") from None
 
 
+MAX_DEPTH = 64                  # the JSON record's nesting, far beyond what save writes
+
+
 def _check_head(path):
-    """A readable, non-empty file that is not a pickle."""
+    """A readable, non-empty regular file that is not a pickle (a named pipe would block
+    the read forever; a device would be read to no end)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no such file") from None
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot be read ({e.strerror})") from None
+    if stat.S_ISDIR(mode):
+        raise CheckpointError(f"{path}: is a folder, not a checkpoint file")
+    if not stat.S_ISREG(mode):
+        raise CheckpointError(f"{path}: not a regular file (a pipe, a device, a socket)")
     try:
         with open(path, "rb") as f:
             head = f.read(2)
@@ -116,6 +132,7 @@ def _read_members(path):
                 if info.compress_type != zipfile.ZIP_STORED:
                     raise CheckpointError(f"{path}: member {info.filename} is compressed; "
                                           f"a checkpoint stores its arrays uncompressed")
+                _check_announced_size(path, z, info)
         with np.load(path, allow_pickle=False) as npz:
             return {name: npz[name] for name in npz.files}
     except CheckpointError:
@@ -125,12 +142,52 @@ def _read_members(path):
                               f".npz file: {e})") from None
 
 
+def _check_announced_size(path, z, info):
+    """An .npy member's header announces its array's shape and dtype: the bytes they
+    need must be the bytes stored (a header announcing 7 TiB would have numpy try to
+    allocate them). Other members, and arrays of objects (np.load refuses those without
+    unpickling), are left to np.load's own checks."""
+    if not info.filename.endswith(".npy"):
+        return
+    with z.open(info) as f:
+        try:
+            version = np.lib.format.read_magic(f)
+            header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                      else np.lib.format.read_array_header_2_0)
+            shape, _, dtype = header(f, max_header_size=10000)
+        except ValueError as e:
+            raise CheckpointError(f"{path}: member {info.filename} is not a numpy array "
+                                  f"({e})") from None
+        if dtype.hasobject:
+            return
+        announced = int(np.prod(shape, dtype=object)) * dtype.itemsize
+        if announced != info.file_size - f.tell():
+            raise CheckpointError(f"{path}: member {info.filename} announces {announced:,} "
+                                  f"bytes and stores {info.file_size - f.tell():,} "
+                                  f"(truncated or altered)")
+
+
+def _depth(value):
+    """How deeply lists and dicts nest in value (counted without recursion)."""
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        v, d = todo.pop()
+        if isinstance(v, (list, dict)):
+            deepest = max(deepest, d)
+            todo.extend((x, d + 1) for x in (v.values() if isinstance(v, dict) else v))
+    return deepest
+
+
 def _read_meta(path, record):
-    """The JSON record: this format, this version."""
+    """The JSON record: this format, this version, nested no deeper than MAX_DEPTH."""
     try:
         meta = json.loads(record.tobytes().decode("utf-8"))
+    except RecursionError:
+        raise CheckpointError(f"{path}: its {_META} record nests too deeply") from None
     except (UnicodeDecodeError, ValueError) as e:
         raise CheckpointError(f"{path}: its {_META} record is not valid JSON ({e})") from None
+    if _depth(meta) > MAX_DEPTH:
+        raise CheckpointError(f"{path}: its {_META} record nests deeper than {MAX_DEPTH}")
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a tinygrad_opt checkpoint")
     if meta.get("version") != VERSION:

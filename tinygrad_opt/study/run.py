@@ -16,7 +16,9 @@ per finished trial, written atomically: an interrupted study loses only the tria
 flight) and the report (report.md, table.csv, plots). A rerun skips finished trials.
 """
 import json
+import math
 import os
+import stat
 import sys
 import time
 
@@ -91,27 +93,80 @@ def _group(results, key):
 
 
 class StudyFolder:
-    """The folder's trials: read the finished ones, store a new one atomically."""
+    """The folder's trials: read the finished ones, store a new one atomically. Nothing
+    is written or deleted outside the folder: a `trials/` that is a symbolic link is
+    refused, and a read-only one is found before any trial trains."""
 
     def __init__(self, out):
+        from ..train.experiment import OutputError
         self.out, self.trials = out, os.path.join(out, "trials")
+        if os.path.islink(self.trials):
+            raise OutputError(f"{self.trials} is a symbolic link; refusing to write (and "
+                              f"clean up) through it")
         os.makedirs(self.trials, exist_ok=True)
+        check_writable(self.trials)
+        remove_temporaries(self.out)        # what a kill -9 during a write left
         remove_temporaries(self.trials)
 
     def path(self, spec):
         return os.path.join(self.trials, trial_id(spec) + ".json")
 
     def finished(self, spec):
-        """The stored result of spec, or None (an unreadable file counts as unfinished)."""
+        """The stored result of spec, or None: no file, or one that is not a regular file,
+        not JSON, or not a valid result of this spec (set aside with a one-line note, and
+        the trial run again)."""
+        path = self.path(spec)
         try:
-            with open(self.path(spec), encoding="utf-8") as f:
+            if not stat.S_ISREG(os.stat(path).st_mode):   # a named pipe: never opened
+                return None
+            with open(path, encoding="utf-8") as f:
                 result = json.load(f)
-            return result if result.get("spec") == spec else None
-        except (OSError, ValueError):
+        except FileNotFoundError:
             return None
+        except (OSError, ValueError, RecursionError) as e:
+            return self._set_aside(path, f"unreadable ({type(e).__name__})")
+        why = invalid_result(result, spec)
+        return result if why is None else self._set_aside(path, why)
+
+    @staticmethod
+    def _set_aside(path, why):
+        if why != "another spec":               # a spec that changed is no damage
+            print(f"tinygrad-opt: note: {path}: {why}; running the trial again",
+                  file=sys.stderr, flush=True)
+        return None
 
     def store(self, result):
         atomic_write_text(self.path(result["spec"]), json.dumps(result, indent=1))
+
+
+def invalid_result(result, spec):
+    """Why a stored trial result cannot be this spec's (None: it can): the spec, the
+    package version, a history of the spec's epochs (fewer only if it diverged), epoch
+    numbers in order, losses finite, accuracies in [0, 1], counts and times >= 0."""
+    if not isinstance(result, dict) or result.get("spec") != spec:
+        return "another spec" if isinstance(result, dict) else "not a trial result"
+    history, diverged = result.get("history"), result.get("diverged")
+    if not isinstance(diverged, bool) or not isinstance(history, list):
+        return "no history or diverged flag"
+    if len(history) > spec["epochs"] or (len(history) < spec["epochs"] and not diverged):
+        return f"{len(history)} epochs recorded for a trial of {spec['epochs']}"
+    for i, h in enumerate(history, start=1):
+        if not isinstance(h, dict) or h.get("epoch") != i:
+            return f"epoch {i} of its history is not epoch {i}"
+        for key in ("train_loss", "val_loss"):
+            if not _real(h.get(key)) or not math.isfinite(h[key]):
+                return f"epoch {i}: {key} is {h.get(key)!r}, not a finite number"
+        for key in ("train_acc", "val_acc"):
+            if not _real(h.get(key)) or not 0 <= h[key] <= 1:
+                return f"epoch {i}: {key} is {h.get(key)!r}, not an accuracy in [0, 1]"
+        for key in ("updates", "seconds", "train_seconds"):
+            if not _real(h.get(key)) or not 0 <= h[key] < math.inf:
+                return f"epoch {i}: {key} is {h.get(key)!r}"
+    return None
+
+
+def _real(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v == v
 
 
 def run_specs(folder, specs, backend, quiet, what):
