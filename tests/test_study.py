@@ -330,3 +330,57 @@ def test_damaged_or_foreign_trial_files_are_set_aside_and_rerun(local_run, tmp_p
     with open(folder.path(spec), "w") as f:
         f.write("[" * 100_000 + "]" * 100_000)
     assert folder.finished(spec) is None
+
+
+def _wait_for_workers(proc, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        pids = _worker_pids(proc.pid)
+        if pids:
+            return pids
+        time.sleep(0.05)
+    raise AssertionError("no worker started")
+
+
+def test_the_workers_die_with_the_study(tmp_path):
+    """kill -9 of the study left its worker training (227 MiB, still there after 4
+    minutes): the kernel now ends the workers with their parent."""
+    proc = study(tmp_path / "w", *TINY, "--epochs", "30", "--workers", "1", "--threads", "1",
+                 wait=False)
+    pids = _wait_for_workers(proc)
+    time.sleep(1.0)                                     # inside a trial
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate()
+    deadline = time.time() + 10
+    while time.time() < deadline and any(os.path.exists(f"/proc/{p}") for p in pids):
+        time.sleep(0.1)
+    alive = [p for p in pids if os.path.exists(f"/proc/{p}")
+             and open(f"/proc/{p}/stat").read().split()[2] != "Z"]
+    assert alive == []
+
+
+def test_sigterm_stops_the_study_promptly_and_keeps_what_finished(tmp_path):
+    """SIGTERM while a trial ran: the study waited for the trial to finish, then threw its
+    result away."""
+    out = tmp_path / "t"
+    proc = study(out, *TINY, "--epochs", "30", "--workers", "1", "--threads", "1",
+                 wait=False)
+    _wait_for_workers(proc)
+    time.sleep(1.0)
+    t0 = time.time()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert time.time() - t0 < 10 and proc.returncode == 143, err
+    assert "terminated" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("address,message", [
+    ("127.0.0.1:1", "--address 127.0.0.1:1: no Ray head answers there within 5 s"),
+    ("not-an-address", "--address 'not-an-address': expected HOST:PORT"),
+])
+def test_an_unreachable_ray_address_is_one_line(tmp_path, address, message):
+    pytest.importorskip("ray")
+    t0 = time.time()
+    r = study(tmp_path / "r", *TINY, "--backend", "ray", "--address", address)
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
+    assert time.time() - t0 < 60

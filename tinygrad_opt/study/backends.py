@@ -28,6 +28,20 @@ class TrialFailed(RuntimeError):
     """A trial kept failing (its worker died more often than retries allow, or it raised)."""
 
 
+def _die_with_parent(parent):
+    """A worker's initializer: the kernel kills this process when the study's process
+    dies, however it dies (Linux's PR_SET_PDEATHSIG; a kill -9 of the study left its
+    workers training for minutes). If the parent is already gone, exit now."""
+    try:
+        import ctypes
+        import signal
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGKILL))  # 1: SET
+    except (OSError, AttributeError):     # not Linux: workers end when their queue does
+        pass
+    if os.getppid() != parent:
+        os._exit(1)
+
+
 class LocalBackend:
     """`workers` processes of `threads` threads each, started fresh (spawn) with the
     thread settings in their environment; they share Numba's on-disk cache, so each
@@ -55,7 +69,8 @@ class LocalBackend:
         pending, deaths = list(specs), {}
         while pending:
             pool = ProcessPoolExecutor(self.workers,
-                                       mp_context=multiprocessing.get_context("spawn"))
+                                       mp_context=multiprocessing.get_context("spawn"),
+                                       initializer=_die_with_parent, initargs=(os.getpid(),))
             try:
                 futures = {pool.submit(run_trial, s, self.data_dir): s for s in pending}
                 pending = []
@@ -70,6 +85,9 @@ class LocalBackend:
                         raise TrialFailed(f"trial {trial_id(spec)} failed: "
                                           f"{type(e).__name__}: {e}") from e
                     on_result(result)
+            except BaseException:             # Ctrl-C, SIGTERM, a failed trial: stop
+                _stop(pool)                   # now; the finished trials are stored
+                raise
             finally:
                 pool.shutdown(wait=True, cancel_futures=True)
             if pending:
@@ -81,6 +99,29 @@ class LocalBackend:
                 if deaths[key] > self.retries:
                     raise TrialFailed(f"trial {key}: its worker died {deaths[key]} times "
                                       f"(more than --retries {self.retries})")
+
+
+def _stop(pool):
+    """End the pool's workers at once (a trial in flight is lost, run again next time)."""
+    for process in list(getattr(pool, "_processes", {}).values()):
+        process.kill()
+
+
+def _reachable(address, timeout=5.0):
+    """One line instead of Ray's endless retries: a host:port address must accept a
+    connection within `timeout` seconds ("auto" and "ray://..." are Ray's to resolve)."""
+    import socket
+    if address in ("auto", "local") or "://" in address:
+        return
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise TrialFailed(f"--address {address!r}: expected HOST:PORT, 'auto' or "
+                          f"ray://HOST:PORT")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise TrialFailed(f"--address {address}: no Ray head answers there within "
+                          f"{timeout:g} s ({e.strerror or e})") from None
 
 
 class RayBackend:
@@ -104,7 +145,15 @@ class RayBackend:
         started = False
         if not ray.is_initialized():
             if self.address:
-                ray.init(address=self.address, log_to_driver=False)
+                _reachable(self.address)
+                try:
+                    ray.init(address=self.address, log_to_driver=False)
+                except Exception as e:            # a form Ray cannot use: one line
+                    hint = (" (the ray:// form needs pip install 'ray[client]')"
+                            if self.address.startswith("ray://") else "")
+                    raise TrialFailed(f"--address {self.address}: Ray could not connect: "
+                                      f"{type(e).__name__}: {str(e).splitlines()[0]}"
+                                      f"{hint}") from None
             else:
                 ray.init(num_cpus=self.workers * self.threads, include_dashboard=False,
                          log_to_driver=False)
