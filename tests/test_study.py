@@ -384,3 +384,33 @@ def test_an_unreachable_ray_address_is_one_line(tmp_path, address, message):
     r = study(tmp_path / "r", *TINY, "--backend", "ray", "--address", address)
     assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
     assert time.time() - t0 < 60
+
+
+def test_each_trial_records_its_version_and_the_report_says_when_they_mix(local_run,
+                                                                          tmp_path):
+    import shutil
+    from tinygrad_opt import __version__
+    out = tmp_path / "v"
+    shutil.copytree(local_run, out)
+    found = trials(out)
+    assert {r["version"] for r in found.values()} == {__version__}
+    path = sorted(glob.glob(str(out / "trials" / "*.json")))[0]
+    with open(path) as f:
+        result = json.load(f)
+    result["version"] = "0.0.9"
+    with open(path, "w") as f:
+        json.dump(result, f)
+    r = study(out, *TINY, "--workers", "2", "--threads", "1")
+    assert r.returncode == 0, r.stderr
+    assert (f"Trials of different package versions are mixed: 0.0.9, {__version__}."
+            in (out / "report.md").read_text())
+
+
+def test_a_failed_write_is_named_by_the_file_the_user_knows(tmp_path):
+    """Errors named the temporary file (trials/.tinygrad_opt-tmp-...: ...), not the file
+    being written."""
+    from tinygrad_opt.store.files import TEMP_PREFIX, atomic_write_text
+    target = tmp_path / "gone" / "report.md"          # a folder that is not there
+    with pytest.raises(OSError) as e:
+        atomic_write_text(str(target), "x")
+    assert e.value.filename == str(target) and TEMP_PREFIX not in str(e.value)

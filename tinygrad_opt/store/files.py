@@ -20,9 +20,13 @@ os.umask(_UMASK)           # restore it: new files get the usual 0o666 & ~umask
 
 
 def atomic_write(path, write, mode="wb"):
-    """Write `path` atomically: `write(f)` fills a temporary file, which then replaces it."""
+    """Write `path` atomically: `write(f)` fills a temporary file, which then replaces it.
+    An OSError names `path`, the file the user knows, not the temporary one."""
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=folder)    # mode 0o600
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=folder)    # mode 0o600
+    except OSError as e:
+        raise OSError(e.errno, e.strerror, path) from None
     try:
         os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, mode) as f:
@@ -30,11 +34,13 @@ def atomic_write(path, write, mode="wb"):
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(e, OSError) and e.filename == tmp:
+            raise OSError(e.errno, e.strerror, path) from None
         raise
 
 

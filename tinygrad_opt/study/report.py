@@ -98,6 +98,8 @@ def tuned_rows(tuning, final, target, lr_grid=()):
 def write(out, config, results, final, seconds):
     """Write report.md, table.csv and the plots; return the summary."""
     epochs = config["epochs"]
+    config = dict(config, versions=sorted({str(r.get("version", "unrecorded"))
+                                           for r in results + final}))
     if config["protocol"] == "article":
         rows = article_rows(results, epochs)
         ranks = ranking(results, epochs)
@@ -144,12 +146,15 @@ def _head(config, seconds, trials):
                  + [f"`--grid {m}.{k}={','.join(map(str, vs))}`"
                     for m, kv in sorted(c.get("grids", {}).items())
                     for k, vs in sorted(kv.items())])
+    versions = c.get("versions", [])
+    mixed = (f" Trials of different package versions are mixed: "
+             f"{', '.join(map(str, versions))}." if len(versions) > 1 else "")
     return (f"Protocol **{c['protocol']}**: {', '.join(c['methods'])} on "
             f"{', '.join(c['datasets'])}, {c['epochs']} epochs, {images} "
             f"training images, {c['seeds']} seeds, backend {c['backend']} "
             f"({c['workers']} worker(s) x {c['threads']} thread(s)); {trials} trials, "
             f"{seconds / 60:.1f} min this run."
-            + (f" Overrides: {'; '.join(overrides)}." if overrides else "") + "\n")
+            + (f" Overrides: {'; '.join(overrides)}." if overrides else "") + mixed + "\n")
 
 
 def _article_markdown(config, rows, ranks, results, seconds):

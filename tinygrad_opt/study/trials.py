@@ -15,6 +15,8 @@ import time
 
 import numpy as np
 
+from .. import __version__
+
 # The held-out split of the tuned protocol: the last VAL_SIZE training images of a fixed
 # permutation (seed VAL_SEED), the same for every trial; the test images are never used
 # to choose a setting.
@@ -83,7 +85,7 @@ def run_trial(spec, data_dir=None):
     return dict(spec=spec, id=trial_id(spec), history=history, diverged=diverged,
                 train_samples=len(train[0]), val_samples=len(val[0]),
                 seconds=time.perf_counter() - t0, pid=os.getpid(),
-                threads=_threads())
+                threads=_threads(), version=__version__)
 
 
 def _threads():
