@@ -115,7 +115,7 @@ def test_cli_runs_end_to_end_on_a_subset(tmp_path, capsys):
 
 @pytest.mark.parametrize("args,message", [
     (["--optimizers", "adam,adamax"], "unknown method(s) adamax; known: gd, sgd"),
-    (["--epochs", "-3"], "expected a positive whole number, got -3"),
+    (["--epochs", "-3"], "expected a positive whole number, got '-3'"),
     (["--out", "/proc/forbidden"], "is not writable"),
 ])
 def test_cli_bad_input_is_one_line(args, message, capsys):

@@ -32,14 +32,21 @@ def _once(names):
     return names
 
 
-def _positive(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {value}")
-    return value
+def _whole(low):
+    """An argparse type: a whole number >= low."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low:
+            word = "positive whole number" if low == 1 else f"whole number >= {low}"
+            raise argparse.ArgumentTypeError(f"expected a {word}, got {text!r}")
+        return value
+    return parse
+
+
+_positive, _count = _whole(1), _whole(0)
 
 
 def _common():
@@ -155,16 +162,6 @@ def _fraction(text):
     if not 0 < value <= 1:
         raise argparse.ArgumentTypeError(f"expected an accuracy in (0, 1], e.g. 0.98, got "
                                          f"{text!r}")
-    return value
-
-
-def _count(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
     return value
 
 
