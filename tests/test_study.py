@@ -400,8 +400,11 @@ def test_each_trial_records_its_version_and_the_report_says_when_they_mix(local_
     result["version"] = "0.0.9"
     with open(path, "w") as f:
         json.dump(result, f)
+    from tinygrad_opt.store.files import TEMP_PREFIX
+    (out / (TEMP_PREFIX + "left-by-kill-9")).write_text("half a report")
     r = study(out, *TINY, "--workers", "2", "--threads", "1")
     assert r.returncode == 0, r.stderr
+    assert not (out / (TEMP_PREFIX + "left-by-kill-9")).exists()   # cleaned as trials/'s
     assert (f"Trials of different package versions are mixed: 0.0.9, {__version__}."
             in (out / "report.md").read_text())
 
