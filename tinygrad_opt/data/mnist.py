@@ -50,10 +50,11 @@ class Dataset:
 
 
 def load(dataset="mnist", data_dir=None, checksums=True):
-    """Load MNIST or Fashion-MNIST, each file checked against its SHA-256 sum.
+    """Load MNIST or Fashion-MNIST, each file checked against its SHA-256 sum; or, for
+    "austen", Jane Austen's six novels as character ids (`data.text.TextCorpus`).
 
     Args:
-        dataset: "mnist" or "fashion-mnist".
+        dataset: "mnist", "fashion-mnist" or "austen".
         data_dir: folder with the four files (gzip or raw). Default: TINYGRAD_OPT_DATA_DIR,
             else the packaged MNIST, or /usr/share/datasets/fashion-mnist.
         checksums: False reads files of the same layout that are not the published data
@@ -65,8 +66,12 @@ def load(dataset="mnist", data_dir=None, checksums=True):
             outside 0..9; a count of images and labels that differ.
         ValueError: an unknown dataset name.
     """
+    if dataset == "austen":
+        from .text import load_austen
+        return load_austen(data_dir)
     if dataset not in DATASETS:
-        raise ValueError(f"unknown dataset {dataset!r}; known: {', '.join(DATASETS)}")
+        raise ValueError(f"unknown dataset {dataset!r}; known: {', '.join(DATASETS)}, "
+                         f"austen")
     if data_dir is not None and not str(data_dir).strip():
         raise DataError("data_dir is empty: give the folder that holds the four IDX files")
     data_dir = data_dir or os.environ.get("TINYGRAD_OPT_DATA_DIR") or (
