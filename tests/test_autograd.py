@@ -37,6 +37,14 @@ def softmax_ce_numpy(z):
     return -(SOFT * log_probs).sum() / len(z)
 
 
+IDX = np.array([[0, 2, 2, 4], [4, 1, 0, 0]])     # repeated rows: their gradients add
+
+
+def embed(w):
+    from tinygrad_opt.nn.functional import embedding
+    return embedding(IDX, w)
+
+
 def norm_relu_pool(x, gamma, beta):
     """ops/fused_norm.py in training: batch statistics of x, the gradient through them."""
     from tinygrad_opt.ops.fused_norm import BatchNormReluPoolFn
@@ -123,6 +131,7 @@ OPS = [
     ("batchnorm relu maxpool", norm_relu_pool, norm_relu_pool_numpy,
      [distinct(2, 3, 4, 6), away_from_zero(3), rand(3)]),
     ("softmax cross-entropy, soft targets", softmax_ce, softmax_ce_numpy, [rand(3, 4)]),
+    ("embedding, rows repeated", embed, lambda w: w[IDX], [rand(5, 3)]),
     ("composite", lambda a, b: ((a @ b).relu() * 2.0 + 1.0).log().mean(axis=0),
      lambda a, b: np.log(np.maximum(a @ b, 0) * 2 + 1).mean(axis=0),
      [rand(3, 4), rand(4, 5)]),

@@ -489,3 +489,29 @@ def test_batchnorm_relu_pool_kernels_agree_with_the_references(shape, k, s, trai
         tol = dict(rtol=2e-4, atol=2e-5) if dtype == np.float32 else dict(rtol=1e-10,
                                                                            atol=1e-12)
         np.testing.assert_allclose(got[ok], want[ok], **tol)
+
+
+def test_embedding_backward_kernel_is_the_reference_nan_and_inf_included():
+    """The scatter-add of an embedding's gradient: the kernel adds position by position
+    in np.add.at's order, so the sums are the same bits; NaN and inf carried alike."""
+    from tinygrad_opt.ops.embedding import _backward_kernel, embedding_backward_reference
+    rng = np.random.default_rng(0)
+    for dtype in (np.float32, np.float64):
+        idx = rng.integers(0, 50, size=(8, 64))
+        g = rng.standard_normal((8, 64, 16)).astype(dtype)
+        g[0, 0, 0], g[1, 2, 3] = np.nan, np.inf
+        want = embedding_backward_reference(idx, g, 50)
+        got = np.zeros((50, 16), dtype=dtype)
+        _backward_kernel(idx.reshape(-1), g.reshape(-1, 16), got)
+        np.testing.assert_array_equal(got, want)
+
+
+def test_embedding_refuses_what_would_pick_a_wrong_row():
+    from tinygrad_opt.nn import Embedding
+    layer = Embedding(5, 3, rng=0)
+    with pytest.raises(ValueError, match="embedding: index 5 out of range for 5 embeddings"):
+        layer(np.array([0, 5]))
+    with pytest.raises(ValueError, match="embedding: index -1 out of range"):
+        layer(np.array([-1]))
+    with pytest.raises(ValueError, match="indices must be integers, got dtype float64"):
+        layer(np.array([1.0]))

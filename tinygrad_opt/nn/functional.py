@@ -3,6 +3,7 @@ import numpy as np
 
 from ..ops.conv import Conv2DFn
 from ..ops.dropout import DropoutFn
+from ..ops.embedding import EmbeddingFn
 from ..ops.loss import SoftmaxCrossEntropyFn, labels_to_onehot
 from ..ops.pool import AvgPool2DFn, MaxPool2DFn
 from ..tensor import Tensor
@@ -21,6 +22,13 @@ def max_pool2d(x, pool_size=2, stride=None):
 def avg_pool2d(x, pool_size=2, stride=None):
     """Shapes: (N, C, H, W) -> (N, C, (H - k) // s + 1, (W - k) // s + 1)."""
     return AvgPool2DFn.apply(x, pool_size=pool_size, stride=stride)
+
+
+def embedding(indices, weight):
+    """The rows of weight (num_embeddings, dim) picked by integer `indices` (any shape):
+    shape indices.shape + (dim,). An index out of range is an error naming it."""
+    indices = indices.data if isinstance(indices, Tensor) else indices
+    return EmbeddingFn.apply(weight, indices=indices)
 
 
 def dropout(x, rate, key):

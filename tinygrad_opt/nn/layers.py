@@ -249,6 +249,22 @@ class Dense(Module):
         return f"{self.weight.shape[0]}, {self.weight.shape[1]}"
 
 
+class Embedding(Module):
+    """A table of num_embeddings vectors of embedding_dim, looked up by integer indices
+    (PyTorch's name and its initialisation: N(0, 1), drawn from `rng`, or from the
+    generator of `tinygrad_opt.manual_seed`). Shapes: indices (...) -> (..., dim)."""
+
+    def __init__(self, num_embeddings, embedding_dim, rng=None, dtype=np.float32):
+        self.weight = _param(as_generator(rng).standard_normal(
+            (num_embeddings, embedding_dim)).astype(dtype))
+
+    def forward(self, indices):
+        return F.embedding(indices, self.weight)
+
+    def extra_repr(self):
+        return f"{self.weight.shape[0]}, {self.weight.shape[1]}"
+
+
 class Linear(Module):
     """PyTorch's fully connected layer: y = x @ weight.T + bias, weight stored (out, in)
     as PyTorch stores it (Dense stores (in, out), as Keras does).
