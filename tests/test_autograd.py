@@ -45,6 +45,27 @@ def embed(w):
     return embedding(IDX, w)
 
 
+def gelu_fn(x, approximate="none"):
+    from tinygrad_opt.nn.functional import gelu
+    return gelu(x, approximate)
+
+
+def gelu_numpy(x, approximate="none"):
+    import math
+    if approximate == "tanh":
+        return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
+    return 0.5 * x * (1 + np.vectorize(math.erf)(x / math.sqrt(2)))
+
+
+def layer_norm_fn(x, w, b):
+    from tinygrad_opt.nn.functional import layer_norm
+    return layer_norm(x, w, b)
+
+
+def layer_norm_numpy(x, w, b):
+    return (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-5) * w + b
+
+
 def norm_relu_pool(x, gamma, beta):
     """ops/fused_norm.py in training: batch statistics of x, the gradient through them."""
     from tinygrad_opt.ops.fused_norm import BatchNormReluPoolFn
@@ -132,6 +153,10 @@ OPS = [
      [distinct(2, 3, 4, 6), away_from_zero(3), rand(3)]),
     ("softmax cross-entropy, soft targets", softmax_ce, softmax_ce_numpy, [rand(3, 4)]),
     ("embedding, rows repeated", embed, lambda w: w[IDX], [rand(5, 3)]),
+    ("layer norm", layer_norm_fn, layer_norm_numpy, [rand(2, 3, 6), rand(6), rand(6)]),
+    ("gelu", lambda a: gelu_fn(a), lambda a: gelu_numpy(a), [rand(3, 4, low=-4, high=4)]),
+    ("gelu tanh", lambda a: gelu_fn(a, "tanh"), lambda a: gelu_numpy(a, "tanh"),
+     [rand(3, 4, low=-4, high=4)]),
     ("composite", lambda a, b: ((a @ b).relu() * 2.0 + 1.0).log().mean(axis=0),
      lambda a, b: np.log(np.maximum(a @ b, 0) * 2 + 1).mean(axis=0),
      [rand(3, 4), rand(4, 5)]),

@@ -515,3 +515,67 @@ def test_embedding_refuses_what_would_pick_a_wrong_row():
         layer(np.array([-1]))
     with pytest.raises(ValueError, match="indices must be integers, got dtype float64"):
         layer(np.array([1.0]))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(3, 7), (64, 128, 32)], ids=["small", "parallel"])
+def test_layer_norm_kernels_are_the_references_nan_and_inf_included(dtype, shape):
+    """Forward and backward through the kernels and through the numpy references: the
+    same numbers to rounding (a row's sums in another order), NaN and inf in the same
+    rows, the other rows untouched by them."""
+    from tinygrad_opt.nn.functional import layer_norm
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape).astype(dtype)
+    x.reshape(-1, shape[-1])[1, 2], x.reshape(-1, shape[-1])[2, 0] = np.nan, np.inf
+    w, b = rng.standard_normal(shape[-1]), rng.standard_normal(shape[-1])
+    g = rng.standard_normal(shape).astype(dtype)
+    results = []
+    for ref in (False, True):
+        xt = Tensor(x, requires_grad=True, dtype=dtype)
+        wt, bt = (Tensor(a, requires_grad=True, dtype=dtype) for a in (w, b))
+        with reference(ref), np.errstate(all="ignore"):
+            y = layer_norm(xt, wt, bt)
+            y.backward(g)
+        results.append([y.data, xt.grad, wt.grad, bt.grad])
+    tol = dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
+    for got, want in zip(*results):
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+        np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
+        np.testing.assert_allclose(got, want, **tol)
+    rows = results[0][0].reshape(-1, shape[-1])
+    assert np.isnan(rows[1]).all() and np.isfinite(rows[0]).all()
+
+
+def test_layer_norm_refuses_shapes_that_do_not_fit():
+    from tinygrad_opt.nn import LayerNorm
+    with pytest.raises(ValueError, match=r"layer_norm: weight and bias must be of shape "
+                                         r"\(D,\) for input \(\.\.\., D\); got input \(2, 5\)"):
+        LayerNorm(4)(Tensor(np.ones((2, 5))))
+    with pytest.raises(ValueError, match="normalized_shape must be one size"):
+        LayerNorm((3, 4))
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gelu_kernels_are_the_references_nan_and_inf_included(approximate, dtype):
+    from tinygrad_opt.nn.functional import gelu
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal(50_000) * 3).astype(dtype)
+    x[:4] = np.nan, np.inf, -np.inf, 0.0
+    g = rng.standard_normal(50_000).astype(dtype)
+    results = []
+    for ref in (False, True):
+        xt = Tensor(x, requires_grad=True, dtype=dtype)
+        with reference(ref), np.errstate(all="ignore"):
+            y = gelu(xt, approximate)
+            y.backward(g)
+        results.append([y.data, xt.grad])
+    # 1 + tanh(u) cancels for large negative x: the two paths' tanh (numpy's and the C
+    # library's) differ in the last places of 1, which the cancellation leaves absolute
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-13)
+    for got, want in zip(*results):
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+        np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
+        np.testing.assert_allclose(got, want, **tol)
+    with pytest.raises(ValueError, match="approximate must be 'none' or 'tanh', got 'fast'"):
+        gelu(Tensor(x), "fast")

@@ -4,6 +4,8 @@ import numpy as np
 from ..ops.conv import Conv2DFn
 from ..ops.dropout import DropoutFn
 from ..ops.embedding import EmbeddingFn
+from ..ops.gelu import GELUFn
+from ..ops.layer_norm import LayerNormFn
 from ..ops.loss import SoftmaxCrossEntropyFn, labels_to_onehot
 from ..ops.pool import AvgPool2DFn, MaxPool2DFn
 from ..tensor import Tensor
@@ -29,6 +31,18 @@ def embedding(indices, weight):
     shape indices.shape + (dim,). An index out of range is an error naming it."""
     indices = indices.data if isinstance(indices, Tensor) else indices
     return EmbeddingFn.apply(weight, indices=indices)
+
+
+def gelu(x, approximate="none"):
+    """GELU, x·Φ(x) with the exact erf ("none", PyTorch's default) or its tanh
+    approximation ("tanh"): ops/gelu.py."""
+    return GELUFn.apply(x, approximate=approximate)
+
+
+def layer_norm(x, weight, bias, eps=1e-5):
+    """Layer normalisation over the last axis (ops/layer_norm.py), PyTorch's definition:
+    x (..., D), weight and bias (D,)."""
+    return LayerNormFn.apply(x, weight, bias, eps=eps)
 
 
 def dropout(x, rate, key):

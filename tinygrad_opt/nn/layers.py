@@ -265,6 +265,40 @@ class Embedding(Module):
         return f"{self.weight.shape[0]}, {self.weight.shape[1]}"
 
 
+class GELU(Module):
+    """GELU, elementwise: approximate="none" (erf, PyTorch's default) or "tanh"."""
+
+    def __init__(self, approximate="none"):
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got "
+                             f"{approximate!r}")
+        self.approximate = approximate
+
+    def forward(self, x):
+        return F.gelu(x, self.approximate)
+
+
+class LayerNorm(Module):
+    """Layer normalisation over the last axis (PyTorch's LayerNorm for an int or a
+    one-element normalized_shape): weight (ones) and bias (zeros) of that size."""
+
+    def __init__(self, normalized_shape, eps=1e-5, dtype=np.float32):
+        shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(
+            normalized_shape)
+        if len(shape) != 1 or not shape[0] >= 1:
+            raise ValueError(f"LayerNorm normalises the last axis: normalized_shape must "
+                             f"be one size, got {normalized_shape!r}")
+        self.eps = eps
+        self.weight = _param(np.ones(shape, dtype=dtype))
+        self.bias = _param(np.zeros(shape, dtype=dtype))
+
+    def forward(self, x):
+        return F.layer_norm(x, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return f"{self.weight.shape[0]}, eps={self.eps:g}"
+
+
 class Linear(Module):
     """PyTorch's fully connected layer: y = x @ weight.T + bias, weight stored (out, in)
     as PyTorch stores it (Dense stores (in, out), as Keras does).
