@@ -8,7 +8,7 @@ from ..ops.gelu import GELUFn
 from ..ops.layer_norm import LayerNormFn
 from ..ops.loss import SoftmaxCrossEntropyFn, labels_to_onehot
 from ..ops.pool import AvgPool2DFn, MaxPool2DFn
-from ..tensor import Tensor
+from ..tensor import Tensor, where
 
 
 def conv2d(x, weight, bias, stride=1, padding=0, relu=False):
@@ -31,6 +31,30 @@ def embedding(indices, weight):
     shape indices.shape + (dim,). An index out of range is an error naming it."""
     indices = indices.data if isinstance(indices, Tensor) else indices
     return EmbeddingFn.apply(weight, indices=indices)
+
+
+def softmax(x, dim=-1):
+    """exp(x) / sum(exp(x)) along `dim` (the last by default), from log_softmax."""
+    return x.softmax(dim=dim)
+
+
+def scaled_dot_product_attention(q, k, v, is_causal=False):
+    """softmax(q·kᵀ / sqrt(head_dim), masked) · v, as PyTorch's function of this name:
+    q (batch, heads, time, head_dim), k and v (batch, heads, time_k, head_dim); with
+    is_causal, position t attends to positions <= t only.
+
+    Written with the engine's ops (matmul, where, softmax), each with its numpy
+    reference and a float64 gradient check; the (time x time) scores of every head are
+    kept for the backward pass."""
+    if q.ndim != 4 or k.shape != v.shape or k.ndim != 4 or q.shape[-1] != k.shape[-1] \
+            or q.shape[:2] != k.shape[:2]:
+        raise ValueError(f"scaled_dot_product_attention: expected q (B, H, T, D), k and v "
+                         f"(B, H, S, D); got q {q.shape}, k {k.shape}, v {v.shape}")
+    scores = (q @ k.transpose(-2, -1)) * (1.0 / np.sqrt(q.shape[-1]))
+    if is_causal:
+        t, s = q.shape[2], k.shape[2]
+        scores = where(np.tril(np.ones((t, s), dtype=bool), s - t), scores, -np.inf)
+    return scores.softmax(dim=-1) @ v
 
 
 def gelu(x, approximate="none"):

@@ -328,6 +328,40 @@ class Linear(Module):
                 f"bias={self.bias is not None}")
 
 
+class CausalSelfAttention(Module):
+    """Multi-head causal self-attention, nanoGPT's block: one Linear projects x (batch,
+    time, d_model) to queries, keys and values of n_heads heads of d_model / n_heads;
+    `functional.scaled_dot_product_attention(is_causal=True)` (position t sees positions
+    <= t); the heads are joined and projected by a second Linear; dropout on the output.
+    Weights drawn from `rng` (a seed or a Generator; None: `tinygrad_opt.manual_seed`'s)."""
+
+    def __init__(self, d_model, n_heads, dropout=0.0, rng=None, dtype=np.float32):
+        if n_heads < 1 or d_model % n_heads:
+            raise ValueError(f"CausalSelfAttention: d_model {d_model} is not a multiple of "
+                             f"n_heads {n_heads}")
+        rng = as_generator(rng)
+        self.n_heads = n_heads
+        self.qkv = Linear(d_model, 3 * d_model, rng=rng, dtype=dtype)
+        self.proj = Linear(d_model, d_model, rng=rng, dtype=dtype)
+        self.drop = Dropout(dropout) if dropout else None
+
+    def forward(self, x):
+        if x.ndim != 3 or x.shape[2] != self.proj.weight.shape[0]:
+            raise ValueError(f"CausalSelfAttention expected input (batch, time, "
+                             f"{self.proj.weight.shape[0]}), got {x.shape}")
+        b, t, d = x.shape
+        h = self.n_heads
+        qkv = self.qkv(x)
+        q, k, v = (qkv[..., i * d:(i + 1) * d].reshape(b, t, h, d // h).transpose(1, 2)
+                   for i in range(3))
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        y = self.proj(y.transpose(1, 2).reshape(b, t, d))
+        return self.drop(y) if self.drop else y
+
+    def extra_repr(self):
+        return f"d_model={self.proj.weight.shape[0]}, n_heads={self.n_heads}"
+
+
 class ReLU(Module):
     """max(x, 0), elementwise."""
 

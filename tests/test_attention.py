@@ -1,0 +1,55 @@
+"""Attention: scaled dot-product attention against a numpy transcription, its gradient
+in float64, causality, and the multi-head block."""
+import numpy as np
+import pytest
+
+from tinygrad_opt import Tensor, gradcheck
+from tinygrad_opt.nn import CausalSelfAttention
+from tinygrad_opt.nn.functional import scaled_dot_product_attention as sdpa
+
+
+def attention_numpy(q, k, v, causal):
+    s = q @ k.swapaxes(-1, -2) / np.sqrt(q.shape[-1])
+    if causal:
+        s = np.where(np.tril(np.ones(s.shape[-2:], dtype=bool)), s, -np.inf)
+    p = np.exp(s - s.max(-1, keepdims=True))
+    return (p / p.sum(-1, keepdims=True)) @ v
+
+
+def _qkv(seed=0, shape=(2, 3, 5, 4)):
+    rng = np.random.default_rng(seed)
+    return [Tensor(rng.standard_normal(shape), requires_grad=True, dtype=np.float64)
+            for _ in range(3)]
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_attention_is_the_formula_and_its_gradient_checks(causal):
+    q, k, v = _qkv()
+    np.testing.assert_allclose(sdpa(q, k, v, is_causal=causal).data,
+                               attention_numpy(q.data, k.data, v.data, causal),
+                               rtol=1e-12, atol=1e-14)
+    assert gradcheck(lambda q, k, v: sdpa(q, k, v, is_causal=causal), q, k, v)
+
+
+def test_the_block_is_causal_and_its_weights_get_gradients():
+    block = CausalSelfAttention(8, 2, rng=0, dtype=np.float64)
+    x = np.random.default_rng(1).standard_normal((2, 5, 8))
+    y = block(Tensor(x, dtype=np.float64)).data
+    later = x.copy()
+    later[:, -1] += 1.0                       # the last position changes ...
+    y2 = block(Tensor(later, dtype=np.float64)).data
+    np.testing.assert_array_equal(y[:, :-1], y2[:, :-1])   # ... and nothing before it
+    assert not np.allclose(y[:, -1], y2[:, -1])
+    assert gradcheck(lambda x: block(x), Tensor(x, requires_grad=True, dtype=np.float64))
+    block(Tensor(x, dtype=np.float64)).sum().backward()
+    assert all(p.grad is not None and np.isfinite(p.grad).all() for p in block.parameters())
+
+
+def test_attention_refuses_shapes_that_do_not_fit():
+    q, k, v = _qkv()
+    with pytest.raises(ValueError, match="expected q \\(B, H, T, D\\), k and v"):
+        sdpa(q, k, v[..., :3])
+    with pytest.raises(ValueError, match="d_model 10 is not a multiple of n_heads 4"):
+        CausalSelfAttention(10, 4)
+    with pytest.raises(ValueError, match=r"expected input \(batch, time, 8\), got \(2, 8\)"):
+        CausalSelfAttention(8, 2)(Tensor(np.ones((2, 8))))
