@@ -1,8 +1,11 @@
-"""Models: the reference article's MNIST CNN, and a LeNet-5 with batch normalisation."""
+"""Models: the reference article's MNIST CNN, a LeNet-5 with batch normalisation, and a
+character-level transformer."""
 import numpy as np
 
-from .nn import (BatchNorm1D, BatchNorm2D, BatchNormReluPool, Conv2D, ConvPoolDropout, Dense,
-                 Dropout, Flatten, MaxPool2D, ReLU, Sequential)
+from .nn import (GELU, BatchNorm1D, BatchNorm2D, BatchNormReluPool, CausalSelfAttention,
+                 Conv2D, ConvPoolDropout, Dense, Dropout, Embedding, Flatten, LayerNorm,
+                 Linear, MaxPool2D, Module, ModuleList, ReLU, Sequential)
+from .nn.init import as_generator
 from .ops.conv import window_count
 
 
@@ -72,3 +75,74 @@ def lenet5(seed=None, classes=10, dtype=np.float32, fused=True):
         Dense(120, 84, rng=rng, dtype=dtype), ReLU(),
         Dense(84, classes, rng=rng, dtype=dtype),
     )
+
+
+class Block(Module):
+    """A pre-norm transformer block: x + attention(LayerNorm(x)), then
+    x + MLP(LayerNorm(x)), the MLP 4x as wide with GELU between its two Linears."""
+
+    def __init__(self, d_model, n_heads, dropout, rng, dtype):
+        self.norm1 = LayerNorm(d_model, dtype=dtype)
+        self.attention = CausalSelfAttention(d_model, n_heads, dropout, rng=rng, dtype=dtype)
+        self.norm2 = LayerNorm(d_model, dtype=dtype)
+        self.mlp = Sequential(Linear(d_model, 4 * d_model, rng=rng, dtype=dtype), GELU(),
+                              Linear(4 * d_model, d_model, rng=rng, dtype=dtype))
+
+    def forward(self, x):
+        x = x + self.attention(self.norm1(x))
+        return x + self.mlp(self.norm2(x))
+
+
+class CharTransformer(Module):
+    """Token and position embeddings, `n_layers` pre-norm blocks, a final LayerNorm and a
+    linear head: ids (batch, time <= context) -> logits (batch, time, vocab_size)."""
+
+    def __init__(self, vocab_size, context, d_model, n_layers, n_heads, dropout, seed,
+                 dtype=np.float32):
+        rng = as_generator(np.random.default_rng(seed))
+        self.context = context
+        self.tokens = Embedding(vocab_size, d_model, rng=rng, dtype=dtype)
+        self.positions = Embedding(context, d_model, rng=rng, dtype=dtype)
+        self.blocks = ModuleList([Block(d_model, n_heads, dropout, rng, dtype)
+                                  for _ in range(n_layers)])
+        self.norm = LayerNorm(d_model, dtype=dtype)
+        self.head = Linear(d_model, vocab_size, rng=rng, dtype=dtype)
+
+    def forward(self, ids):
+        ids = np.asarray(getattr(ids, "data", ids)).astype(np.int64)
+        if ids.ndim != 2 or ids.shape[1] > self.context:
+            raise ValueError(f"CharTransformer expected ids (batch, time <= "
+                             f"{self.context}), got shape {ids.shape}")
+        x = self.tokens(ids) + self.positions(np.arange(ids.shape[1]))
+        for block in self.blocks:
+            x = block(x)
+        return self.head(self.norm(x))
+
+
+def char_transformer(vocab_size, context=128, d_model=128, n_layers=4, n_heads=4,
+                     dropout=0.0, seed=0, dtype=np.float32):
+    """A character-level transformer in nanoGPT's form (`CharTransformer`), its weights
+    drawn from `seed`. Train it on `data.load("austen")` windows with the cross-entropy of
+    logits.reshape(-1, vocab) against the next characters."""
+    return CharTransformer(vocab_size, context, d_model, n_layers, n_heads, dropout, seed,
+                           dtype)
+
+
+def generate(model, prompt_ids, length, temperature=1.0, seed=0):
+    """`length` more ids after `prompt_ids`, each drawn from the model's softmax at the
+    last position divided by `temperature` (seeded), the context cut to the model's."""
+    from . import no_grad
+    if not temperature > 0:
+        raise ValueError(f"generate: temperature must be > 0, got {temperature}")
+    rng = np.random.default_rng(seed)
+    ids = list(np.asarray(prompt_ids).reshape(-1))
+    was_training = model.training
+    model.eval()
+    with no_grad():
+        for _ in range(length):
+            window = np.array(ids[-model.context:])[None]
+            logits = model(window).data[0, -1].astype(np.float64) / temperature
+            p = np.exp(logits - logits.max())
+            ids.append(int(rng.choice(len(p), p=p / p.sum())))
+    model.train(was_training)
+    return np.array(ids)
