@@ -29,7 +29,7 @@ import math
 import numpy as np
 
 from ..jit import prange, serial_or_parallel
-from .hyper import pair
+from .hyper import is_number, pair
 from .optimizer import Optimizer
 
 
@@ -115,7 +115,8 @@ class NAdam(Optimizer):
         loaded = {}
         for entry in products or ():
             if not (isinstance(entry, (list, tuple)) and len(entry) == 4
-                    and all(_finite(v) for v in entry) and isinstance(entry[2], int)
+                    and all(is_number(v) and math.isfinite(v) for v in entry)
+                    and isinstance(entry[2], int)
                     and isinstance(t, int) and 0 <= entry[2] <= t and 0 < entry[3] <= 1):
                 raise ValueError(f"NAdam.load_state_dict: mu_products entry {entry!r} is not "
                                  f"[beta1, momentum_decay, step, product in (0, 1]]")
@@ -136,6 +137,3 @@ class NAdam(Optimizer):
                       f(h["lr"] * (1 - mu) / (1 - product)),
                       f(h["lr"] * mu_next / (1 - product_next)), f(bias_correction2))
 
-
-def _finite(v):
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)

@@ -25,6 +25,7 @@ import time
 import numpy as np
 
 from ..optim import METHODS, STUDY_METHODS
+from ..optim.hyper import is_number
 from ..store.files import OutputLock, atomic_write_text, check_writable, remove_temporaries
 from .backends import make_backend
 from .trials import make_spec, trial_id
@@ -154,19 +155,15 @@ def invalid_result(result, spec):
         if not isinstance(h, dict) or h.get("epoch") != i:
             return f"epoch {i} of its history is not epoch {i}"
         for key in ("train_loss", "val_loss"):
-            if not _real(h.get(key)) or not math.isfinite(h[key]):
+            if not is_number(h.get(key)) or not math.isfinite(h[key]):
                 return f"epoch {i}: {key} is {h.get(key)!r}, not a finite number"
         for key in ("train_acc", "val_acc"):
-            if not _real(h.get(key)) or not 0 <= h[key] <= 1:
+            if not is_number(h.get(key)) or not 0 <= h[key] <= 1:
                 return f"epoch {i}: {key} is {h.get(key)!r}, not an accuracy in [0, 1]"
         for key in ("updates", "seconds", "train_seconds"):
-            if not _real(h.get(key)) or not 0 <= h[key] < math.inf:
+            if not is_number(h.get(key)) or not 0 <= h[key] < math.inf:
                 return f"epoch {i}: {key} is {h.get(key)!r}"
     return None
-
-
-def _real(v):
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and v == v
 
 
 def run_specs(folder, specs, backend, quiet, what):
