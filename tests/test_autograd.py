@@ -66,6 +66,24 @@ def layer_norm_numpy(x, w, b):
     return (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-5) * w + b
 
 
+def attention_fn(q, k, v, causal=True):
+    from tinygrad_opt.nn.functional import scaled_dot_product_attention
+    return scaled_dot_product_attention(q, k, v, is_causal=causal)
+
+
+def attention_numpy(q, k, v, causal=True):
+    s = q @ k.swapaxes(-1, -2) / np.sqrt(q.shape[-1])
+    if causal:
+        s = np.where(np.tril(np.ones(s.shape[-2:], dtype=bool)), s, -np.inf)
+    p = np.exp(s - s.max(-1, keepdims=True))
+    return p / p.sum(-1, keepdims=True) @ v
+
+
+def linear_fn(x, w, b):
+    from tinygrad_opt.nn.functional import linear
+    return linear(x, w, b)
+
+
 def norm_relu_pool(x, gamma, beta):
     """ops/fused_norm.py in training: batch statistics of x, the gradient through them."""
     from tinygrad_opt.ops.fused_norm import BatchNormReluPoolFn
@@ -157,6 +175,13 @@ OPS = [
     ("gelu", lambda a: gelu_fn(a), lambda a: gelu_numpy(a), [rand(3, 4, low=-4, high=4)]),
     ("gelu tanh", lambda a: gelu_fn(a, "tanh"), lambda a: gelu_numpy(a, "tanh"),
      [rand(3, 4, low=-4, high=4)]),
+    ("attention, causal", attention_fn, attention_numpy,
+     [rand(2, 2, 6, 3), rand(2, 2, 6, 3), rand(2, 2, 6, 3)]),
+    ("attention, 5 queries 7 keys", lambda q, k, v: attention_fn(q, k, v, False),
+     lambda q, k, v: attention_numpy(q, k, v, False),
+     [rand(1, 2, 5, 3), rand(1, 2, 7, 3), rand(1, 2, 7, 3)]),
+    ("linear, (batch, time, in)", linear_fn, lambda x, w, b: x @ w.T + b,
+     [rand(2, 3, 4), rand(5, 4), rand(5)]),
     ("composite", lambda a, b: ((a @ b).relu() * 2.0 + 1.0).log().mean(axis=0),
      lambda a, b: np.log(np.maximum(a @ b, 0) * 2 + 1).mean(axis=0),
      [rand(3, 4), rand(4, 5)]),

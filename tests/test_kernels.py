@@ -579,3 +579,76 @@ def test_gelu_kernels_are_the_references_nan_and_inf_included(approximate, dtype
         np.testing.assert_allclose(got, want, **tol)
     with pytest.raises(ValueError, match="approximate must be 'none' or 'tanh', got 'fast'"):
         gelu(Tensor(x), "fast")
+
+
+# (heads, T, S, D): blocks of four query rows and a partial last block; more keys than
+# queries and fewer; the example's head shape
+ATTENTION_CASES = [(3, 5, 5, 4), (2, 7, 4, 3), (2, 4, 9, 3), (2, 128, 128, 32)]
+
+
+def _attention_both_ways(q, k, v, g, causal):
+    from tinygrad_opt.ops.attention import AttentionFn
+    results = []
+    for ref in (False, True):
+        ts = [Tensor(a, requires_grad=True, dtype=a.dtype) for a in (q, k, v)]
+        with reference(ref), np.errstate(all="ignore"):
+            out = AttentionFn.apply(*ts, is_causal=causal)
+            out.backward(g)
+        results.append([out.data] + [t.grad for t in ts])
+    return results
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
+@pytest.mark.parametrize("shape", ATTENTION_CASES)
+def test_attention_kernels_are_the_reference(shape, causal, dtype):
+    h, t, s, d = shape
+    q, k, v = (_data((1, h, n, d), dtype, seed) for n, seed in ((t, 0), (s, 1), (s, 2)))
+    g = _data((1, h, t, d), dtype, 3)
+    tol = dict(rtol=2e-4, atol=2e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
+    for got, want in zip(*_attention_both_ways(q, k, v, g, causal)):
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got, want, **tol)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("where", ["q", "k", "v", "g"])
+@pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
+def test_attention_kernels_carry_nan_and_inf_as_the_reference(where, causal, dtype):
+    """A NaN or an inf in one head reaches what numpy's products make of it, masked
+    positions included (0 · inf is NaN there too), and leaves the other heads alone."""
+    q, k, v = (_data((2, 2, 9, 4), dtype, seed) for seed in (4, 5, 6))
+    g = _data((2, 2, 9, 4), dtype, 7)
+    arrays = dict(q=q, k=k, v=v, g=g)
+    arrays[where][0, 1, 6, 2] = np.nan
+    arrays[where][1, 0, 5, 1] = np.inf
+    got, want = _attention_both_ways(q, k, v, g, causal)
+    tol = dict(rtol=2e-4, atol=2e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
+        np.testing.assert_array_equal(np.isinf(a), np.isinf(b))
+        np.testing.assert_allclose(a[np.isfinite(b)], b[np.isfinite(b)], **tol)
+    assert np.isfinite(got[0][0, 0]).all() and np.isfinite(got[1][1, 1]).all()
+
+
+def test_vector_exp_and_erf_are_within_their_stated_ulps():
+    """ops/vecmath.py's float32 exp within 1 ulp of exp over float32's whole range
+    (subnormal results to within one subnormal step), erf within 8 ulp; the special
+    values as the C library's."""
+    import math
+    from tinygrad_opt.ops.vecmath import erf32_array, exp32_array
+    x = np.linspace(-110, 90, 400_001).astype(np.float32)
+    exact = np.exp(x.astype(np.float64))
+    with np.errstate(over="ignore"):
+        got = exp32_array(x).astype(np.float64)
+        ulp = np.spacing(exact.astype(np.float32)).astype(np.float64)
+    normal = exact < float(np.finfo(np.float32).max)
+    assert np.all(np.abs(got - exact)[normal] <= ulp[normal])
+    assert np.all(np.isinf(got[~normal]))
+    specials = np.array([np.nan, np.inf, -np.inf, 0.0], dtype=np.float32)
+    np.testing.assert_array_equal(exp32_array(specials), [np.nan, np.inf, 0.0, 1.0])
+    x = np.linspace(-6, 6, 200_001).astype(np.float32)
+    exact = np.array([math.erf(float(v)) for v in x])
+    ulp = np.spacing(np.abs(exact).astype(np.float32)).astype(np.float64)
+    assert np.all(np.abs(erf32_array(x) - exact) <= 8 * ulp)
+    np.testing.assert_array_equal(erf32_array(specials), [np.nan, 1.0, -1.0, 0.0])

@@ -6,9 +6,11 @@ from ..ops.dropout import DropoutFn
 from ..ops.embedding import EmbeddingFn
 from ..ops.gelu import GELUFn
 from ..ops.layer_norm import LayerNormFn
+from ..ops.attention import AttentionFn
 from ..ops.loss import SoftmaxCrossEntropyFn, labels_to_onehot
+from ..ops.matmul import TorchLinearFn
 from ..ops.pool import AvgPool2DFn, MaxPool2DFn
-from ..tensor import Tensor, where
+from ..tensor import Tensor
 
 
 def conv2d(x, weight, bias, stride=1, padding=0, relu=False):
@@ -26,6 +28,14 @@ def avg_pool2d(x, pool_size=2, stride=None):
     return AvgPool2DFn.apply(x, pool_size=pool_size, stride=stride)
 
 
+def linear(input, weight, bias=None):
+    """PyTorch's linear: input @ weight.T + bias, weight (out, in), input (..., in) ->
+    (..., out); one op, one 2-D product each way (ops/matmul.py, TorchLinearFn)."""
+    if bias is None:
+        return TorchLinearFn.apply(input, weight)
+    return TorchLinearFn.apply(input, weight, bias)
+
+
 def embedding(indices, weight):
     """The rows of weight (num_embeddings, dim) picked by integer `indices` (any shape):
     shape indices.shape + (dim,). An index out of range is an error naming it."""
@@ -41,20 +51,15 @@ def softmax(x, dim=-1):
 def scaled_dot_product_attention(q, k, v, is_causal=False):
     """softmax(q·kᵀ / sqrt(head_dim), masked) · v, as PyTorch's function of this name:
     q (batch, heads, time, head_dim), k and v (batch, heads, time_k, head_dim); with
-    is_causal, position t attends to positions <= t only.
+    is_causal, query i attends to keys j <= i only (PyTorch's top-left alignment).
 
-    Written with the engine's ops (matmul, where, softmax), each with its numpy
-    reference and a float64 gradient check; the (time x time) scores of every head are
-    kept for the backward pass."""
-    if q.ndim != 4 or k.shape != v.shape or k.ndim != 4 or q.shape[-1] != k.shape[-1] \
-            or q.shape[:2] != k.shape[:2]:
+    One op each way (ops/attention.py: the formulas, the numpy reference and the
+    kernels, which keep a head's scores in cache and skip the masked half); it keeps
+    the softmax P of every head for the backward pass and nothing else of the scores."""
+    if q.ndim != 4:
         raise ValueError(f"scaled_dot_product_attention: expected q (B, H, T, D), k and v "
                          f"(B, H, S, D); got q {q.shape}, k {k.shape}, v {v.shape}")
-    scores = (q @ k.transpose(-2, -1)) * (1.0 / np.sqrt(q.shape[-1]))
-    if is_causal:
-        t, s = q.shape[2], k.shape[2]
-        scores = where(np.tril(np.ones((t, s), dtype=bool), s - t), scores, -np.inf)
-    return scores.softmax(dim=-1) @ v
+    return AttentionFn.apply(q, k, v, is_causal=bool(is_causal))
 
 
 def gelu(x, approximate="none"):

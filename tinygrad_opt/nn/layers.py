@@ -305,7 +305,7 @@ class Linear(Module):
 
     Both start as PyTorch's do, uniform in ±1/sqrt(in_features), drawn from `rng` (None:
     the generator of `tinygrad_opt.manual_seed`). bias=False: no bias.
-    Shapes: (N, in_features) -> (N, out_features).
+    Shapes: (..., in_features) -> (..., out_features), any leading axes.
     """
 
     def __init__(self, in_features, out_features, bias=True, rng=None, dtype=np.float32):
@@ -320,8 +320,7 @@ class Linear(Module):
         if x.ndim < 1 or x.shape[-1] != self.weight.shape[1]:
             raise ValueError(f"Linear expected input of shape (..., {self.weight.shape[1]}), "
                              f"got {x.shape}")
-        y = x @ self.weight.T
-        return y if self.bias is None else y + self.bias
+        return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self):
         return (f"in_features={self.weight.shape[1]}, out_features={self.weight.shape[0]}, "

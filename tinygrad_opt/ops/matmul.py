@@ -89,3 +89,35 @@ class LinearFn(Function):
         else:
             gw = x.T @ g
         return gx, gw, g.sum(axis=0)
+
+
+class TorchLinearFn(Function):
+    """PyTorch's linear, y = x @ weight.T + bias, weight stored (out, in), for x of any
+    leading axes (..., in): they are flattened into one, so that each way is one 2-D
+    BLAS product (a (batch, time, in) input as one (batch·time, in) matrix) instead of a
+    product per leading index and a sum over them for the weight's gradient.
+
+        d x = g @ weight        d weight = gᵀ @ x        d bias = sum of g over rows
+
+    bias None: no bias (its gradient None)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias=None):
+        if x.ndim < 1 or weight.ndim != 2 or x.shape[-1] != weight.shape[1]:
+            raise ValueError(f"linear expected input (..., {weight.shape[-1]}) for a weight "
+                             f"of shape {weight.shape}, got {x.shape}")
+        rows = x.reshape(-1, x.shape[-1])
+        ctx.save_for_backward(rows, weight, x.shape)
+        y = rows @ weight.T
+        if bias is not None:
+            y += bias
+        return y.reshape(x.shape[:-1] + (weight.shape[0],))
+
+    @staticmethod
+    def backward(ctx, g):
+        rows, weight, shape = ctx.saved
+        g = g.reshape(-1, weight.shape[0])
+        gx = (g @ weight).reshape(shape) if ctx.needs_input_grad[0] else None
+        if len(ctx.needs_input_grad) == 2:          # no bias
+            return gx, g.T @ rows
+        return gx, g.T @ rows, g.sum(axis=0)

@@ -1,0 +1,254 @@
+"""Scaled dot-product attention (Vaswani et al. 2017), one op each way, for q (N, T, D)
+and k, v (N, S, D), N the batch and head axes together:
+
+    scores = q · kᵀ · c                  c = 1 / sqrt(D)              (T, S) per head
+    P = softmax(scores) along S          (causal: scores[i, j] = -inf for j > i, so
+                                          that position i attends to positions <= i,
+                                          PyTorch's is_causal, aligned at the top left)
+    out = P · v
+
+and backward, with g the gradient of out:
+
+    d v = Pᵀ · g
+    d P = g · vᵀ
+    d scores = P ⊙ (d P - rowsum(d P ⊙ P))       (softmax's backward, row by row)
+    d q = d scores · k · c                d k = d scoresᵀ · q · c
+
+The op keeps P (T x S per head) for the backward pass and nothing else of the scores.
+The reference computes each line with numpy's batched products. The kernels run one
+head per thread (heads in parallel: each writes only its own outputs), and a head's
+(T x S) scores stay in cache between its products, its softmax and its P · v; under a
+causal mask they skip the masked half of every product. Their sums run in another
+order than BLAS's, so the two paths agree to rounding, not bit for bit (tests/
+test_kernels.py); NaN and inf propagate as in the reference.
+"""
+import numpy as np
+
+from ..autograd import Function
+from ..jit import jit, prange, serial_or_parallel, use_reference
+from .vecmath import exp32
+
+
+def attention_reference(q, k, v, causal):
+    """(out, P) in numpy, one line per formula line."""
+    scores = q @ np.swapaxes(k, -1, -2) * q.dtype.type(1 / np.sqrt(q.shape[-1]))
+    if causal:
+        scores = np.where(causal_mask(q.shape[-2], k.shape[-2]), scores, -np.inf)
+    e = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    p = e / e.sum(axis=-1, keepdims=True)
+    return p @ v, p
+
+
+def attention_backward_reference(g, q, k, v, p):
+    """(d q, d k, d v)."""
+    c = q.dtype.type(1 / np.sqrt(q.shape[-1]))
+    dv = np.swapaxes(p, -1, -2) @ g
+    dp = g @ np.swapaxes(v, -1, -2)
+    ds = p * (dp - (dp * p).sum(axis=-1, keepdims=True))
+    return ds @ k * c, np.swapaxes(ds, -1, -2) @ q * c, dv
+
+
+def causal_mask(t, s):
+    """True where query i may attend to key j: j <= i (PyTorch's top-left alignment)."""
+    return np.tril(np.ones((t, s), dtype=bool))
+
+
+def _all_finite(a):
+    """True when every element of `a` (a head's (T, D) rows) is finite: x - x is 0 only
+    for a finite x."""
+    for i in range(a.shape[0]):
+        for j in range(a.shape[1]):
+            if a[i, j] - a[i, j] != 0:
+                return False
+    return True
+
+
+_finite = jit(_all_finite, inline=True)
+
+
+def _forward_loops(q, k, v, causal, c, out, p, float32):
+    """Queries in blocks of four rows: each key and value read serves four rows."""
+    n_heads, t, d = q.shape
+    s = k.shape[1]
+    for n in prange(n_heads):
+        kt = np.ascontiguousarray(k[n].T)               # (D, S): rows run along keys
+        qp = np.zeros((t + 3, d), dtype=q.dtype)        # q, padded to whole blocks
+        qp[:t] = q[n]
+        scores = np.empty((4, s), dtype=q.dtype)
+        o = np.empty((4, d), dtype=q.dtype)
+        # The reference multiplies every value by its P, 0 where masked: an inf or NaN
+        # value then gives NaN (0 * inf) even where masked, so the kernel reads masked
+        # values too when a value of this head is not finite.
+        read_masked = causal and not _finite(v[n])
+        for i0 in range(0, t, 4):
+            rows = min(4, t - i0)
+            seen = min(i0 + 4, s) if causal else s      # keys the block's rows may see
+            s0, s1, s2, s3 = scores[0], scores[1], scores[2], scores[3]
+            for j in range(seen):
+                s0[j] = 0
+                s1[j] = 0
+                s2[j] = 0
+                s3[j] = 0
+            for a in range(d):                          # scores = q · kᵀ, four rows
+                q0, q1, q2, q3 = qp[i0, a], qp[i0 + 1, a], qp[i0 + 2, a], qp[i0 + 3, a]
+                for j in range(seen):
+                    kj = kt[a, j]
+                    s0[j] += q0 * kj
+                    s1[j] += q1 * kj
+                    s2[j] += q2 * kj
+                    s3[j] += q3 * kj
+            any_nan = False
+            for r in range(rows):                       # softmax, row by row
+                row, sr = p[n, i0 + r], scores[r]
+                own = min(i0 + r + 1, s) if causal else s
+                top = -np.inf
+                for j in range(own):
+                    row[j] = sr[j] * c
+                    top = max(top, row[j])
+                for j in range(own):
+                    row[j] = exp32(row[j] - top) if float32 else np.exp(row[j] - top)
+                total = row[0] * 0
+                for j in range(own):
+                    total += row[j]
+                for j in range(own, s):
+                    row[j] = 0
+                if total != total or top != top:        # a NaN or inf score, as numpy:
+                    any_nan = True                      # the whole row NaN
+                    for j in range(s):
+                        row[j] = np.nan
+                else:
+                    for j in range(own):
+                        row[j] = row[j] / total
+            o[:] = 0
+            o0, o1, o2, o3 = o[0], o[1], o[2], o[3]
+            last = rows - 1
+            p0, p1 = p[n, i0], p[n, i0 + min(1, last)]
+            p2, p3 = p[n, i0 + min(2, last)], p[n, i0 + last]
+            for j in range(s if read_masked or any_nan else seen):
+                w0, w1, w2, w3 = p0[j], p1[j], p2[j], p3[j]   # out = P · v, four rows
+                for a in range(d):
+                    vj = v[n, j, a]
+                    o0[a] += w0 * vj
+                    o1[a] += w1 * vj
+                    o2[a] += w2 * vj
+                    o3[a] += w3 * vj
+            for r in range(rows):
+                for a in range(d):
+                    out[n, i0 + r, a] = o[r, a]
+
+
+def _backward_loops(g, q, k, v, p, causal, c, dq, dk, dv):
+    """Queries in blocks of four rows, as the forward pass."""
+    n_heads, t, d = q.shape
+    s = k.shape[1]
+    for n in prange(n_heads):
+        vt = np.ascontiguousarray(v[n].T)               # (D, S)
+        qp = np.zeros((t + 3, d), dtype=q.dtype)        # q and g, padded to whole blocks
+        qp[:t] = q[n]
+        gp = np.zeros((t + 3, d), dtype=q.dtype)
+        gp[:t] = g[n]
+        zeros = np.zeros(s, dtype=q.dtype)
+        ds = np.empty((4, s), dtype=q.dtype)
+        dqb = np.empty((4, d), dtype=q.dtype)
+        # As in the forward pass: the reference's products read the masked entries (as
+        # zeros of P), which matters only when something is not finite.
+        read_masked = causal and not (_finite(g[n]) and _finite(q[n]) and _finite(k[n])
+                                      and _finite(v[n]))
+        dk[n] = 0
+        dv[n] = 0
+        for i0 in range(0, t, 4):
+            rows = min(4, t - i0)
+            p0 = p[n, i0]
+            p1 = p[n, i0 + 1] if rows > 1 else zeros
+            p2 = p[n, i0 + 2] if rows > 2 else zeros
+            p3 = p[n, i0 + 3] if rows > 3 else zeros
+            nan_row = p0[0] != p0[0] or p1[0] != p1[0] or p2[0] != p2[0] or p3[0] != p3[0]
+            seen = s if read_masked or nan_row or not causal else min(i0 + 4, s)
+            g0, g1, g2, g3 = gp[i0], gp[i0 + 1], gp[i0 + 2], gp[i0 + 3]
+            q0, q1, q2, q3 = qp[i0], qp[i0 + 1], qp[i0 + 2], qp[i0 + 3]
+            for j in range(seen):                       # d v += Pᵀ · g, four rows
+                w0, w1, w2, w3 = p0[j], p1[j], p2[j], p3[j]
+                for a in range(d):
+                    dv[n, j, a] += w0 * g0[a] + w1 * g1[a] + w2 * g2[a] + w3 * g3[a]
+            d0, d1, d2, d3 = ds[0], ds[1], ds[2], ds[3]
+            for j in range(seen):
+                d0[j] = 0
+                d1[j] = 0
+                d2[j] = 0
+                d3[j] = 0
+            for a in range(d):                          # d P = g · vᵀ, four rows
+                ga0, ga1, ga2, ga3 = g0[a], g1[a], g2[a], g3[a]
+                for j in range(seen):
+                    vj = vt[a, j]
+                    d0[j] += ga0 * vj
+                    d1[j] += ga1 * vj
+                    d2[j] += ga2 * vj
+                    d3[j] += ga3 * vj
+            for r in range(4):                          # d scores, row by row
+                row, dr = (p0, p1, p2, p3)[r], ds[r]
+                dot = dr[0] * 0
+                for j in range(seen):
+                    dot += dr[j] * row[j]
+                for j in range(seen):
+                    dr[j] = row[j] * (dr[j] - dot)
+            dqb[:] = 0
+            e0, e1, e2, e3 = dqb[0], dqb[1], dqb[2], dqb[3]
+            for j in range(seen):                       # d q = d scores · k; d k
+                w0, w1, w2, w3 = d0[j], d1[j], d2[j], d3[j]
+                for a in range(d):
+                    kj = k[n, j, a]
+                    e0[a] += w0 * kj
+                    e1[a] += w1 * kj
+                    e2[a] += w2 * kj
+                    e3[a] += w3 * kj
+                    dk[n, j, a] += w0 * q0[a] + w1 * q1[a] + w2 * q2[a] + w3 * q3[a]
+            for r in range(rows):
+                for a in range(d):
+                    dq[n, i0 + r, a] = dqb[r, a] * c
+        for j in range(s):
+            for a in range(d):
+                dk[n, j, a] *= c
+
+
+_forward_kernel = serial_or_parallel(_forward_loops, parallel_from=1 << 12)
+_backward_kernel = serial_or_parallel(_backward_loops, parallel_from=1 << 12)
+
+
+def check_attention(q_shape, k_shape, v_shape):
+    if len(q_shape) < 2 or len(k_shape) != len(q_shape) or k_shape != v_shape \
+            or q_shape[-1] != k_shape[-1] or q_shape[:-2] != k_shape[:-2] \
+            or k_shape[-2] < 1:
+        raise ValueError(f"scaled_dot_product_attention: expected q (B, H, T, D), k and v "
+                         f"(B, H, S, D); got q {q_shape}, k {k_shape}, v {v_shape}")
+
+
+class AttentionFn(Function):
+    """Inputs q (..., T, D), k and v (..., S, D); option is_causal. Output (..., T, D)."""
+
+    @staticmethod
+    def forward(ctx, q, k, v, is_causal=False):
+        check_attention(q.shape, k.shape, v.shape)
+        lead, (t, d), s = q.shape[:-2], q.shape[-2:], k.shape[-2]
+        q3, k3, v3 = (np.ascontiguousarray(a, dtype=q.dtype).reshape(-1, a.shape[-2], d)
+                      for a in (q, k, v))
+        if use_reference():
+            out, p = attention_reference(q3, k3, v3, is_causal)
+        else:
+            out, p = np.empty_like(q3), np.empty((len(q3), t, s), dtype=q.dtype)
+            _forward_kernel(q3, k3, v3, bool(is_causal), q.dtype.type(1 / np.sqrt(d)), out,
+                            p, q.dtype == np.float32)
+        ctx.save_for_backward(q3, k3, v3, p, bool(is_causal), lead)
+        return out.reshape(lead + (t, d))
+
+    @staticmethod
+    def backward(ctx, g):
+        q, k, v, p, causal, lead = ctx.saved
+        g = np.ascontiguousarray(g, dtype=q.dtype).reshape(q.shape)
+        if use_reference():
+            dq, dk, dv = attention_backward_reference(g, q, k, v, p)
+        else:
+            dq, dk, dv = np.empty_like(q), np.empty_like(k), np.empty_like(v)
+            _backward_kernel(g, q, k, v, p, causal, q.dtype.type(1 / np.sqrt(q.shape[-1])),
+                             dq, dk, dv)
+        return (dq.reshape(lead + q.shape[1:]), dk.reshape(lead + k.shape[1:]),
+                dv.reshape(lead + v.shape[1:]))
