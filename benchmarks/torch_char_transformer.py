@@ -130,6 +130,7 @@ def main():
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--weight-decay", type=float, default=0.01)
     ap.add_argument("--warmup", type=int, default=100)
+    ap.add_argument("--eval-every", type=int, default=250)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", help="also write the results to this file")
@@ -156,7 +157,7 @@ def main():
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         times.append(time.perf_counter() - t0)
-        if args.train and ((step + 1) % max(1, steps // 10) == 0 or step + 1 == steps):
+        if args.train and ((step + 1) % args.eval_every == 0 or step + 1 == steps):
             curve.append(dict(step=step + 1, train_loss=loss.item(),
                               val_loss=evaluate(model, val, args)))
             print(f"step {step + 1}: train loss {loss.item():.3f}, val loss "

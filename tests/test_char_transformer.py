@@ -42,3 +42,32 @@ def test_it_learns_austens_characters_and_samples_seeded():
         generate(model, prompt, 1, temperature=0)
     with pytest.raises(ValueError, match=r"expected ids \(batch, time <= 32\)"):
         model(np.zeros((1, 33), dtype=np.int64))
+
+
+def test_the_sequence_cross_entropy_reshape_copies_nothing_either_way():
+    """cross_entropy over (batch, time, vocab) logits is the documented reshape to
+    (batch·time, vocab): a view forward, and the gradient comes back as a view too."""
+    from tinygrad_opt import Tensor
+    logits = Tensor(np.random.default_rng(0).standard_normal((2, 3, 5)), requires_grad=True)
+    flat = logits.reshape(-1, 5)
+    assert np.shares_memory(flat.data, logits.data)
+    loss = cross_entropy(flat, np.array([0, 1, 2, 3, 4, 0]))
+    loss.backward()
+    assert logits.grad.shape == (2, 3, 5)
+    probs = np.exp(logits.data) / np.exp(logits.data).sum(-1, keepdims=True)
+    want = probs.reshape(6, 5) - np.eye(5)[[0, 1, 2, 3, 4, 0]]
+    np.testing.assert_allclose(logits.grad.reshape(6, 5), want / 6, rtol=1e-6, atol=1e-9)
+
+
+def test_linear_takes_any_leading_axes_and_no_bias():
+    from tinygrad_opt import Tensor, gradcheck
+    from tinygrad_opt.nn import Linear
+    from tinygrad_opt.nn.functional import linear
+    layer = Linear(4, 3, bias=False, rng=0, dtype=np.float64)
+    x = Tensor(np.random.default_rng(1).standard_normal((2, 5, 4)), requires_grad=True,
+               dtype=np.float64)
+    np.testing.assert_allclose(layer(x).data, x.data @ layer.weight.data.T, rtol=1e-12)
+    assert gradcheck(lambda x, w: linear(x, w), x, layer.weight)
+    with pytest.raises(ValueError, match=r"linear expected input \(\.\.\., 4\) for a weight "
+                                         r"of shape \(3, 4\), got \(2, 5\)"):
+        linear(Tensor(np.ones((2, 5))), layer.weight)

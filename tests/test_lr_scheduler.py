@@ -104,3 +104,23 @@ def test_one_cycle_refuses_a_zero_factor_when_built(kw):
     p = [Tensor([1.0], requires_grad=True)]
     with pytest.raises(ValueError, match=f"OneCycleLR: {next(iter(kw))} must be a number"):
         lr_scheduler.OneCycleLR(SGD(p, lr=0.1, momentum=0.9), 1.0, total_steps=10, **kw)
+
+
+def test_a_sequence_of_schedules_can_be_stepped_per_batch():
+    """SequentialLR's interval sets its schedules' (a warm-up, then a cosine, stepped by
+    the Trainer after every batch)."""
+    opt = SGD([Tensor(np.zeros(2), requires_grad=True)], lr=1.0)
+    schedule = lr_scheduler.SequentialLR(opt, [
+        lr_scheduler.LinearLR(opt, start_factor=0.25, total_iters=3),
+        lr_scheduler.CosineAnnealingLR(opt, T_max=4, eta_min=0.1)], milestones=[4])
+    assert schedule.interval == "epoch"
+    schedule.interval = "batch"
+    assert schedule.interval == "batch" and all(
+        s.interval == "batch" for s in schedule._schedulers)
+    lrs = []
+    for _ in range(8):
+        lrs.append(opt.param_groups[0]["lr"])
+        schedule.step()
+    np.testing.assert_allclose(lrs[:4], [0.25, 0.5, 0.75, 1.0])
+    np.testing.assert_allclose(lrs[4:], [0.1 + 0.9 * (1 + np.cos(np.pi * k / 4)) / 2
+                                         for k in range(4)])

@@ -87,3 +87,22 @@ def test_a_text_of_ones_own_and_what_is_not_one(tmp_path):
         load_text(str(short), context=8)
     with pytest.raises(DataError, match="not a file"):
         load_text(str(tmp_path))
+
+
+def test_batches_for_the_trainer_go_on_in_training_and_repeat_in_validation(austen):
+    train = austen.batches(4, 16, steps=3, seed=0)
+    first, second = list(train), list(train)
+    assert len(train) == 3 and len(first) == 3
+    assert not np.array_equal(first[0][0], second[0][0])    # the stream goes on
+    stream = np.random.default_rng(0)
+    for x, y in first + second:                             # ... as one Generator
+        want_x, want_y = austen.batch(4, 16, stream)
+        np.testing.assert_array_equal(x, want_x)
+        np.testing.assert_array_equal(y, want_y)
+    val = austen.batches(4, 16, steps=2, seed=5, split="val")
+    a, b = list(val), list(val)
+    assert all(np.array_equal(p[0], q[0]) for p, q in zip(a, b))
+    with pytest.raises(ValueError, match="split must be 'train' or 'val', got 'test'"):
+        austen.batches(4, 16, 2, split="test")
+    with pytest.raises(ValueError, match="steps must be a whole number >= 1, got 0"):
+        austen.batches(4, 16, 0)

@@ -3,7 +3,7 @@ text of one's own as character ids, and batching (numpy only)."""
 from .idx import DataError, read_idx
 from .loader import DataLoader, batch_indices, chunks
 from .mnist import Dataset, load, to_float
-from .text import TextCorpus, load_text, windows
+from .text import TextBatches, TextCorpus, load_text, windows
 
 __all__ = ["DataError", "read_idx", "Dataset", "load", "to_float", "batch_indices", "chunks",
-           "DataLoader", "TextCorpus", "load_text", "windows"]
+           "DataLoader", "TextBatches", "TextCorpus", "load_text", "windows"]

@@ -5,6 +5,7 @@ your own, as integer arrays of character ids, and random windows of them as batc
     corpus = load("austen")            # tinygrad_opt.data.load, as for MNIST
     x, y = corpus.batch(32, 128, rng)  # (32, 128) ids, and the next character of each
     corpus.decode(x[0])                # back to text
+    corpus.batches(32, 128, steps=100) # 100 such batches a pass, for Trainer.fit
 
 The validation text is the last tenth of each book (of the file), never trained on: a
 model is scored on passages it has not seen, from every book. The vocabulary is every
@@ -61,8 +62,42 @@ class TextCorpus:
         """`batch_size` windows of `context` ids at random places of `split` ("train" or
         "val"), drawn from `rng` (a numpy Generator or a seed), and the same windows one
         character later: (x, y), each (batch_size, context) int64."""
-        return windows(self.train if split == "train" else self.val, batch_size, context,
-                       rng)
+        return windows(self._split(split), batch_size, context, rng)
+
+    def batches(self, batch_size, context, steps, seed=0, split="train"):
+        """`steps` batches of random windows per pass, for `Trainer.fit` (one pass, one
+        epoch): `TextBatches`. The training split's windows go on from pass to pass
+        (one stream, seeded); the validation split's are the same at every pass, so
+        that epochs are scored on the same text."""
+        return TextBatches(self._split(split), batch_size, context, steps, seed,
+                           fresh=split != "train")
+
+    def _split(self, split):
+        if split not in ("train", "val"):
+            raise ValueError(f"split must be 'train' or 'val', got {split!r}")
+        return self.train if split == "train" else self.val
+
+
+class TextBatches:
+    """A re-iterable of `steps` (x, y) batches of windows of `ids` (see TextCorpus.
+    batches): each pass draws from one Generator seeded with `seed`, made afresh at
+    every pass when `fresh` (the same windows each time), kept across passes if not."""
+
+    def __init__(self, ids, batch_size, context, steps, seed=0, fresh=False):
+        if not isinstance(steps, (int, np.integer)) or steps < 1:
+            raise ValueError(f"steps must be a whole number >= 1, got {steps!r}")
+        windows(ids, 1, context, 0)                 # refuses a text shorter than a window
+        self.ids, self.batch_size, self.context = ids, batch_size, context
+        self.steps, self.seed, self.fresh = int(steps), seed, fresh
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self):
+        return self.steps
+
+    def __iter__(self):
+        rng = np.random.default_rng(self.seed) if self.fresh else self.rng
+        for _ in range(self.steps):
+            yield windows(self.ids, self.batch_size, self.context, rng)
 
 
 def windows(ids, batch_size, context, rng):

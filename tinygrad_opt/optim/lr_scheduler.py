@@ -329,6 +329,12 @@ class SequentialLR(LRScheduler):
     def interval(self):
         return self._schedulers[0].interval
 
+    @interval.setter
+    def interval(self, value):
+        """Setting it sets every inner schedule's (a warm-up and a cosine per batch)."""
+        for s in self._schedulers:
+            s.interval = value
+
     def state_dict(self):
         state = super().state_dict()
         state["_schedulers"] = [s.state_dict() for s in self._schedulers]
