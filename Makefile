@@ -46,6 +46,7 @@ examples: $(STAMP)
 	$(BIN)/python examples/05_lenet_fashion_mnist.py --fast
 	$(BIN)/python examples/06_regression.py --out examples/out
 	$(BIN)/python examples/07_schedules.py --out examples/out
+	$(BIN)/python examples/08_char_transformer.py --fast --out examples/out
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
@@ -64,6 +65,7 @@ $(TORCH_VENV)/.installed:
 bench-torch: $(TORCH_VENV)/.installed
 	$(TORCH_VENV)/bin/python benchmarks/torch_article_cnn.py --opt adam --epochs 3 --threads 2
 	$(TORCH_VENV)/bin/python benchmarks/torch_article_cnn.py --model lenet --epochs 3 --threads 2
+	$(TORCH_VENV)/bin/python benchmarks/torch_char_transformer.py --steps 30 --threads 2
 
 # The tests' PyTorch and Keras trajectories and schedules (tests/fixtures/reference/),
 # made by those libraries in the same separate environment, Keras on its torch backend.

@@ -9,11 +9,14 @@ Reports:
   latency of one-sample SGD, and one epoch of full-batch gradient descent;
 - the JIT compile time on a cold cache;
 - forward+backward of the article model at batch 64 (ms/step), per op, forward and backward;
+- the same for examples/08's character transformer (batch 32, context 128, AdamW), whose
+  step time, tokens per second and peak memory are also a workload of its own;
 - each Numba kernel against its numpy reference;
 - each fused optimizer update against its numpy reference and one copy of the same bytes.
 
-PyTorch is never imported: measure the peer with ../shared/peers/torch_article_cnn.py in
-the same sitting (see the README's performance section).
+PyTorch is never imported: measure the peers with `make bench-torch`
+(benchmarks/torch_article_cnn.py, benchmarks/torch_char_transformer.py) in the same
+sitting (docs/performance.md).
 """
 import argparse
 import json
@@ -44,27 +47,49 @@ def median_ms(fn, repeat, warmup=2):
 
 
 def bench_model(repeat, batch=64):
-    """A training step of the article model, and where its time goes: each op's forward
-    and backward, timed around the op (median per step), and the optimizer's update."""
+    """A training step of the article model, and where its time goes."""
     from tinygrad_opt.optim import Adam
 
     model = article_cnn(seed=0).train()
-    opt = Adam(model.parameters())
     rng = np.random.default_rng(0)
     x = Tensor(rng.uniform(0, 1, (batch, 1, 28, 28)).astype(np.float32))
     y = rng.integers(0, 10, batch)
+    where_time_goes(f"article model, batch {batch}", model, Adam(model.parameters()),
+                    lambda: softmax_cross_entropy(model(x), y), batch, "samples", repeat)
 
+
+def bench_transformer(repeat):
+    """A training step of examples/08's character transformer (batch 32, context 128,
+    d_model 128, 4 layers, 4 heads, AdamW), and where its time goes."""
+    from tinygrad_opt.data import load
+    from tinygrad_opt.models import char_transformer
+    from tinygrad_opt.nn.functional import cross_entropy
+    from tinygrad_opt.optim import AdamW
+
+    corpus = load("austen")
+    model = char_transformer(corpus.vocab_size, seed=0)
+    x, y = corpus.batch(32, 128, 0)
+    opt = AdamW(model.parameters(), lr=3e-3, weight_decay=0.01, preset="torch")
+    where_time_goes("character transformer, batch 32 x context 128", model, opt,
+                    lambda: cross_entropy(model(x).reshape(-1, corpus.vocab_size),
+                                          y.reshape(-1)),
+                    32 * 128, "tokens", repeat)
+
+
+def where_time_goes(title, model, opt, loss_fn, batch, unit, repeat):
+    """Forward+backward and the full step (median ms), then each op's forward and
+    backward, timed around the op (median per step), and the optimizer's update."""
     def fwd_bwd():
         opt.zero_grad()
-        softmax_cross_entropy(model(x), y).backward()
+        loss_fn().backward()
 
     def step():
         fwd_bwd()
         opt.step()
 
     ms, ms_step = median_ms(fwd_bwd, repeat), median_ms(step, repeat)
-    print(f"\narticle model, batch {batch}: forward+backward {ms:.2f} ms, with the Adam "
-          f"step {ms_step:.2f} ms ({batch / ms_step * 1e3:,.0f} samples/s)")
+    print(f"\n{title}: forward+backward {ms:.2f} ms, with the {type(opt).__name__} step "
+          f"{ms_step:.2f} ms ({batch / ms_step * 1e3:,.0f} {unit}/s)")
     times = {}
 
     def timed(name, fn):
@@ -75,12 +100,12 @@ def bench_model(repeat, batch=64):
             return out
         return run
 
-    ops = {node.fn for node in _nodes(model, x, y)}
+    ops = {node.fn for node in _nodes(loss_fn())}
     saved = {op: (op.forward, op.backward) for op in ops}
     for op in ops:
         op.forward = staticmethod(timed(f"{op.__name__} forward", op.forward))
         op.backward = staticmethod(timed(f"{op.__name__} backward", op.backward))
-    opt.step = timed("Adam step (update + NaN check)", opt.step)
+    opt.step = timed(f"{type(opt).__name__} step (update + NaN check)", opt.step)
     try:
         for _ in range(repeat):
             step()
@@ -98,9 +123,9 @@ def bench_model(repeat, batch=64):
         print(f"    {per_step:7.3f}  {name}")
 
 
-def _nodes(model, x, y):
+def _nodes(loss):
     """The graph nodes of one training step: which ops it runs."""
-    out, stack, seen = [], [softmax_cross_entropy(model(x), y)], set()
+    out, stack, seen = [], [loss], set()
     while stack:
         t = stack.pop()
         if t._node is not None and id(t) not in seen:
@@ -257,6 +282,8 @@ def workload(name, repeat, limit):
     from tinygrad_opt.data import load, to_float
     from tinygrad_opt.train import Trainer
 
+    if name == "transformer":
+        return transformer_workload(repeat)
     data = load("mnist")
     train = (data.train_images[:limit], data.train_labels[:limit])
     val = (data.test_images, data.test_labels)
@@ -302,13 +329,39 @@ def workload(name, repeat, limit):
     print(json.dumps(result))
 
 
+def transformer_workload(repeat):
+    """examples/08's model, batch 32 windows of context 128, AdamW: `repeat` training
+    steps after three to warm up; a JSON line with the median step and the peak RSS."""
+    from tinygrad_opt.data import load
+    from tinygrad_opt.models import char_transformer
+    from tinygrad_opt.nn.functional import cross_entropy
+    from tinygrad_opt.optim import AdamW
+    corpus = load("austen")
+    model = char_transformer(corpus.vocab_size, seed=0)
+    opt = AdamW(model.parameters(), lr=3e-3, weight_decay=0.01, preset="torch")
+    rng = np.random.default_rng(0)
+    times = []
+    for _ in range(repeat + 3):             # three steps to warm up
+        x, y = corpus.batch(32, 128, rng)
+        t0 = time.perf_counter()
+        loss = cross_entropy(model(x).reshape(-1, corpus.vocab_size), y.reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        times.append(time.perf_counter() - t0)
+    step_ms = 1e3 * float(np.median(times[3:]))
+    result = dict(step_ms=step_ms, steps=repeat, tokens_per_s=32 * 128e3 / step_ms)
+    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(result))
+
+
 def _in_subprocess(args, env=None):
     out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True,
                          env=env, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def bench_workloads(repeat, limit):
+def bench_workloads(repeat, limit, transformer_steps):
     print(f"training workloads (real MNIST{'' if limit is None else f', first {limit} images'}"
           f", each in its own process):")
     lim = [] if limit is None else ["--limit", str(limit)]
@@ -326,6 +379,10 @@ def bench_workloads(repeat, limit):
     g = _in_subprocess(["--workload", "gd", *lim])
     print(f"  full-batch GD epoch (1 update): {g['train_s']:.2f} s; peak RSS "
           f"{g['peak_rss_mib']:.0f} MiB")
+    t = _in_subprocess(["--workload", "transformer", "--repeat", str(transformer_steps)])
+    print(f"  char transformer step, AdamW:   {t['step_ms']:.1f} ms ({1e3 / t['step_ms']:.2f} "
+          f"steps/s, {t['tokens_per_s']:,.0f} tokens/s), median of {t['steps']}; peak RSS "
+          f"{t['peak_rss_mib']:.0f} MiB (PyTorch: make bench-torch)")
 
 
 def bench_compile():
@@ -355,10 +412,11 @@ def main():
                     help="timed repeats of each kernel and step (default 30); with "
                          "--workload epoch, the number of epochs timed")
     ap.add_argument("--quick", action="store_true", help="few repeats, a data subset")
-    ap.add_argument("--workload", choices=("epoch", "batch1", "gd", "lenet"),
+    ap.add_argument("--workload", choices=("epoch", "batch1", "gd", "lenet", "transformer"),
                     help="run one training workload alone and print its figures as JSON: "
                          "epoch (batch 64, Adam), batch1 (one-sample SGD steps), gd (one "
-                         "full-batch update), lenet (LeNet-5 epoch, batch 64, Adam)")
+                         "full-batch update), lenet (LeNet-5 epoch, batch 64, Adam), "
+                         "transformer (char transformer steps, batch 32, AdamW)")
     ap.add_argument("--limit", type=int, default=None,
                     help="with --workload: train on the first N images only")
     args = ap.parse_args()
@@ -366,9 +424,11 @@ def main():
         return workload(args.workload, args.repeat, args.limit)
     repeat = 3 if args.quick else args.repeat
     t0 = time.perf_counter()
-    bench_workloads(1 if args.quick else 3, 2000 if args.quick else None)
+    bench_workloads(1 if args.quick else 3, 2000 if args.quick else None,
+                    3 if args.quick else 30)
     bench_compile()
     bench_model(repeat)
+    bench_transformer(max(3, repeat // 3))
     bench_kernels(repeat)
     bench_optimizers(repeat)
     print(f"\n(total {time.perf_counter() - t0:.1f} s, {repeat} repeats each)")

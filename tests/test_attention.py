@@ -53,3 +53,27 @@ def test_attention_refuses_shapes_that_do_not_fit():
         CausalSelfAttention(10, 4)
     with pytest.raises(ValueError, match=r"expected input \(batch, time, 8\), got \(2, 8\)"):
         CausalSelfAttention(8, 2)(Tensor(np.ones((2, 8))))
+
+
+@pytest.mark.parametrize("ref", [False, True], ids=["kernel", "reference"])
+def test_self_attention_of_a_fused_projection_is_the_split_heads_attention(ref):
+    """functional.self_attention(qkv, heads) = split qkv into q, k, v and heads, attend,
+    join the heads: forward and gradient, through the kernels and the references."""
+    from tinygrad_opt import reference
+    from tinygrad_opt.nn.functional import self_attention
+    b, t, h, d = 2, 6, 3, 4
+    qkv = Tensor(np.random.default_rng(2).standard_normal((b, t, 3 * h * d)),
+                 requires_grad=True, dtype=np.float64)
+
+    def split(qkv):
+        q, k, v = (qkv[..., i * h * d:(i + 1) * h * d].reshape(b, t, h, d).transpose(1, 2)
+                   for i in range(3))
+        return sdpa(q, k, v, is_causal=True).transpose(1, 2).reshape(b, t, h * d)
+
+    with reference(ref):
+        np.testing.assert_allclose(self_attention(qkv, h).data, split(qkv).data,
+                                   rtol=1e-12, atol=1e-14)
+        assert gradcheck(lambda a: self_attention(a, h), qkv)
+    with pytest.raises(ValueError, match=r"expected qkv \(B, T, 3·D\) with D a multiple of "
+                                         r"3 heads, got \(2, 6, 35\)"):
+        self_attention(Tensor(np.ones((2, 6, 35))), 3)

@@ -16,10 +16,15 @@ def test_bench_quick_prints_every_section_with_figures():
     assert out.returncode == 0, out.stderr
     text = out.stdout
     for heading in ("training workloads", "JIT compile", "article model, batch 64",
+                    "character transformer, batch 32 x context 128",
                     "kernels at the article's shapes", "fused block beyond",
                     "LeNet-5's blocks", "optimizer updates"):
         assert heading in text, heading
     lenet = re.search(r"LeNet-5 epoch, batch 64, Adam: +([\d.]+) s", text)
     assert lenet and float(lenet.group(1)) > 0
+    step = re.search(r"char transformer step, AdamW: +([\d.]+) ms \(.* tokens/s\).*peak RSS "
+                     r"(\d+) MiB", text)
+    assert step and float(step.group(1)) > 0 and int(step.group(2)) > 0
+    assert "SelfAttentionFn backward" in text and "GELUFn forward" in text
     blocks = re.findall(r"with the fused tail ([\d.]+), with the three layers ([\d.]+)", text)
     assert len(blocks) == 2 and all(float(a) > 0 and float(b) > 0 for a, b in blocks)

@@ -6,7 +6,7 @@ from ..ops.dropout import DropoutFn
 from ..ops.embedding import EmbeddingFn
 from ..ops.gelu import GELUFn
 from ..ops.layer_norm import LayerNormFn
-from ..ops.attention import AttentionFn
+from ..ops.attention import AttentionFn, SelfAttentionFn
 from ..ops.loss import SoftmaxCrossEntropyFn, labels_to_onehot
 from ..ops.matmul import TorchLinearFn
 from ..ops.pool import AvgPool2DFn, MaxPool2DFn
@@ -60,6 +60,15 @@ def scaled_dot_product_attention(q, k, v, is_causal=False):
         raise ValueError(f"scaled_dot_product_attention: expected q (B, H, T, D), k and v "
                          f"(B, H, S, D); got q {q.shape}, k {k.shape}, v {v.shape}")
     return AttentionFn.apply(q, k, v, is_causal=bool(is_causal))
+
+
+def self_attention(qkv, n_heads, is_causal=True):
+    """Multi-head attention of a fused projection qkv (batch, time, 3·d_model): the
+    queries, keys and values side by side, each split into n_heads heads. The same as
+    splitting qkv into q, k, v, each into heads (batch, n_heads, time, d_model /
+    n_heads), `scaled_dot_product_attention` and joining the heads into (batch, time,
+    d_model), without a copy of any of them (ops/attention.py, SelfAttentionFn)."""
+    return SelfAttentionFn.apply(qkv, n_heads=int(n_heads), is_causal=bool(is_causal))
 
 
 def gelu(x, approximate="none"):

@@ -330,8 +330,9 @@ class Linear(Module):
 class CausalSelfAttention(Module):
     """Multi-head causal self-attention, nanoGPT's block: one Linear projects x (batch,
     time, d_model) to queries, keys and values of n_heads heads of d_model / n_heads;
-    `functional.scaled_dot_product_attention(is_causal=True)` (position t sees positions
-    <= t); the heads are joined and projected by a second Linear; dropout on the output.
+    scaled dot-product attention over each head (position t sees positions <= t), read
+    from the projection where each head lies (`functional.self_attention`); the heads,
+    joined, are projected by a second Linear; dropout on the output.
     Weights drawn from `rng` (a seed or a Generator; None: `tinygrad_opt.manual_seed`'s)."""
 
     def __init__(self, d_model, n_heads, dropout=0.0, rng=None, dtype=np.float32):
@@ -348,13 +349,7 @@ class CausalSelfAttention(Module):
         if x.ndim != 3 or x.shape[2] != self.proj.weight.shape[0]:
             raise ValueError(f"CausalSelfAttention expected input (batch, time, "
                              f"{self.proj.weight.shape[0]}), got {x.shape}")
-        b, t, d = x.shape
-        h = self.n_heads
-        qkv = self.qkv(x)
-        q, k, v = (qkv[..., i * d:(i + 1) * d].reshape(b, t, h, d // h).transpose(1, 2)
-                   for i in range(3))
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-        y = self.proj(y.transpose(1, 2).reshape(b, t, d))
+        y = self.proj(F.self_attention(self.qkv(x), self.n_heads, is_causal=True))
         return self.drop(y) if self.drop else y
 
     def extra_repr(self):

@@ -68,18 +68,23 @@ _finite = jit(_all_finite, inline=True)
 
 def _forward_loops(q, k, v, causal, c, out, p, float32):
     """Queries in blocks of four rows: each key and value read serves four rows."""
-    n_heads, t, d = q.shape
-    s = k.shape[1]
-    for n in prange(n_heads):
-        kt = np.ascontiguousarray(k[n].T)               # (D, S): rows run along keys
+    batch, heads, t, d = q.shape
+    s = k.shape[2]
+    for n in prange(batch * heads):
+        qn, kn, vn, on = q[n // heads, n % heads], k[n // heads, n % heads], \
+            v[n // heads, n % heads], out[n // heads, n % heads]
+        # Each head copied out of wherever it lies (a view of the fused projection):
+        # the loops below then run over contiguous rows, which LLVM vectorises.
+        kt = np.ascontiguousarray(kn.T)                 # (D, S): rows run along keys
+        vc = np.ascontiguousarray(vn)
         qp = np.zeros((t + 3, d), dtype=q.dtype)        # q, padded to whole blocks
-        qp[:t] = q[n]
+        qp[:t] = qn
         scores = np.empty((4, s), dtype=q.dtype)
         o = np.empty((4, d), dtype=q.dtype)
         # The reference multiplies every value by its P, 0 where masked: an inf or NaN
         # value then gives NaN (0 * inf) even where masked, so the kernel reads masked
         # values too when a value of this head is not finite.
-        read_masked = causal and not _finite(v[n])
+        read_masked = causal and not _finite(vn)
         for i0 in range(0, t, 4):
             rows = min(4, t - i0)
             seen = min(i0 + 4, s) if causal else s      # keys the block's rows may see
@@ -127,35 +132,39 @@ def _forward_loops(q, k, v, causal, c, out, p, float32):
             for j in range(s if read_masked or any_nan else seen):
                 w0, w1, w2, w3 = p0[j], p1[j], p2[j], p3[j]   # out = P · v, four rows
                 for a in range(d):
-                    vj = v[n, j, a]
+                    vj = vc[j, a]
                     o0[a] += w0 * vj
                     o1[a] += w1 * vj
                     o2[a] += w2 * vj
                     o3[a] += w3 * vj
             for r in range(rows):
                 for a in range(d):
-                    out[n, i0 + r, a] = o[r, a]
+                    on[i0 + r, a] = o[r, a]
 
 
 def _backward_loops(g, q, k, v, p, causal, c, dq, dk, dv):
     """Queries in blocks of four rows, as the forward pass."""
-    n_heads, t, d = q.shape
-    s = k.shape[1]
-    for n in prange(n_heads):
-        vt = np.ascontiguousarray(v[n].T)               # (D, S)
+    batch, heads, t, d = q.shape
+    s = k.shape[2]
+    for n in prange(batch * heads):
+        b, h = n // heads, n % heads
+        gn, qn, kn, vn = g[b, h], q[b, h], k[b, h], v[b, h]
+        dqn, dkn, dvn = dq[b, h], dk[b, h], dv[b, h]
+        vt = np.ascontiguousarray(vn.T)                 # (D, S); contiguous copies, as
+        kc = np.ascontiguousarray(kn)                   # in the forward pass
+        dkc = np.zeros((s, d), dtype=q.dtype)
+        dvc = np.zeros((s, d), dtype=q.dtype)
         qp = np.zeros((t + 3, d), dtype=q.dtype)        # q and g, padded to whole blocks
-        qp[:t] = q[n]
+        qp[:t] = qn
         gp = np.zeros((t + 3, d), dtype=q.dtype)
-        gp[:t] = g[n]
+        gp[:t] = gn
         zeros = np.zeros(s, dtype=q.dtype)
         ds = np.empty((4, s), dtype=q.dtype)
         dqb = np.empty((4, d), dtype=q.dtype)
         # As in the forward pass: the reference's products read the masked entries (as
         # zeros of P), which matters only when something is not finite.
-        read_masked = causal and not (_finite(g[n]) and _finite(q[n]) and _finite(k[n])
-                                      and _finite(v[n]))
-        dk[n] = 0
-        dv[n] = 0
+        read_masked = causal and not (_finite(gn) and _finite(qn) and _finite(kn)
+                                      and _finite(vn))
         for i0 in range(0, t, 4):
             rows = min(4, t - i0)
             p0 = p[n, i0]
@@ -169,7 +178,7 @@ def _backward_loops(g, q, k, v, p, causal, c, dq, dk, dv):
             for j in range(seen):                       # d v += Pᵀ · g, four rows
                 w0, w1, w2, w3 = p0[j], p1[j], p2[j], p3[j]
                 for a in range(d):
-                    dv[n, j, a] += w0 * g0[a] + w1 * g1[a] + w2 * g2[a] + w3 * g3[a]
+                    dvc[j, a] += w0 * g0[a] + w1 * g1[a] + w2 * g2[a] + w3 * g3[a]
             d0, d1, d2, d3 = ds[0], ds[1], ds[2], ds[3]
             for j in range(seen):
                 d0[j] = 0
@@ -196,18 +205,19 @@ def _backward_loops(g, q, k, v, p, causal, c, dq, dk, dv):
             for j in range(seen):                       # d q = d scores · k; d k
                 w0, w1, w2, w3 = d0[j], d1[j], d2[j], d3[j]
                 for a in range(d):
-                    kj = k[n, j, a]
+                    kj = kc[j, a]
                     e0[a] += w0 * kj
                     e1[a] += w1 * kj
                     e2[a] += w2 * kj
                     e3[a] += w3 * kj
-                    dk[n, j, a] += w0 * q0[a] + w1 * q1[a] + w2 * q2[a] + w3 * q3[a]
+                    dkc[j, a] += w0 * q0[a] + w1 * q1[a] + w2 * q2[a] + w3 * q3[a]
             for r in range(rows):
                 for a in range(d):
-                    dq[n, i0 + r, a] = dqb[r, a] * c
+                    dqn[i0 + r, a] = dqb[r, a] * c
         for j in range(s):
             for a in range(d):
-                dk[n, j, a] *= c
+                dkn[j, a] = dkc[j, a] * c
+                dvn[j, a] = dvc[j, a]
 
 
 _forward_kernel = serial_or_parallel(_forward_loops, parallel_from=1 << 12)
@@ -215,40 +225,99 @@ _backward_kernel = serial_or_parallel(_backward_loops, parallel_from=1 << 12)
 
 
 def check_attention(q_shape, k_shape, v_shape):
-    if len(q_shape) < 2 or len(k_shape) != len(q_shape) or k_shape != v_shape \
+    if len(q_shape) < 3 or len(k_shape) != len(q_shape) or k_shape != v_shape \
             or q_shape[-1] != k_shape[-1] or q_shape[:-2] != k_shape[:-2] \
             or k_shape[-2] < 1:
         raise ValueError(f"scaled_dot_product_attention: expected q (B, H, T, D), k and v "
                          f"(B, H, S, D); got q {q_shape}, k {k_shape}, v {v_shape}")
 
 
+def _attention(q, k, v, causal, out):
+    """Forward through the reference or the kernel, q, k, v (B, H, T, D) views of any
+    layout, into out (B, H, T, D); returns P (B·H, T, S)."""
+    if use_reference():
+        out[...], p = attention_reference(q, k, v, causal)
+        return p.reshape(-1, *p.shape[-2:])
+    p = np.empty((q.shape[0] * q.shape[1], q.shape[2], k.shape[2]), dtype=q.dtype)
+    _forward_kernel(q, k, v, causal, q.dtype.type(1 / np.sqrt(q.shape[-1])), out, p,
+                    q.dtype == np.float32)
+    return p
+
+
+def _attention_backward(g, q, k, v, p, causal, dq, dk, dv):
+    """Backward into dq, dk, dv (views of any layout)."""
+    if use_reference():
+        dq[...], dk[...], dv[...] = attention_backward_reference(
+            g, q, k, v, p.reshape(q.shape[:2] + p.shape[1:]))
+    else:
+        _backward_kernel(g, q, k, v, p, causal, q.dtype.type(1 / np.sqrt(q.shape[-1])),
+                         dq, dk, dv)
+
+
+def _heads_last(shape, dtype):
+    """An empty (B, H, T, D) array laid out as (B, T, H, D): joining its heads again,
+    transpose(1, 2).reshape(B, T, H·D), is then a view, not a copy."""
+    b, h, t, d = shape
+    return np.empty((b, t, h, d), dtype=dtype).transpose(0, 2, 1, 3)
+
+
 class AttentionFn(Function):
-    """Inputs q (..., T, D), k and v (..., S, D); option is_causal. Output (..., T, D)."""
+    """Inputs q (B, H, T, D), k and v (B, H, S, D), of any memory layout (the heads'
+    views of one projection are read where they lie); option is_causal. Output
+    (B, H, T, D), laid out so that joining the heads is a view."""
 
     @staticmethod
     def forward(ctx, q, k, v, is_causal=False):
         check_attention(q.shape, k.shape, v.shape)
-        lead, (t, d), s = q.shape[:-2], q.shape[-2:], k.shape[-2]
-        q3, k3, v3 = (np.ascontiguousarray(a, dtype=q.dtype).reshape(-1, a.shape[-2], d)
-                      for a in (q, k, v))
-        if use_reference():
-            out, p = attention_reference(q3, k3, v3, is_causal)
-        else:
-            out, p = np.empty_like(q3), np.empty((len(q3), t, s), dtype=q.dtype)
-            _forward_kernel(q3, k3, v3, bool(is_causal), q.dtype.type(1 / np.sqrt(d)), out,
-                            p, q.dtype == np.float32)
-        ctx.save_for_backward(q3, k3, v3, p, bool(is_causal), lead)
-        return out.reshape(lead + (t, d))
+        lead = q.shape[:-2]
+        q, k, v = (a.reshape((-1, 1) + a.shape[-2:]) if a.ndim != 4 else a
+                   for a in (q, k, v))
+        k, v = k.astype(q.dtype, copy=False), v.astype(q.dtype, copy=False)
+        out = _heads_last(q.shape, q.dtype)
+        p = _attention(q, k, v, bool(is_causal), out)
+        ctx.save_for_backward(q, k, v, p, bool(is_causal), lead)
+        return out.reshape(lead + q.shape[-2:]) if len(lead) != 2 else out
 
     @staticmethod
     def backward(ctx, g):
         q, k, v, p, causal, lead = ctx.saved
-        g = np.ascontiguousarray(g, dtype=q.dtype).reshape(q.shape)
-        if use_reference():
-            dq, dk, dv = attention_backward_reference(g, q, k, v, p)
-        else:
-            dq, dk, dv = np.empty_like(q), np.empty_like(k), np.empty_like(v)
-            _backward_kernel(g, q, k, v, p, causal, q.dtype.type(1 / np.sqrt(q.shape[-1])),
-                             dq, dk, dv)
-        return (dq.reshape(lead + q.shape[1:]), dk.reshape(lead + k.shape[1:]),
-                dv.reshape(lead + v.shape[1:]))
+        g = g.astype(q.dtype, copy=False).reshape(q.shape)
+        dq, dk, dv = (_heads_last(a.shape, q.dtype) for a in (q, k, v))
+        _attention_backward(g, q, k, v, p, causal, dq, dk, dv)
+        return tuple(a.reshape(lead + a.shape[-2:]) for a in (dq, dk, dv))
+
+
+class SelfAttentionFn(Function):
+    """Attention of a fused projection, as nn.CausalSelfAttention makes it: input qkv
+    (B, T, 3·D), the queries, keys and values of n_heads heads side by side; output
+    (B, T, D), the heads joined. The same kernels read each head where it lies in qkv
+    and write its gradient into one (B, T, 3·D) array: no split, no copy of a head."""
+
+    @staticmethod
+    def forward(ctx, qkv, n_heads=1, is_causal=True):
+        if qkv.ndim != 3 or qkv.shape[2] % (3 * n_heads):
+            raise ValueError(f"self-attention: expected qkv (B, T, 3·D) with D a multiple "
+                             f"of {n_heads} heads, got {qkv.shape}")
+        b, t, three_d = qkv.shape
+        q, k, v = _split_heads(qkv, n_heads)
+        out = _heads_last(q.shape, qkv.dtype)
+        p = _attention(q, k, v, bool(is_causal), out)
+        ctx.save_for_backward(qkv, p, n_heads, bool(is_causal))
+        return out.transpose(0, 2, 1, 3).reshape(b, t, three_d // 3)
+
+    @staticmethod
+    def backward(ctx, g):
+        qkv, p, n_heads, causal = ctx.saved
+        b, t, three_d = qkv.shape
+        q, k, v = _split_heads(qkv, n_heads)
+        g = g.astype(qkv.dtype, copy=False).reshape(b, t, n_heads, -1).transpose(0, 2, 1, 3)
+        dqkv = np.empty_like(qkv)
+        _attention_backward(g, q, k, v, p, causal, *_split_heads(dqkv, n_heads))
+        return dqkv
+
+
+def _split_heads(qkv, n_heads):
+    """Views q, k, v (B, H, T, D) of qkv (B, T, 3·H·D)."""
+    b, t, three_d = qkv.shape
+    parts = qkv.reshape(b, t, 3, n_heads, three_d // (3 * n_heads)).transpose(2, 0, 3, 1, 4)
+    return parts[0], parts[1], parts[2]
