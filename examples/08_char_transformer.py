@@ -30,6 +30,7 @@ import numpy as np
 
 from tinygrad_opt import use_sleeping_threads
 from tinygrad_opt.data import load
+from tinygrad_opt.memory import keep_freed_memory
 from tinygrad_opt.models import char_transformer, generate
 from tinygrad_opt.nn.functional import cross_entropy
 from tinygrad_opt.optim import SGD, AdamW, lr_scheduler
@@ -37,9 +38,9 @@ from tinygrad_opt.store.files import atomic_write_text
 from tinygrad_opt.train import Trainer
 
 FULL = dict(context=128, d_model=128, n_layers=4, n_heads=4, batch=32, steps=1500,
-            warmup=100, eval_every=250)
+            warmup=100, eval_every=100, sample_every=500)
 FAST = dict(context=64, d_model=64, n_layers=2, n_heads=4, batch=16, steps=400,
-            warmup=20, eval_every=100)
+            warmup=20, eval_every=100, sample_every=100)
 LR = {"adamw": 3e-3, "sgd": 0.3}
 GRID = {"adamw": (1e-3, 3e-3, 1e-2), "sgd": (0.1, 0.3, 1.0)}
 PROMPT = "It is a truth universally acknowledged"
@@ -56,10 +57,12 @@ def next_char_loss(logits, targets):
 
 
 class Sampler:
-    """After each evaluation: the losses in bits per character, and a sample."""
+    """After each evaluation: the losses in bits per character; every `sample_every`
+    steps, a sample of `length` characters."""
 
-    def __init__(self, corpus, every, length):
+    def __init__(self, corpus, every, length, sample_every):
         self.corpus, self.every, self.length = corpus, every, length
+        self.sample_every = sample_every
         self.t0 = time.perf_counter()
 
     def on_epoch_end(self, trainer, epoch, logs):
@@ -68,7 +71,7 @@ class Sampler:
         print(f"step {logs['step']:5d}  train {bits(logs['train_loss']):.3f}  "
               f"val {bits(logs['val_loss']):.3f} bits/char  ({logs['seconds']:.0f} s)",
               flush=True)
-        if self.length:
+        if self.length and logs["step"] % self.sample_every == 0:
             ids = generate(trainer.model, self.corpus.encode(PROMPT), self.length,
                            temperature=0.8, seed=epoch)
             print("    " + self.corpus.decode(ids).replace("\n", " ") + "\n", flush=True)
@@ -98,7 +101,7 @@ def train(size, optimizer="adamw", lr=None, seed=0, steps=None, sample=200, verb
     schedule.interval = "batch"                 # stepped after every batch
     trainer = Trainer(model, opt, loss=next_char_loss, metric=None, seed=seed,
                       clip_grad_norm=1.0, lr_scheduler=schedule, verbose=verbose,
-                      callbacks=[Sampler(corpus, every, sample)])
+                      callbacks=[Sampler(corpus, every, sample, size["sample_every"])])
     batch, context = size["batch"], size["context"]
     history = trainer.fit(corpus.batches(batch, context, every, seed=seed),
                           corpus.batches(batch, context, 20, seed=10_000 + seed,
@@ -118,7 +121,7 @@ def plot_curves(path, runs, title):
             ax.plot(steps, [bits(e["val_loss"]) for e in h], color=color, lw=1.5,
                     label=f"{label}, validation" if i == 0 else None)
             ax.plot(steps, [bits(e["train_loss"]) for e in h], color=color, lw=0.8,
-                    ls="--", label=f"{label}, training batch" if i == 0 else None)
+                    ls="--", label=f"{label}, training (mean since the last point)" if i == 0 else None)
     ax.set_xlabel("step")
     ax.set_ylabel("bits per character")
     ax.set_title(title, fontsize=10)
@@ -220,6 +223,7 @@ def main():
 
 if __name__ == "__main__":
     use_sleeping_threads(reexec=True)   # idle BLAS and Numba threads sleep: threads.py
+    keep_freed_memory()                 # each step's arrays reuse the last's: memory.py
     try:
         main()
     except KeyboardInterrupt:
