@@ -42,7 +42,7 @@ FULL = dict(context=128, d_model=128, n_layers=4, n_heads=4, batch=32, steps=150
 FAST = dict(context=64, d_model=64, n_layers=2, n_heads=4, batch=16, steps=400,
             warmup=20, eval_every=100, sample_every=100)
 LR = {"adamw": 3e-3, "sgd": 0.3}
-GRID = {"adamw": (1e-3, 3e-3, 1e-2), "sgd": (0.1, 0.3, 1.0)}
+GRID = {"adamw": (1e-3, 3e-3, 1e-2, 3e-2), "sgd": (0.1, 0.3, 1.0, 3.0)}
 PROMPT = "It is a truth universally acknowledged"
 
 
@@ -142,6 +142,9 @@ def compare(size, steps, sweep_steps, out):
                   f"after {sweep_steps} steps", flush=True)
     for name, losses in sweep.items():
         lr = min(losses, key=lambda k: (np.nan_to_num(losses[k], nan=np.inf), k))
+        if lr in (min(losses), max(losses)):
+            print(f"note: {name}'s best learning rate {lr:g} is at the edge of its grid "
+                  f"{sorted(losses)}: widen GRID", flush=True)
         for seed in (0, 1):
             history, _ = train(size, name, lr, seed, steps, sample=0)
             runs.setdefault(f"{name} lr {lr:g}", []).append(history)

@@ -66,6 +66,42 @@ def _all_finite(a):
 _finite = jit(_all_finite, inline=True)
 
 
+def _row_max(x, n):
+    """max of x[:n] in eight interleaved lanes: eight independent comparisons a round,
+    which the processor overlaps (one running maximum waits for each comparison)."""
+    m = np.full(8, -np.inf, dtype=x.dtype)
+    j = 0
+    while j + 8 <= n:
+        for u in range(8):
+            m[u] = max(m[u], x[j + u])
+        j += 8
+    top = -np.inf
+    for u in range(8):
+        top = max(top, m[u])
+    for i in range(j, n):
+        top = max(top, x[i])
+    return top
+
+
+def _row_dot(x, y, n):
+    """sum of x[:n]·y[:n] in eight interleaved lanes, as _row_max (an order of the sum
+    of its own: the reference's numpy sums pairwise)."""
+    acc = np.zeros(8, dtype=x.dtype)
+    j = 0
+    while j + 8 <= n:
+        for u in range(8):
+            acc[u] += x[j + u] * y[j + u]
+        j += 8
+    total = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
+    for i in range(j, n):
+        total += x[i] * y[i]
+    return total
+
+
+row_max = jit(_row_max, inline=True)
+row_dot = jit(_row_dot, inline=True)
+
+
 def _forward_loops(q, k, v, causal, c, out, p, float32):
     """Queries in blocks of four rows: each key and value read serves four rows."""
     batch, heads, t, d = q.shape
@@ -80,6 +116,7 @@ def _forward_loops(q, k, v, causal, c, out, p, float32):
         qp = np.zeros((t + 3, d), dtype=q.dtype)        # q, padded to whole blocks
         qp[:t] = qn
         scores = np.empty((4, s), dtype=q.dtype)
+        ones = np.ones(s, dtype=q.dtype)
         o = np.empty((4, d), dtype=q.dtype)
         # The reference multiplies every value by its P, 0 where masked: an inf or NaN
         # value then gives NaN (0 * inf) even where masked, so the kernel reads masked
@@ -106,15 +143,12 @@ def _forward_loops(q, k, v, causal, c, out, p, float32):
             for r in range(rows):                       # softmax, row by row
                 row, sr = p[n, i0 + r], scores[r]
                 own = min(i0 + r + 1, s) if causal else s
-                top = -np.inf
                 for j in range(own):
                     row[j] = sr[j] * c
-                    top = max(top, row[j])
+                top = row_max(row, own)
                 for j in range(own):
                     row[j] = exp32(row[j] - top) if float32 else np.exp(row[j] - top)
-                total = row[0] * 0
-                for j in range(own):
-                    total += row[j]
+                total = row_dot(row, ones, own)
                 for j in range(own, s):
                     row[j] = 0
                 if total != total or top != top:        # a NaN or inf score, as numpy:
@@ -195,9 +229,7 @@ def _backward_loops(g, q, k, v, p, causal, c, dq, dk, dv):
                     d3[j] += ga3 * vj
             for r in range(4):                          # d scores, row by row
                 row, dr = (p0, p1, p2, p3)[r], ds[r]
-                dot = dr[0] * 0
-                for j in range(seen):
-                    dot += dr[j] * row[j]
+                dot = row_dot(dr, row, seen)
                 for j in range(seen):
                     dr[j] = row[j] * (dr[j] - dot)
             dqb[:] = 0
