@@ -42,7 +42,7 @@ FULL = dict(context=128, d_model=128, n_layers=4, n_heads=4, batch=32, steps=150
 FAST = dict(context=64, d_model=64, n_layers=2, n_heads=4, batch=16, steps=400,
             warmup=20, eval_every=100, sample_every=100)
 LR = {"adamw": 3e-3, "sgd": 0.3}
-GRID = {"adamw": (1e-3, 3e-3, 1e-2, 3e-2), "sgd": (0.1, 0.3, 1.0, 3.0)}
+GRID = {"adamw": (1e-3, 3e-3, 1e-2, 3e-2), "sgd": (0.3, 1.0, 3.0, 10.0, 30.0)}
 PROMPT = "It is a truth universally acknowledged"
 
 
@@ -130,11 +130,11 @@ def plot_curves(path, runs, title):
     save(fig, path)
 
 
-def compare(size, steps, sweep_steps, out):
+def compare(size, steps, sweep_steps, out, grid=None):
     """The sweep, then the best learning rate of each rule on two seeds."""
     sweep_steps = sweep_steps or max(size["warmup"] + 1, steps // 5)
     sweep, runs = {}, {}
-    for name, grid in GRID.items():
+    for name, grid in (grid or GRID).items():
         for lr in grid:
             history, _ = train(size, name, lr, 0, sweep_steps, sample=0)
             sweep.setdefault(name, {})[lr] = history[-1]["val_loss"]
@@ -188,6 +188,23 @@ def plot_comparison(path, sweep, sweep_steps, runs):
     save(fig, path)
 
 
+def parse_grid(ap, text):
+    """'adamw=1e-3,1e-2;sgd=0.3,3' -> {"adamw": (0.001, 0.01), "sgd": (0.3, 3.0)}."""
+    grid = {}
+    for part in text.split(";"):
+        name, _, values = part.partition("=")
+        name = name.strip()
+        if name not in LR:
+            ap.error(f"--grid: unknown optimizer {name!r} (choose from {sorted(LR)})")
+        try:
+            grid[name] = tuple(float(v) for v in values.split(","))
+        except ValueError:
+            ap.error(f"--grid: {values!r} is not a list of learning rates")
+        if not all(v > 0 for v in grid[name]):
+            ap.error(f"--grid: learning rates must be positive, got {values!r}")
+    return grid
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--fast", action="store_true", help="a small model, 400 steps")
@@ -198,6 +215,9 @@ def main():
     ap.add_argument("--out", default=None, help="write the history and figures here")
     ap.add_argument("--compare", action="store_true",
                     help="AdamW against SGD with momentum, two seeds each")
+    ap.add_argument("--grid", default=None,
+                    help="--compare's learning rates, e.g. 'adamw=1e-3,1e-2;sgd=0.3,3' "
+                         "(default: GRID)")
     ap.add_argument("--sweep-steps", type=int, default=None,
                     help="steps of each learning rate of --compare's sweep (default: a "
                          "fifth of --steps)")
@@ -208,7 +228,8 @@ def main():
     if args.out:
         os.makedirs(args.out, exist_ok=True)
     if args.compare:
-        compare(size, args.steps or size["steps"], args.sweep_steps, args.out)
+        compare(size, args.steps or size["steps"], args.sweep_steps, args.out,
+                parse_grid(ap, args.grid) if args.grid else None)
         return
     history, model = train(size, args.optimizer, args.lr, args.seed, args.steps)
     last = history[-1]

@@ -98,6 +98,18 @@ def _row_dot(x, y, n):
     return total
 
 
+def _add_four(o0, o1, o2, o3, w0, w1, w2, w3, x, n):
+    """o_r[:n] += w_r · x[:n] for four rows r: one read of x serves four rows (the
+    products of a block of four query rows)."""
+    for j in range(n):
+        xj = x[j]
+        o0[j] += w0 * xj
+        o1[j] += w1 * xj
+        o2[j] += w2 * xj
+        o3[j] += w3 * xj
+
+
+add_four = jit(_add_four, inline=True)
 row_max = jit(_row_max, inline=True)
 row_dot = jit(_row_dot, inline=True)
 
@@ -125,20 +137,11 @@ def _forward_loops(q, k, v, causal, c, out, p, float32):
         for i0 in range(0, t, 4):
             rows = min(4, t - i0)
             seen = min(i0 + 4, s) if causal else s      # keys the block's rows may see
+            scores[:, :seen] = 0
             s0, s1, s2, s3 = scores[0], scores[1], scores[2], scores[3]
-            for j in range(seen):
-                s0[j] = 0
-                s1[j] = 0
-                s2[j] = 0
-                s3[j] = 0
             for a in range(d):                          # scores = q · kᵀ, four rows
-                q0, q1, q2, q3 = qp[i0, a], qp[i0 + 1, a], qp[i0 + 2, a], qp[i0 + 3, a]
-                for j in range(seen):
-                    kj = kt[a, j]
-                    s0[j] += q0 * kj
-                    s1[j] += q1 * kj
-                    s2[j] += q2 * kj
-                    s3[j] += q3 * kj
+                add_four(s0, s1, s2, s3, qp[i0, a], qp[i0 + 1, a], qp[i0 + 2, a],
+                         qp[i0 + 3, a], kt[a], seen)
             any_nan = False
             for r in range(rows):                       # softmax, row by row
                 row, sr = p[n, i0 + r], scores[r]
@@ -163,14 +166,8 @@ def _forward_loops(q, k, v, causal, c, out, p, float32):
             last = rows - 1
             p0, p1 = p[n, i0], p[n, i0 + min(1, last)]
             p2, p3 = p[n, i0 + min(2, last)], p[n, i0 + last]
-            for j in range(s if read_masked or any_nan else seen):
-                w0, w1, w2, w3 = p0[j], p1[j], p2[j], p3[j]   # out = P · v, four rows
-                for a in range(d):
-                    vj = vc[j, a]
-                    o0[a] += w0 * vj
-                    o1[a] += w1 * vj
-                    o2[a] += w2 * vj
-                    o3[a] += w3 * vj
+            for j in range(s if read_masked or any_nan else seen):   # out = P · v
+                add_four(o0, o1, o2, o3, p0[j], p1[j], p2[j], p3[j], vc[j], d)
             for r in range(rows):
                 for a in range(d):
                     on[i0 + r, a] = o[r, a]
@@ -213,20 +210,10 @@ def _backward_loops(g, q, k, v, p, causal, c, dq, dk, dv):
                 w0, w1, w2, w3 = p0[j], p1[j], p2[j], p3[j]
                 for a in range(d):
                     dvc[j, a] += w0 * g0[a] + w1 * g1[a] + w2 * g2[a] + w3 * g3[a]
+            ds[:, :seen] = 0
             d0, d1, d2, d3 = ds[0], ds[1], ds[2], ds[3]
-            for j in range(seen):
-                d0[j] = 0
-                d1[j] = 0
-                d2[j] = 0
-                d3[j] = 0
             for a in range(d):                          # d P = g · vᵀ, four rows
-                ga0, ga1, ga2, ga3 = g0[a], g1[a], g2[a], g3[a]
-                for j in range(seen):
-                    vj = vt[a, j]
-                    d0[j] += ga0 * vj
-                    d1[j] += ga1 * vj
-                    d2[j] += ga2 * vj
-                    d3[j] += ga3 * vj
+                add_four(d0, d1, d2, d3, g0[a], g1[a], g2[a], g3[a], vt[a], seen)
             for r in range(4):                          # d scores, row by row
                 row, dr = (p0, p1, p2, p3)[r], ds[r]
                 dot = row_dot(dr, row, seen)
@@ -236,12 +223,8 @@ def _backward_loops(g, q, k, v, p, causal, c, dq, dk, dv):
             e0, e1, e2, e3 = dqb[0], dqb[1], dqb[2], dqb[3]
             for j in range(seen):                       # d q = d scores · k; d k
                 w0, w1, w2, w3 = d0[j], d1[j], d2[j], d3[j]
+                add_four(e0, e1, e2, e3, w0, w1, w2, w3, kc[j], d)
                 for a in range(d):
-                    kj = kc[j, a]
-                    e0[a] += w0 * kj
-                    e1[a] += w1 * kj
-                    e2[a] += w2 * kj
-                    e3[a] += w3 * kj
                     dkc[j, a] += w0 * q0[a] + w1 * q1[a] + w2 * q2[a] + w3 * q3[a]
             for r in range(rows):
                 for a in range(d):
