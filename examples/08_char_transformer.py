@@ -166,13 +166,22 @@ def plot_comparison(path, sweep, sweep_steps, runs):
     plt = pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4),
                                       gridspec_kw=dict(width_ratios=(1, 1.6)))
+    ceiling = 6.5          # above a uniform guess over the vocabulary (log2 81 = 6.34)
     for (name, losses), color in zip(sweep.items(), colors(len(sweep))):
         lrs = sorted(losses)
-        left.plot(lrs, [bits(losses[lr]) for lr in lrs], "o-", color=color, label=name)
+        values = [bits(losses[lr]) for lr in lrs]
+        left.plot(lrs, np.minimum(values, ceiling), "o-", color=color, label=name)
+        for lr, value in zip(lrs, values):
+            if not value <= ceiling:         # diverged (or NaN): marked at the top
+                left.plot([lr], [ceiling], "^", color=color, ms=9)
+                left.annotate(f"{value:.0f}" if np.isfinite(value) else "NaN",
+                              (lr, ceiling), textcoords="offset points", xytext=(0, -14),
+                              ha="center", fontsize=7, color=color)
+    left.set_ylim(top=ceiling + 0.15)
     left.set_xscale("log")
     left.set_xlabel("peak learning rate")
     left.set_ylabel("validation bits per character")
-    left.set_title(f"sweep: {sweep_steps} steps, seed 0", fontsize=10)
+    left.set_title(f"sweep: {sweep_steps} steps, seed 0 (▲ diverged)", fontsize=10)
     left.grid(alpha=0.3)
     left.legend(fontsize=8)
     for (label, histories), color in zip(runs.items(), colors(len(runs))):
@@ -215,6 +224,8 @@ def main():
     ap.add_argument("--out", default=None, help="write the history and figures here")
     ap.add_argument("--compare", action="store_true",
                     help="AdamW against SGD with momentum, two seeds each")
+    ap.add_argument("--replot", metavar="DIR", default=None,
+                    help="redraw DIR/adam_vs_sgd.png from DIR/adam_vs_sgd.json")
     ap.add_argument("--grid", default=None,
                     help="--compare's learning rates, e.g. 'adamw=1e-3,1e-2;sgd=0.3,3' "
                          "(default: GRID)")
@@ -227,6 +238,12 @@ def main():
         ap.error(f"--steps must be more than the warm-up's {size['warmup']} steps")
     if args.out:
         os.makedirs(args.out, exist_ok=True)
+    if args.replot:
+        saved = json.load(open(os.path.join(args.replot, "adam_vs_sgd.json")))
+        sweep = {k: {float(lr): v for lr, v in d.items()} for k, d in saved["sweep"].items()}
+        plot_comparison(os.path.join(args.replot, "adam_vs_sgd.png"), sweep,
+                        saved["sweep_steps"], saved["runs"])
+        return
     if args.compare:
         compare(size, args.steps or size["steps"], args.sweep_steps, args.out,
                 parse_grid(ap, args.grid) if args.grid else None)
