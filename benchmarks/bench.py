@@ -30,7 +30,6 @@ import time
 import numpy as np
 
 from tinygrad_opt import Tensor, use_sleeping_threads
-from tinygrad_opt.memory import keep_freed_memory
 from tinygrad_opt.models import article_cnn
 from tinygrad_opt.nn.functional import softmax_cross_entropy
 from tinygrad_opt.ops import conv, dropout, fused, pool
@@ -334,7 +333,6 @@ def transformer_workload(repeat):
     """examples/08's model, batch 32 windows of context 128, AdamW: `repeat` training
     steps after three to warm up; a JSON line with the median step and the peak RSS."""
     from tinygrad_opt.data import load
-    keep_freed_memory()                     # as examples/08 runs (memory.py)
     from tinygrad_opt.models import char_transformer
     from tinygrad_opt.nn.functional import cross_entropy
     from tinygrad_opt.optim import AdamW
@@ -409,7 +407,6 @@ def bench_compile():
 
 def main():
     use_sleeping_threads(reexec=True)     # the entry points' thread policy (threads.py)
-    keep_freed_memory()                   # and the memory policy (memory.py)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=30,
                     help="timed repeats of each kernel and step (default 30); with "

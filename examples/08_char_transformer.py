@@ -30,7 +30,6 @@ import numpy as np
 
 from tinygrad_opt import use_sleeping_threads
 from tinygrad_opt.data import load
-from tinygrad_opt.memory import keep_freed_memory
 from tinygrad_opt.models import char_transformer, generate
 from tinygrad_opt.nn.functional import cross_entropy
 from tinygrad_opt.optim import SGD, AdamW, lr_scheduler
@@ -264,7 +263,6 @@ def main():
 
 if __name__ == "__main__":
     use_sleeping_threads(reexec=True)   # idle BLAS and Numba threads sleep: threads.py
-    keep_freed_memory()                 # each step's arrays reuse the last's: memory.py
     try:
         main()
     except KeyboardInterrupt:
