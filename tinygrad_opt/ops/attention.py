@@ -1,5 +1,5 @@
-"""Scaled dot-product attention (Vaswani et al. 2017), one op each way, for q (N, T, D)
-and k, v (N, S, D), N the batch and head axes together:
+"""Scaled dot-product attention (Vaswani et al. 2017), one op each way, for q (B, H, T, D)
+and k, v (B, H, S, D), per head of each sample:
 
     scores = q · kᵀ · c                  c = 1 / sqrt(D)              (T, S) per head
     P = softmax(scores) along S          (causal: scores[i, j] = -inf for j > i, so
@@ -16,11 +16,13 @@ and backward, with g the gradient of out:
 
 The op keeps P (T x S per head) for the backward pass and nothing else of the scores.
 The reference computes each line with numpy's batched products. The kernels run one
-head per thread (heads in parallel: each writes only its own outputs), and a head's
-(T x S) scores stay in cache between its products, its softmax and its P · v; under a
-causal mask they skip the masked half of every product. Their sums run in another
+head per thread (heads in parallel: each writes only its own outputs), copy the head
+into contiguous rows (the heads may be views of one fused projection: SelfAttentionFn),
+take the queries four rows at a time (each key and value read serves four rows), and
+keep a block's scores in cache between its products, its softmax and its P · v; under
+a causal mask they skip the masked half of every product. Their sums run in another
 order than BLAS's, so the two paths agree to rounding, not bit for bit (tests/
-test_kernels.py); NaN and inf propagate as in the reference.
+test_kernels.py); NaN and inf come out where the reference's products put them.
 """
 import numpy as np
 
