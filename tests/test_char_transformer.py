@@ -71,3 +71,20 @@ def test_linear_takes_any_leading_axes_and_no_bias():
     with pytest.raises(ValueError, match=r"linear expected input \(\.\.\., 4\) for a weight "
                                          r"of shape \(3, 4\), got \(2, 5\)"):
         linear(Tensor(np.ones((2, 5))), layer.weight)
+
+
+def test_the_reference_switch_runs_the_whole_model_on_numpy_to_the_same_numbers():
+    """One training step's loss and every gradient, through the kernels and through the
+    numpy references (the reference switch), agree to float32 rounding."""
+    from tinygrad_opt import reference
+    corpus = load("austen")
+    x, y = corpus.batch(4, 32, 0)
+    results = []
+    for ref in (False, True):
+        model = _small(vocab=corpus.vocab_size)
+        with reference(ref):
+            loss = cross_entropy(model(x).reshape(-1, corpus.vocab_size), y.reshape(-1))
+            loss.backward()
+        results.append([loss.data] + [p.grad for p in model.parameters()])
+    for got, want in zip(*results):
+        np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-6)
