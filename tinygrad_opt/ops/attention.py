@@ -121,8 +121,8 @@ def _forward_loops(q, k, v, causal, c, out, p, float32):
     batch, heads, t, d = q.shape
     s = k.shape[2]
     for n in prange(batch * heads):
-        qn, kn, vn, on = q[n // heads, n % heads], k[n // heads, n % heads], \
-            v[n // heads, n % heads], out[n // heads, n % heads]
+        b, h = n // heads, n % heads
+        qn, kn, vn, on = q[b, h], k[b, h], v[b, h], out[b, h]
         # Each head copied out of wherever it lies (a view of the fused projection):
         # the loops below then run over contiguous rows, which LLVM vectorises.
         kt = np.ascontiguousarray(kn.T)                 # (D, S): rows run along keys
@@ -131,6 +131,7 @@ def _forward_loops(q, k, v, causal, c, out, p, float32):
         qp[:t] = qn
         scores = np.empty((4, s), dtype=q.dtype)
         ones = np.ones(s, dtype=q.dtype)
+        zeros = np.zeros(s, dtype=q.dtype)                # the rows past a last block
         o = np.empty((4, d), dtype=q.dtype)
         # The reference multiplies every value by its P, 0 where masked: an inf or NaN
         # value then gives NaN (0 * inf) even where masked, so the kernel reads masked
@@ -165,9 +166,10 @@ def _forward_loops(q, k, v, causal, c, out, p, float32):
                         row[j] = row[j] / total
             o[:] = 0
             o0, o1, o2, o3 = o[0], o[1], o[2], o[3]
-            last = rows - 1
-            p0, p1 = p[n, i0], p[n, i0 + min(1, last)]
-            p2, p3 = p[n, i0 + min(2, last)], p[n, i0 + last]
+            p0 = p[n, i0]
+            p1 = p[n, i0 + 1] if rows > 1 else zeros
+            p2 = p[n, i0 + 2] if rows > 2 else zeros
+            p3 = p[n, i0 + 3] if rows > 3 else zeros
             for j in range(s if read_masked or any_nan else seen):   # out = P · v
                 add_four(o0, o1, o2, o3, p0[j], p1[j], p2[j], p3[j], vc[j], d)
             for r in range(rows):
@@ -191,7 +193,7 @@ def _backward_loops(g, q, k, v, p, causal, c, dq, dk, dv):
         qp[:t] = qn
         gp = np.zeros((t + 3, d), dtype=q.dtype)
         gp[:t] = gn
-        zeros = np.zeros(s, dtype=q.dtype)
+        zeros = np.zeros(s, dtype=q.dtype)                # the rows past a last block
         ds = np.empty((4, s), dtype=q.dtype)
         dqb = np.empty((4, d), dtype=q.dtype)
         # As in the forward pass: the reference's products read the masked entries (as
