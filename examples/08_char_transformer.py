@@ -10,8 +10,9 @@ it learns, and the validation loss in nats and in bits per character.
 
 The model: context 128, d_model 128, 4 layers of 4 heads (0.8 million parameters),
 batch 32 windows of Austen's six novels (the validation text is the last tenth of each
-book). --fast trains a smaller model (context 64, d_model 64, 2 layers) for 400 steps. --out DIR writes the run's
-history (char_transformer.json) and its learning curve (char_transformer.png).
+book). --fast trains a smaller model (context 64, d_model 64, 2 layers) for 400 steps.
+--out DIR writes the run's history (char_transformer.json) and its learning curve
+(char_transformer.png).
 
 --compare puts AdamW against SGD with momentum (Nesterov's form off, PyTorch's SGD) at
 each one's best learning rate: it trains each rule at each learning rate of GRID for
@@ -82,9 +83,9 @@ def make_optimizer(name, params, lr):
     return SGD(params, lr=lr, momentum=0.9, preset="torch")
 
 
-def train(size, optimizer="adamw", lr=None, seed=0, steps=None, sample=200, verbose=0):
-    """One run; returns its history (one entry per evaluation) and the model."""
-    corpus = load("austen")
+def train(corpus, size, optimizer="adamw", lr=None, seed=0, steps=None, sample=200,
+          verbose=0):
+    """One run; returns its history (one entry per evaluation)."""
     steps = steps or size["steps"]
     every = min(size["eval_every"], steps)
     model = char_transformer(corpus.vocab_size, context=size["context"],
@@ -106,7 +107,7 @@ def train(size, optimizer="adamw", lr=None, seed=0, steps=None, sample=200, verb
                           corpus.batches(batch, context, 20, seed=10_000 + seed,
                                          split="val"),
                           epochs=steps // every, desc=f"{optimizer} ")
-    return list(history), model
+    return list(history)
 
 
 def plot_curves(path, runs, title):
@@ -119,8 +120,9 @@ def plot_curves(path, runs, title):
             steps = [e["step"] for e in h]
             ax.plot(steps, [bits(e["val_loss"]) for e in h], color=color, lw=1.5,
                     label=f"{label}, validation" if i == 0 else None)
-            ax.plot(steps, [bits(e["train_loss"]) for e in h], color=color, lw=0.8,
-                    ls="--", label=f"{label}, training (mean since the last point)" if i == 0 else None)
+            ax.plot(steps, [bits(e["train_loss"]) for e in h], color=color, lw=0.8, ls="--",
+                    label=f"{label}, training (mean since the last point)" if i == 0
+                    else None)
     ax.set_xlabel("step")
     ax.set_ylabel("bits per character")
     ax.set_title(title, fontsize=10)
@@ -129,13 +131,13 @@ def plot_curves(path, runs, title):
     save(fig, path)
 
 
-def compare(size, steps, sweep_steps, out, grid=None):
+def compare(corpus, size, steps, sweep_steps, out, grid=None):
     """The sweep, then the best learning rate of each rule on two seeds."""
     sweep_steps = sweep_steps or max(size["warmup"] + 1, steps // 5)
     sweep, runs = {}, {}
-    for name, grid in (grid or GRID).items():
-        for lr in grid:
-            history, _ = train(size, name, lr, 0, sweep_steps, sample=0)
+    for name, rates in (grid or GRID).items():
+        for lr in rates:
+            history = train(corpus, size, name, lr, 0, sweep_steps, sample=0)
             sweep.setdefault(name, {})[lr] = history[-1]["val_loss"]
             print(f"sweep {name} lr {lr:g}: {bits(history[-1]['val_loss']):.3f} bits/char "
                   f"after {sweep_steps} steps", flush=True)
@@ -145,7 +147,7 @@ def compare(size, steps, sweep_steps, out, grid=None):
             print(f"note: {name}'s best learning rate {lr:g} is at the edge of its grid "
                   f"{sorted(losses)}: widen GRID", flush=True)
         for seed in (0, 1):
-            history, _ = train(size, name, lr, seed, steps, sample=0)
+            history = train(corpus, size, name, lr, seed, steps, sample=0)
             runs.setdefault(f"{name} lr {lr:g}", []).append(history)
     for label, histories in runs.items():
         final = [bits(h[-1]["val_loss"]) for h in histories]
@@ -244,10 +246,10 @@ def main():
                         saved["sweep_steps"], saved["runs"])
         return
     if args.compare:
-        compare(size, args.steps or size["steps"], args.sweep_steps, args.out,
-                parse_grid(ap, args.grid) if args.grid else None)
+        compare(load("austen"), size, args.steps or size["steps"], args.sweep_steps,
+                args.out, parse_grid(ap, args.grid) if args.grid else None)
         return
-    history, model = train(size, args.optimizer, args.lr, args.seed, args.steps)
+    history = train(load("austen"), size, args.optimizer, args.lr, args.seed, args.steps)
     last = history[-1]
     print(f"validation loss {last['val_loss']:.4f} nats, {bits(last['val_loss']):.3f} "
           f"bits per character, after {last['step']} steps ({last['seconds']:.0f} s)")
