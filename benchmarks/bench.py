@@ -54,13 +54,13 @@ def bench_model(repeat, batch=64):
     rng = np.random.default_rng(0)
     x = Tensor(rng.uniform(0, 1, (batch, 1, 28, 28)).astype(np.float32))
     y = rng.integers(0, 10, batch)
-    where_time_goes(f"article model, batch {batch}", model, Adam(model.parameters()),
+    where_time_goes(f"article model, batch {batch}", Adam(model.parameters()),
                     lambda: softmax_cross_entropy(model(x), y), batch, "samples", repeat)
 
 
-def bench_transformer(repeat):
-    """A training step of examples/08's character transformer (batch 32, context 128,
-    d_model 128, 4 layers, 4 heads, AdamW), and where its time goes."""
+def transformer():
+    """examples/08's character transformer (context 128, d_model 128, 4 layers, 4
+    heads) with AdamW as the example trains it: (corpus, optimizer, loss of a batch)."""
     from tinygrad_opt.data import load
     from tinygrad_opt.models import char_transformer
     from tinygrad_opt.nn.functional import cross_entropy
@@ -68,15 +68,21 @@ def bench_transformer(repeat):
 
     corpus = load("austen")
     model = char_transformer(corpus.vocab_size, seed=0)
-    x, y = corpus.batch(32, 128, 0)
     opt = AdamW(model.parameters(), lr=3e-3, weight_decay=0.01, preset="torch")
-    where_time_goes("character transformer, batch 32 x context 128", model, opt,
-                    lambda: cross_entropy(model(x).reshape(-1, corpus.vocab_size),
-                                          y.reshape(-1)),
-                    32 * 128, "tokens", repeat)
+    return corpus, opt, lambda x, y: cross_entropy(
+        model(x).reshape(-1, corpus.vocab_size), y.reshape(-1))
 
 
-def where_time_goes(title, model, opt, loss_fn, batch, unit, repeat):
+def bench_transformer(repeat):
+    """A training step of the character transformer (batch 32, context 128), and where
+    its time goes."""
+    corpus, opt, loss_of = transformer()
+    x, y = corpus.batch(32, 128, 0)
+    where_time_goes("character transformer, batch 32 x context 128", opt,
+                    lambda: loss_of(x, y), 32 * 128, "tokens", repeat)
+
+
+def where_time_goes(title, opt, loss_fn, batch, unit, repeat):
     """Forward+backward and the full step (median ms), then each op's forward and
     backward, timed around the op (median per step), and the optimizer's update."""
     def fwd_bwd():
@@ -330,21 +336,15 @@ def workload(name, repeat, limit):
 
 
 def transformer_workload(repeat):
-    """examples/08's model, batch 32 windows of context 128, AdamW: `repeat` training
+    """The character transformer, batch 32 windows of context 128: `repeat` training
     steps after three to warm up; a JSON line with the median step and the peak RSS."""
-    from tinygrad_opt.data import load
-    from tinygrad_opt.models import char_transformer
-    from tinygrad_opt.nn.functional import cross_entropy
-    from tinygrad_opt.optim import AdamW
-    corpus = load("austen")
-    model = char_transformer(corpus.vocab_size, seed=0)
-    opt = AdamW(model.parameters(), lr=3e-3, weight_decay=0.01, preset="torch")
+    corpus, opt, loss_of = transformer()
     rng = np.random.default_rng(0)
     times = []
     for _ in range(repeat + 3):             # three steps to warm up
         x, y = corpus.batch(32, 128, rng)
         t0 = time.perf_counter()
-        loss = cross_entropy(model(x).reshape(-1, corpus.vocab_size), y.reshape(-1))
+        loss = loss_of(x, y)
         opt.zero_grad()
         loss.backward()
         opt.step()
