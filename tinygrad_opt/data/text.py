@@ -84,7 +84,7 @@ class TextBatches:
     every pass when `fresh` (the same windows each time), kept across passes if not."""
 
     def __init__(self, ids, batch_size, context, steps, seed=0, fresh=False):
-        if not isinstance(steps, (int, np.integer)) or steps < 1:
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
             raise ValueError(f"steps must be a whole number >= 1, got {steps!r}")
         windows(ids, 1, context, 0)                 # refuses a text shorter than a window
         self.ids, self.batch_size, self.context = ids, batch_size, context

@@ -18,6 +18,17 @@ def is_number(v):
             and not math.isnan(v))
 
 
+def check_whole(name, value, low=1, none_means=None):
+    """A whole number >= low (not a bool, a float or a string), or None where
+    `none_means` says what None stands for; ValueError naming `name` otherwise."""
+    if value is None and none_means:
+        return
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) \
+            or value < low:
+        extra = f" or None ({none_means})" if none_means else ""
+        raise ValueError(f"{name} must be a whole number >= {low}{extra}, got {value!r}")
+
+
 def typed(name, values, kinds):
     """`values` as Python values of the kinds of `kinds` (its defaults), or ValueError
     naming the rule `name`, the key and the value."""

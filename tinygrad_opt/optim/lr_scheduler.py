@@ -22,6 +22,7 @@ import numbers
 from bisect import bisect_right
 from collections import Counter
 
+from .hyper import check_whole
 from .optimizer import Optimizer
 
 
@@ -136,11 +137,6 @@ def _like(value, ref):
     return True
 
 
-def _check_whole(name, value, low=1):
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name} must be a whole number >= {low}, got {value!r}")
-
-
 def _check_factor(name, value, low=0.0, high=math.inf, low_open=True):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) \
             or value < low or (low_open and value == low) or value > high:
@@ -167,7 +163,7 @@ class StepLR(LRScheduler):
     """lr multiplied by gamma every step_size epochs: base_lr · gamma^(epoch // step_size)."""
 
     def __init__(self, optimizer, step_size, gamma=0.1, last_epoch=-1):
-        _check_whole("StepLR: step_size", step_size)
+        check_whole("StepLR: step_size", step_size)
         _check_factor("StepLR: gamma", gamma)
         self.step_size, self.gamma = step_size, gamma
         super().__init__(optimizer, last_epoch)
@@ -187,7 +183,7 @@ class MultiStepLR(LRScheduler):
     def __init__(self, optimizer, milestones, gamma=0.1, last_epoch=-1):
         milestones = list(milestones)
         for m in milestones:
-            _check_whole("MultiStepLR: a milestone", m)
+            check_whole("MultiStepLR: a milestone", m)
         _check_factor("MultiStepLR: gamma", gamma)
         self.milestones, self.gamma = Counter(milestones), gamma
         super().__init__(optimizer, last_epoch)
@@ -238,7 +234,7 @@ class LinearLR(LRScheduler):
                  last_epoch=-1):
         _check_factor("LinearLR: start_factor", start_factor, 0.0, 1.0)
         _check_factor("LinearLR: end_factor", end_factor, 0.0, 1.0, low_open=False)
-        _check_whole("LinearLR: total_iters", total_iters)
+        check_whole("LinearLR: total_iters", total_iters)
         self.start_factor, self.end_factor = start_factor, end_factor
         self.total_iters = total_iters
         super().__init__(optimizer, last_epoch)
@@ -263,7 +259,7 @@ class CosineAnnealingLR(LRScheduler):
     cosine past T_max (back up to base_lr at 2·T_max), as PyTorch's does."""
 
     def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1):
-        _check_whole("CosineAnnealingLR: T_max", T_max)
+        check_whole("CosineAnnealingLR: T_max", T_max)
         _check_factor("CosineAnnealingLR: eta_min", eta_min, 0.0, low_open=False)
         self.T_max, self.eta_min = T_max, eta_min
         super().__init__(optimizer, last_epoch)
@@ -414,12 +410,12 @@ class OneCycleLR(LRScheduler):
 def _one_cycle_steps(total_steps, epochs, steps_per_epoch):
     """OneCycleLR's length: total_steps, or epochs x steps_per_epoch."""
     if total_steps is not None:
-        _check_whole("OneCycleLR: total_steps", total_steps)
+        check_whole("OneCycleLR: total_steps", total_steps)
         return total_steps
     if epochs is None or steps_per_epoch is None:
         raise ValueError("OneCycleLR: give total_steps, or epochs and steps_per_epoch")
-    _check_whole("OneCycleLR: epochs", epochs)
-    _check_whole("OneCycleLR: steps_per_epoch", steps_per_epoch)
+    check_whole("OneCycleLR: epochs", epochs)
+    check_whole("OneCycleLR: steps_per_epoch", steps_per_epoch)
     return epochs * steps_per_epoch
 
 
@@ -469,8 +465,8 @@ class ReduceLROnPlateau(LRScheduler):
             raise ValueError(f"ReduceLROnPlateau: mode must be 'min' or 'max' and "
                              f"threshold_mode 'rel' or 'abs', got {mode!r}, "
                              f"{threshold_mode!r}")
-        _check_whole("ReduceLROnPlateau: patience", patience, 0)
-        _check_whole("ReduceLROnPlateau: cooldown", cooldown, 0)
+        check_whole("ReduceLROnPlateau: patience", patience, 0)
+        check_whole("ReduceLROnPlateau: cooldown", cooldown, 0)
         n = len(optimizer.param_groups)
         self.min_lrs = list(min_lr) if isinstance(min_lr, (list, tuple)) else [min_lr] * n
         if len(self.min_lrs) != n:

@@ -1,6 +1,5 @@
 """The training loop: batches, forward, loss, backward, step, evaluation, checkpoints."""
 import math
-import numbers
 import os
 import time
 
@@ -12,6 +11,7 @@ from ..data.loader import batch_indices, chunks
 from ..nn.functional import softmax_cross_entropy
 from ..nn.utils import clip_grad_norm_
 from ..optim import Optimizer, get_method
+from ..optim.hyper import check_whole
 from ..tensor import Tensor
 from ..store.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from ..store.files import check_writable
@@ -19,15 +19,6 @@ from ..store.files import check_writable
 
 class NonFiniteLoss(FloatingPointError):
     """The training loss became NaN or infinite."""
-
-
-def _check_count(name, value, none_means=None):
-    """A whole number >= 1 (not a bool, not a float, not a string), or None where allowed."""
-    if value is None and none_means:
-        return
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        extra = f" or None ({none_means})" if none_means else ""
-        raise ValueError(f"{name} must be a whole number >= 1{extra}, got {value!r}")
 
 
 class _Source:
@@ -234,8 +225,8 @@ class Trainer:
                             f"{type(optimizer).__name__}")
         if isinstance(batch_size, str) and batch_size == "method":
             batch_size = method.batch_size if method else 64
-        _check_count("batch_size", batch_size, none_means="the whole data set")
-        _check_count("chunk_size", chunk_size)
+        check_whole("batch_size", batch_size, none_means="the whole data set")
+        check_whole("chunk_size", chunk_size)
         self.model, self.optimizer, self.loss = model, optimizer, loss
         self.batch_size, self.chunk_size = batch_size, chunk_size
         if metric not in ("accuracy", "mse", None):
