@@ -11,6 +11,7 @@ from .store.checkpoint import CheckpointError
 from .store.files import FolderBusy, check_writable
 from .study import TrialFailed, run_study
 from .study.run import LR_GRID
+from .study.suite import DEFAULT_RULES, PROTOCOLS, run_suite
 from .train.experiment import OutputError, run_experiment
 
 
@@ -95,8 +96,18 @@ def _study_parser(sub, common):
     st = sub.add_parser("study", parents=[common],
                         help="many seeds, tuned learning rates, time to a target: is a "
                              "ranking real? (docs/study.md)")
-    st.set_defaults(optimizers=list(STUDY_METHODS), out="results/study")
-    st.add_argument("--protocol", choices=("article", "tuned"), default="article")
+    st.set_defaults(optimizers=None, out=None, epochs=None)
+    st.add_argument("--protocol", choices=("article",) + PROTOCOLS, default=None,
+                    help="article (the default) or tuned, on --dataset; with --problems: "
+                         "oneshot (the default), tuned or random (docs/suite.md)")
+    st.add_argument("--problems", type=_problems, default=None,
+                    help="comma-separated problems of the suite (tinygrad-opt problems "
+                         "lists them; 'all' for every one), or package.module:function "
+                         "for one of your own (docs/your-own-problem.md)")
+    st.add_argument("--quick", action="store_true",
+                    help="with --problems: each problem on its small budget")
+    st.add_argument("--trials", type=_positive, default=8,
+                    help="random protocol: settings drawn per rule and problem (default 8)")
     st.add_argument("--seeds", type=_positive, default=3, help="seeds per setting (default 3)")
     st.add_argument("--dataset", type=_datasets, default=["mnist"],
                     help="mnist, fashion-mnist, or both: mnist,fashion-mnist")
@@ -125,11 +136,28 @@ def _study_parser(sub, common):
                     help="runs of a trial whose worker died (default 2)")
 
 
+def _problems(text):
+    from .problems import PROBLEMS, get_problem
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if names == ["all"]:
+        return list(PROBLEMS)
+    for name in names or ["(none given)"]:
+        try:
+            get_problem(name)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e))
+    return _once(names)
+
+
 def parser():
     p = argparse.ArgumentParser(prog="tinygrad-opt", description="tinygrad_opt experiments")
     sub = p.add_subparsers(dest="command", required=True)
     _mnist_parser(sub, _common())
     _study_parser(sub, _common())
+    pr = sub.add_parser("problems", help="the suite's problems: size, budget, target and "
+                                         "what a run costs here (docs/suite.md)")
+    pr.add_argument("--no-time", action="store_true",
+                    help="list without measuring what a run costs")
     return p
 
 
@@ -213,6 +241,12 @@ def main(argv=None):
         use_sleeping_threads(reexec=True)
     p = parser()
     args = p.parse_args(argv)
+    if args.command == "problems":
+        from .problems.listing import main as list_problems
+        list_problems(timed=not args.no_time)
+        return 0
+    if args.command == "study":
+        _study_defaults(p, args)
     try:
         args.set = parse_assignments(args.set)
         if args.command == "study":
@@ -256,6 +290,37 @@ def main(argv=None):
     return 1 if stopped else 0
 
 
+def _study_defaults(p, args):
+    """The study's defaults depend on what it studies: the article's CNN on --dataset,
+    or the suite's --problems."""
+    if args.problems is None:
+        args.protocol = args.protocol or "article"
+        if args.protocol not in ("article", "tuned"):
+            p.error(f"--protocol {args.protocol} needs --problems (the article's data "
+                    f"sets take article or tuned)")
+        args.optimizers = args.optimizers or list(STUDY_METHODS)
+        args.epochs = args.epochs or 10
+        args.out = args.out or "results/study"
+        if args.quick:
+            p.error("--quick needs --problems")
+        return
+    args.protocol = args.protocol or "oneshot"
+    if args.protocol == "article":
+        p.error("--problems: the protocols are oneshot, tuned and random (the article "
+                "protocol is the article's CNN on --dataset)")
+    given = [name for name, value in (("--limit", args.limit),
+                                      ("--batch-size", args.batch_size),
+                                      ("--data-dir", args.data_dir)) if value is not None]
+    if given:
+        p.error(f"{', '.join(given)}: a problem fixes its own data and batch size")
+    args.optimizers = args.optimizers or list(DEFAULT_RULES)
+    regimes = [m for m in args.optimizers if m in ("gd", "sgd")]
+    if regimes:
+        p.error(f"--optimizers {','.join(regimes)}: a batch regime, not a rule (a "
+                f"problem fixes its batch size; minibatch is the same rule)")
+    args.out = args.out or "results/suite"
+
+
 def _check_study_overrides(args):
     """--set and --grid must change what the study runs: a method not in --optimizers,
     or a grid under the article protocol (which tunes nothing), is refused."""
@@ -282,6 +347,8 @@ def _study(p, args):
     if args.threads and workers * args.threads > (os.cpu_count() or 1):
         print(f"tinygrad-opt: note: {workers} workers x {args.threads} threads exceed the "
               f"{os.cpu_count()} cores", file=sys.stderr)
+    if args.problems is not None:
+        return _suite(args, workers)
     summary, code = _guarded(lambda: run_study(
         protocol=args.protocol, methods=args.optimizers, datasets=args.dataset,
         seeds=args.seeds, epochs=args.epochs, limit=args.limit,
@@ -290,6 +357,22 @@ def _study(p, args):
         grids=args.grid, lr_grid=args.lr_grid or LR_GRID, tune_seeds=args.tune_seeds,
         val_size=args.val_size, target=args.target, quiet=args.quiet,
         retries=args.retries, data_dir=args.data_dir),
+        (DataError, FolderBusy, TrialFailed, OutputError), args.out,
+        f"finished trials are in {args.out}/trials (run the same command again to "
+        f"continue)")
+    if code is not None:
+        return code
+    print(f"report: {os.path.join(args.out, 'report.md')} ({summary['trials']} trials)")
+    return 0
+
+
+def _suite(args, workers):
+    summary, code = _guarded(lambda: run_suite(
+        args.problems, protocol=args.protocol, rules=args.optimizers, seeds=args.seeds,
+        quick=args.quick, out=args.out, backend=args.backend, workers=workers,
+        threads=args.threads, address=args.address, sets=args.set, grids=args.grid,
+        lr_grid=args.lr_grid or LR_GRID, tune_seeds=args.tune_seeds, trials=args.trials,
+        epochs=args.epochs, quiet=args.quiet, retries=args.retries),
         (DataError, FolderBusy, TrialFailed, OutputError), args.out,
         f"finished trials are in {args.out}/trials (run the same command again to "
         f"continue)")

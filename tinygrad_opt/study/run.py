@@ -154,6 +154,12 @@ def invalid_result(result, spec):
     for i, h in enumerate(history, start=1):
         if not isinstance(h, dict) or h.get("epoch") != i:
             return f"epoch {i} of its history is not epoch {i}"
+        if "problem" in spec:               # a suite trial: its metric is `value`
+            keys = ("train_loss", "val_loss", "value", "updates", "seconds", "train_seconds")
+            for key in keys:
+                if not is_number(h.get(key)) or not math.isfinite(h[key]):
+                    return f"epoch {i}: {key} is {h.get(key)!r}, not a finite number"
+            continue
         for key in ("train_loss", "val_loss"):
             if not is_number(h.get(key)) or not math.isfinite(h[key]):
                 return f"epoch {i}: {key} is {h.get(key)!r}, not a finite number"

@@ -10,7 +10,9 @@ backend, any worker count and on a rerun (tests/test_study.py checks it).
 """
 import hashlib
 import json
+import math
 import os
+import re
 import time
 
 import numpy as np
@@ -23,6 +25,7 @@ from .. import __version__
 VAL_SEED = 20261129
 SPEC_KEYS = ("method", "dataset", "seed", "hyper", "epochs", "limit", "batch_size", "split",
              "val_size")       # what defines a trial; the report's target does not
+PROBLEM_KEYS = ("problem", "method", "seed", "hyper", "epochs", "quick", "phase")
 
 
 def make_spec(method, dataset="mnist", seed=0, hyper=None, epochs=10, limit=None,
@@ -34,12 +37,29 @@ def make_spec(method, dataset="mnist", seed=0, hyper=None, epochs=10, limit=None
                 val_size=int(val_size))
 
 
+def make_problem_spec(problem, method, seed=0, hyper=None, epochs=None, quick=False,
+                      phase="final"):
+    """A trial of the suite: `method` on the problem named `problem` (a registered name
+    or "package.module:function"), `epochs` of its budget (None: all of it), the quick
+    variant if `quick`; phase: "tuning" or "final" (which step of a protocol it is)."""
+    from ..problems import get_problem
+    p = get_problem(problem)
+    budget = p.quick_variant().epochs if quick else p.epochs
+    return dict(problem=str(problem), method=method, seed=int(seed),
+                hyper=dict(hyper or {}), epochs=int(budget if epochs is None else epochs),
+                quick=bool(quick), phase=phase)
+
+
 def trial_id(spec):
     """A stable name: readable fields and a hash of the whole spec."""
-    text = json.dumps({k: spec[k] for k in SPEC_KEYS}, sort_keys=True)
+    keys = PROBLEM_KEYS if "problem" in spec else SPEC_KEYS
+    text = json.dumps({k: spec[k] for k in keys}, sort_keys=True)
     digest = hashlib.sha256(text.encode()).hexdigest()[:12]
     lr = spec["hyper"].get("lr")
     tag = f"-lr{lr:.3g}" if lr is not None else ""
+    if "problem" in spec:
+        name = re.sub(r"[^A-Za-z0-9_.-]", "_", spec["problem"])
+        return f"{name}-{spec['method']}{tag}-s{spec['seed']}-{spec['phase']}-{digest}"
     return f"{spec['dataset']}-{spec['method']}{tag}-s{spec['seed']}-{spec['split']}-{digest}"
 
 
@@ -72,6 +92,8 @@ def run_trial(spec, data_dir=None):
     from ..train import NonFiniteLoss
     from ..train.experiment import make_trainer
 
+    if "problem" in spec:
+        return run_problem_trial(spec)
     t0 = time.perf_counter()
     train, val = split_data(spec, data_dir)
     trainer = make_trainer(spec["method"], spec["seed"], batch_size=spec["batch_size"],
@@ -88,6 +110,47 @@ def run_trial(spec, data_dir=None):
                 threads=_threads(), version=__version__)
 
 
+TRAINER_METRIC = {"accuracy": "accuracy", "mse": "mse", "loss": None}
+
+
+def run_problem_trial(spec, problem=None):
+    """Train a suite trial (make_problem_spec): the problem's model from the seed, the
+    method's optimizer with the spec's hyperparameters (the problem's batch size for
+    every method), evaluated after every epoch. Each epoch of the history carries
+    `value`, the problem's validation metric; a loss or metric that becomes NaN or inf
+    ends the trial with `diverged` set. problem: the Problem itself (default: the
+    spec's, looked up by name)."""
+    from ..optim import METHODS
+    from ..problems import get_problem
+    from ..train import NonFiniteLoss, Trainer
+
+    t0 = time.perf_counter()
+    problem = problem or get_problem(spec["problem"])
+    if spec["quick"]:
+        problem = problem.quick_variant()
+    train, valid = problem.data(None, seed=spec["seed"])
+    model = problem.model(spec["seed"])
+    optimizer = METHODS[spec["method"]].make(model.parameters(), **spec["hyper"])
+    trainer = Trainer(model, optimizer, loss=problem.loss, seed=spec["seed"],
+                      batch_size=problem.batch_size, verbose=0, transform=problem.transform,
+                      metric=TRAINER_METRIC[problem.metric],
+                      clip_grad_norm=problem.clip_grad_norm)
+    diverged = False
+    try:
+        trainer.fit(train, valid, epochs=spec["epochs"])
+    except NonFiniteLoss:
+        diverged = True
+    history = []
+    for h in trainer.history:
+        if not all(math.isfinite(v) for k, v in h.items() if k.startswith(("train_", "val_"))):
+            diverged = True                   # a finite training loss, a non-finite metric
+            break
+        history.append(dict(h, value=h[problem.key]))
+    return dict(spec=spec, id=trial_id(spec), history=history, diverged=diverged,
+                seconds=time.perf_counter() - t0, pid=os.getpid(), threads=_threads(),
+                version=__version__)
+
+
 def _threads():
     import numba
     return int(numba.get_num_threads())
@@ -95,7 +158,8 @@ def _threads():
 
 def deterministic(result):
     """The parts of a result that must not depend on where or how fast it ran."""
-    keep = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "updates")
+    keep = ("epoch", "train_loss", "train_acc", "train_mse", "val_loss", "val_acc",
+            "val_mse", "value", "updates")
     return dict(id=result["id"], diverged=result["diverged"],
                 history=[{k: h[k] for k in keep if k in h} for h in result["history"]])
 
