@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEV    := $(VENV)/.installed-dev
 
-.PHONY: install test bench bench-quick bench-torch reference-fixtures mnist mnist-quick study study-quick examples clean
+.PHONY: install test bench bench-quick bench-torch reference-fixtures mnist mnist-quick study study-quick suite suite-quick problems examples clean
 
 # The package and what it needs to run; the tests add pytest and Ray (the study's
 # optional backend, which make mnist and make study do not need).
@@ -37,6 +37,17 @@ study: $(STAMP)
 
 study-quick: $(STAMP)
 	$(BIN)/tinygrad-opt study --protocol article --optimizers gd,minibatch,adam --seeds 2 --epochs 3 --limit 5000 --out results/study-quick
+
+# The suite of problems (docs/suite.md): the default rules at their defaults (the
+# one-shot protocol), 4 seeds each, all seven problems; about 40 minutes here.
+suite: $(STAMP)
+	$(BIN)/tinygrad-opt study --problems all --protocol oneshot --seeds 4 --out results/suite
+
+suite-quick: $(STAMP)
+	$(BIN)/tinygrad-opt study --problems all --quick --optimizers minibatch,adam --seeds 2 --out results/suite-quick
+
+problems: $(STAMP)
+	$(BIN)/tinygrad-opt problems
 
 examples: $(STAMP)
 	$(BIN)/python examples/01_autograd_basics.py

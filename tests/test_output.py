@@ -328,8 +328,18 @@ def test_a_one_epoch_run_is_plotted_on_its_one_epoch_and_says_what_ran(tmp_path,
 def test_each_command_keeps_its_own_defaults():
     """The two commands share their common options' declarations: the study's defaults
     once became mnist's (no one-sample row, results/study)."""
-    from tinygrad_opt.cli import parser
+    from tinygrad_opt.cli import _study_defaults, parser
     from tinygrad_opt.optim import ARTICLE_METHODS, STUDY_METHODS
-    mnist, study = parser().parse_args(["mnist"]), parser().parse_args(["study"])
-    assert (mnist.optimizers, mnist.out) == (list(ARTICLE_METHODS), "results/mnist")
-    assert (study.optimizers, study.out) == (list(STUDY_METHODS), "results/study")
+    from tinygrad_opt.study.suite import DEFAULT_RULES
+    p = parser()
+    mnist, study = p.parse_args(["mnist"]), p.parse_args(["study"])
+    suite = p.parse_args(["study", "--problems", "mnist_mlp"])
+    _study_defaults(p, study)
+    _study_defaults(p, suite)
+    assert (mnist.optimizers, mnist.out, mnist.epochs) == (list(ARTICLE_METHODS),
+                                                          "results/mnist", 10)
+    assert (study.optimizers, study.out, study.epochs) == (list(STUDY_METHODS),
+                                                          "results/study", 10)
+    assert (study.protocol, suite.protocol) == ("article", "oneshot")
+    assert (suite.optimizers, suite.out, suite.epochs) == (list(DEFAULT_RULES),
+                                                          "results/suite", None)

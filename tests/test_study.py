@@ -269,7 +269,8 @@ def test_ray_is_installed_for_the_tests_only():
     recipe = make.split("\n$(STAMP):")[1].split("\n\n")[0]
     assert "pip install -q -e .\n" in recipe + "\n" and "[" not in recipe
     assert "\ntest: $(DEV)" in make and "pip install -q -e '.[dev]'" in make
-    for target in ("mnist", "mnist-quick", "study", "study-quick", "examples", "bench"):
+    for target in ("mnist", "mnist-quick", "study", "study-quick", "suite", "suite-quick",
+                   "examples", "bench"):
         assert f"\n{target}: $(STAMP)\n" in make, target
     with open(os.path.join(ROOT, "setup.cfg")) as f:
         cfg = f.read()

@@ -49,7 +49,8 @@ def main():
 MODULES = ["tinygrad_opt.nn", "tinygrad_opt.nn.functional", "tinygrad_opt.nn.utils",
            "tinygrad_opt.nn.init", "tinygrad_opt.models", "tinygrad_opt.optim",
            "tinygrad_opt.optim.lr_scheduler", "tinygrad_opt.optim.hyper",
-           "tinygrad_opt.train", "tinygrad_opt.data", "tinygrad_opt.jit",
+           "tinygrad_opt.train", "tinygrad_opt.data", "tinygrad_opt.problems",
+           "tinygrad_opt.jit",
            "tinygrad_opt.store"]
 
 

@@ -40,7 +40,7 @@ class Problem:
             original problem's (and why).
         calibration: how the target was set (the runs behind it).
         quick: quick() -> this problem on a small budget (`make suite-quick`); None:
-            2 epochs at most, on the first 2,000 training and validation samples.
+            2 epochs at most, on the first 1,000 training and validation samples.
     """
     name: str
     title: str
@@ -96,7 +96,7 @@ class Problem:
         return replace(self, epochs=min(self.epochs, 2), data=data)
 
 
-QUICK_SAMPLES = 2000
+QUICK_SAMPLES = 1000
 
 
 def _head(data, n):
@@ -144,4 +144,16 @@ def get_problem(name):
     return problem
 
 
-__all__ = ["Problem", "PROBLEMS", "METRICS", "get_problem"]
+def train(problem, method="adam", seed=0, hyper=None, quick=False):
+    """Train one run of `method` (a name of `optim.METHODS`) on `problem` (a Problem or
+    a name) in this process, as the study's trials train: its model from `seed`, the
+    problem's batch size, evaluated after every epoch. Returns the trial's result: a
+    dict whose "history" holds one dict per epoch (train_loss, val_loss, `value` the
+    problem's metric, updates, seconds) and "diverged"."""
+    from ..study.trials import make_problem_spec, run_problem_trial
+    problem = get_problem(problem)
+    spec = make_problem_spec(problem, method, seed, hyper, quick=quick)
+    return run_problem_trial(spec, problem=problem)
+
+
+__all__ = ["Problem", "PROBLEMS", "METRICS", "get_problem", "train"]

@@ -29,8 +29,16 @@ def data(data_dir=None, seed=0):
     return (x[:TRAIN_IMAGES], y[:TRAIN_IMAGES]), valid
 
 
+CALIBRATION = (
+    "SGD with momentum (lr 0.003 to 0.3) and Adam (lr 1e-4 to 0.01), five-point log grids "
+    "(one seed each), the best rerun on seeds 1000-1002 (2026-12-06): Adam at lr 0.003 "
+    "(final 0.8739, 0.8755, 0.8478) beat momentum at lr 0.1 (0.8528, 0.8505, 0.8469); the "
+    "worst of Adam's three best accuracies, 0.8595, is the target.")
+
+
 PROBLEM = Problem(
     name="fmnist_2c2d", title="2c2d CNN, Fashion-MNIST", model=model, data=data,
-    metric="accuracy", transform=to_float, batch_size=128, epochs=3, target=0.0,
+    metric="accuracy", transform=to_float, batch_size=128, epochs=3, target=0.8595,
     size="3.27 M parameters, 10,000 training images; 3 epochs (DeepOBS: 50,000 "
-         "images, 100 epochs)")
+         "images, 100 epochs)",
+    calibration=CALIBRATION)

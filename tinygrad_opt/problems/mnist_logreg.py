@@ -19,7 +19,15 @@ def data(data_dir=None, seed=0):
     return image_splits("mnist", data_dir)
 
 
+CALIBRATION = (
+    "SGD with momentum (lr 0.003 to 0.3) and Adam (lr 1e-4 to 0.01), five-point log grids "
+    "(one seed each), the best rerun on seeds 1000-1002 (2026-12-06): Adam at lr 0.003 "
+    "(final 0.9213, 0.9253, 0.9266) beat momentum at lr 0.1 (0.9176, 0.9197, 0.9224); the "
+    "worst of Adam's three best accuracies, 0.9255, is the target.")
+
+
 PROBLEM = Problem(
     name="mnist_logreg", title="Logistic regression, MNIST", model=model, data=data,
-    metric="accuracy", transform=flat_float, batch_size=128, epochs=10, target=0.0,
-    size="7,850 parameters, 50,000 training images; 10 epochs (DeepOBS: 50)")
+    metric="accuracy", transform=flat_float, batch_size=128, epochs=10, target=0.9255,
+    size="7,850 parameters, 50,000 training images; 10 epochs (DeepOBS: 50)",
+    calibration=CALIBRATION)

@@ -18,7 +18,15 @@ def data(data_dir=None, seed=0):
     return image_splits("mnist", data_dir)
 
 
+CALIBRATION = (
+    "SGD with momentum (lr 0.003 to 0.3) and Adam (lr 1e-4 to 0.01), five-point log grids "
+    "(one seed each), the best rerun on seeds 1000-1002 (2026-12-06): momentum at lr 0.1 "
+    "(final 0.9722, 0.9785, 0.9767) beat Adam at lr 0.001 (0.9755, 0.9737, 0.9793) by the "
+    "median; the worst of momentum's three best accuracies, 0.9759, is the target.")
+
+
 PROBLEM = Problem(
     name="mnist_mlp", title="MLP 784-1000-500-100-10, MNIST", model=model, data=data,
-    metric="accuracy", transform=flat_float, batch_size=128, epochs=5, target=0.0,
-    size="1.34 M parameters, 50,000 training images; 5 epochs (DeepOBS: 100)")
+    metric="accuracy", transform=flat_float, batch_size=128, epochs=5, target=0.9759,
+    size="1.34 M parameters, 50,000 training images; 5 epochs (DeepOBS: 100)",
+    calibration=CALIBRATION)

@@ -56,8 +56,16 @@ def mean_of_outputs(losses, _targets):
     return losses.mean()
 
 
+CALIBRATION = (
+    "SGD with momentum and Adam, the learning rate on eight-point log grids from 1e-4 to "
+    "0.3 (one seed each), the best rerun on seeds 1000-1002 (2026-12-06): momentum at lr "
+    "0.001 (final 83.69, 83.63, 83.63) beat Adam at lr 0.03 (83.63, 83.72, 83.73) by the "
+    "median; the worst of momentum's three best losses, 83.65, is the target.")
+
+
 PROBLEM = Problem(
     name="quadratic_deep", title="Noisy quadratic (DeepOBS)", model=model, data=data,
-    metric="loss", loss=mean_of_outputs, batch_size=128, epochs=100, target=0.0,
+    metric="loss", loss=mean_of_outputs, batch_size=128, epochs=100, target=83.65,
     size="100 parameters, 1,000 samples; DeepOBS's sizes and budget",
-    quick=lambda: replace(PROBLEM, epochs=10))
+    quick=lambda: replace(PROBLEM, epochs=10),
+    calibration=CALIBRATION)

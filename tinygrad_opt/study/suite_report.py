@@ -166,10 +166,26 @@ def _markdown(config, problems, rows, step_scores, second_scores, flipped, tunin
         for r in (r for r in rows if r["problem"] == name):
             final_cell = _fmt(r["final_mean"]) + ("" if math.isnan(r["final_sd"]) else
                                                   f" ± {_fmt(r['final_sd'])}")
-            lines.append(f"| {r['title']} | `{r['hyper']}` | {final_cell} | "
+            lr = json.loads(r["hyper"]).get("lr")
+            edge = (" (at the grid's edge: widen --lr-grid)"
+                    if c["protocol"] == "tuned" and lr in (min(c["lr_grid"]), max(c["lr_grid"]))
+                    and len(c["lr_grid"]) > 1 else "")
+            lines.append(f"| {r['title']} | `{r['hyper']}`{edge} | {final_cell} | "
                          f"[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}] | "
                          f"{r['reached']}/{r['runs']} | {_fmt(r['steps_to_target'], 0)} | "
-                         f"{_fmt(r['seconds_to_target'], 1)} | {r['diverged']} |")
+                         f"{_fmt(r['seconds_to_target'], 2)} | {r['diverged']} |")
+    if len(problems) < 2:
+        lines += ["", "## Across problems", "", "One problem: a performance profile and "
+                  "AlgoPerf's score need several."]
+    else:
+        lines += _across(problems, rows, step_scores, second_scores, flipped)
+    lines += ["", "## Figures", ""] + [f"![{os.path.basename(p)}]({os.path.basename(p)})"
+                                       for p in plots]
+    return "\n".join(lines) + "\n"
+
+
+def _across(problems, rows, step_scores, second_scores, flipped):
+    lines = []
     lines += ["", "## Across problems", "",
               "AlgoPerf's score (Dahl et al. 2023): the share of problems on which a rule "
               "reaches the target within tau times the best rule's cost, integrated over "
@@ -191,9 +207,7 @@ def _markdown(config, problems, rows, step_scores, second_scores, flipped, tunin
                   for f in flipped]
     else:
         lines.append("None: no pair is separated both ways.")
-    lines += ["", "## Figures", ""] + [f"![{os.path.basename(p)}]({os.path.basename(p)})"
-                                       for p in plots]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _curves(out, by_problem, problems):

@@ -41,11 +41,13 @@ def make_problem_spec(problem, method, seed=0, hyper=None, epochs=None, quick=Fa
                       phase="final"):
     """A trial of the suite: `method` on the problem named `problem` (a registered name
     or "package.module:function"), `epochs` of its budget (None: all of it), the quick
-    variant if `quick`; phase: "tuning" or "final" (which step of a protocol it is)."""
-    from ..problems import get_problem
+    variant if `quick`; phase: "tuning" or "final" (which step of a protocol it is).
+    problem may also be a Problem itself (its name goes in the spec)."""
+    from ..problems import Problem, get_problem
     p = get_problem(problem)
     budget = p.quick_variant().epochs if quick else p.epochs
-    return dict(problem=str(problem), method=method, seed=int(seed),
+    name = problem.name if isinstance(problem, Problem) else str(problem)
+    return dict(problem=name, method=method, seed=int(seed),
                 hyper=dict(hyper or {}), epochs=int(budget if epochs is None else epochs),
                 quick=bool(quick), phase=phase)
 
