@@ -39,7 +39,7 @@ study-quick: $(STAMP)
 	$(BIN)/tinygrad-opt study --protocol article --optimizers gd,minibatch,adam --seeds 2 --epochs 3 --limit 5000 --out results/study-quick
 
 # The suite of problems (docs/suite.md): the default rules at their defaults (the
-# one-shot protocol), 4 seeds each, all seven problems; about 40 minutes here.
+# one-shot protocol), 4 seeds each, all seven problems; 73 minutes here.
 suite: $(STAMP)
 	$(BIN)/tinygrad-opt study --problems all --protocol oneshot --seeds 4 --out results/suite
 

@@ -247,3 +247,11 @@ def test_the_suite_gives_the_same_numbers_on_ray(suite_quick, tmp_path):
     for k in a:
         assert deterministic(a[k]) == deterministic(b[k]), k
     assert {r["threads"] for r in b.values()} == {1}
+
+
+def test_the_listing_measures_what_a_step_costs():
+    from tinygrad_opt.problems.listing import describe, seconds_per_step
+    p = PROBLEMS["quadratic_deep"]
+    assert 0 < seconds_per_step(p) < 1
+    assert describe(p)["steps"] == 8 * 100            # ceil(1,000 / 128) a pass
+    assert describe(PROBLEMS["austen_char_transformer"])["steps"] == 600

@@ -1,6 +1,10 @@
 """`tinygrad-opt problems`: the registered problems, each with its size, budget, target
 and, measured here, what one run of its budget costs."""
+import json
 import math
+import os
+import subprocess
+import sys
 import time
 
 
@@ -25,35 +29,47 @@ def seconds_per_step(problem, method="adam"):
     return last["train_seconds"] / last["updates"]
 
 
-def describe(problem, timed=True):
+def describe(problem):
     """A dict of what the listing shows for one problem."""
     train, _ = problem.data(None, seed=0)
     steps = steps_per_epoch(train, problem.batch_size) * problem.epochs
-    row = dict(name=problem.name, size=problem.size, metric=problem.metric,
-               better="higher" if problem.higher_is_better else "lower",
-               target=problem.target, batch_size=problem.batch_size, epochs=problem.epochs,
-               steps=steps, seconds_per_run=None)
-    if timed:
-        row["seconds_per_run"] = seconds_per_step(problem) * steps
-    return row
+    return dict(name=problem.name, size=problem.size, metric=problem.metric,
+                better="higher" if problem.higher_is_better else "lower",
+                target=problem.target, batch_size=problem.batch_size, epochs=problem.epochs,
+                steps=steps)
+
+
+def _measure_all():
+    """In a one-thread worker (see main): each problem's seconds per step, as JSON."""
+    from . import PROBLEMS
+    print(json.dumps({name: seconds_per_step(p) for name, p in PROBLEMS.items()}))
 
 
 def main(timed=True, stream=None):
-    import sys
+    """Print the listing; timed: measure what one run costs on one of the study's
+    one-thread workers (a fresh process with the workers' thread settings)."""
     from . import PROBLEMS
-    import numba
     out = stream or sys.stdout
     t0 = time.perf_counter()
+    per_step = {}
+    if timed:
+        from ..study.backends import worker_env
+        done = subprocess.run([sys.executable, "-c", "from tinygrad_opt.problems.listing "
+                               "import _measure_all; _measure_all()"],
+                              env=dict(os.environ, **worker_env(1)), capture_output=True,
+                              text=True, check=True)
+        per_step = json.loads(done.stdout.strip().splitlines()[-1])
     print(f"{'problem':24s} {'metric (better)':18s} {'target':>8s} {'batch':>5s} "
           f"{'budget':>17s} {'one run here':>13s}  size", file=out, flush=True)
     for problem in PROBLEMS.values():
-        r = describe(problem, timed)
-        cost = "–" if r["seconds_per_run"] is None else f"{r['seconds_per_run']:.0f} s"
+        r = describe(problem)
+        cost = (f"{per_step[r['name']] * r['steps']:.0f} s" if r["name"] in per_step
+                else "–")
         budget = f"{r['epochs']} ep, {r['steps']:,} st"
         print(f"{r['name']:24s} {r['metric'] + ' (' + r['better'] + ')':18s} "
               f"{r['target']:8.4g} {r['batch_size']:5d} {budget:>17s} {cost:>13s}  "
               f"{r['size']}", file=out, flush=True)
     if timed:
-        print(f"(one run: its training steps, measured on {numba.get_num_threads()} "
-              f"thread(s) from a few steps of Adam, evaluation not counted; "
+        print(f"(one run: its training steps on one thread, as a study's worker runs it, "
+              f"measured from a few steps of Adam; evaluation not counted; "
               f"{time.perf_counter() - t0:.0f} s to measure)", file=out)

@@ -101,6 +101,10 @@ def _fmt(value, digits=4):
     return f"{value:.{digits}g}" if abs(value) >= 1000 else f"{value:.{digits}f}"
 
 
+def _count(value):
+    return "∞" if math.isinf(value) else f"{value:,.0f}"
+
+
 def write(out, config, tuning, final, seconds):
     """Write the report; returns the summary (rows, scores, flips, plots)."""
     from ..problems import get_problem
@@ -151,8 +155,9 @@ def _markdown(config, problems, rows, step_scores, second_scores, flipped, tunin
         runs = [r for r in final if r["spec"]["problem"] == name]
         tuned = [r for r in tuning if r["spec"]["problem"] == name]
         steps = max((sum(h["updates"] for h in r["history"]) for r in runs), default=0)
+        epochs = runs[0]["spec"]["epochs"] if runs else p.epochs   # --epochs may change it
         direction = "higher" if p.higher_is_better else "lower"
-        lines.append(f"| {name} | {p.size} | {p.batch_size} | {p.epochs} epochs "
+        lines.append(f"| {name} | {p.size} | {p.batch_size} | {epochs} epochs "
                      f"({steps:,} steps) | {p.metric} ({direction} is better) | "
                      f"{_fmt(p.target)} | {len(runs)} | {len(tuned)} "
                      f"({sum(r['seconds'] for r in tuned):.0f}) |")
@@ -160,7 +165,8 @@ def _markdown(config, problems, rows, step_scores, second_scores, flipped, tunin
         lines += ["", f"## {p.title} (`{name}`)", "",
                   f"Final validation {p.metric} over the seeds (mean ± sd, the mean's 95% "
                   f"interval); steps and training seconds to the target {_fmt(p.target)} "
-                  f"(median over the seeds, ∞ when most missed it).", "",
+                  f"(median over the seeds, ∞ when half or more missed it; the metric is measured "
+                  f"after every epoch, so steps count whole epochs).", "",
                   "| rule | setting | final | 95% interval | reached | steps to target | "
                   "seconds to target | diverged |", "|---|---|---|---|---|---|---|---|"]
         for r in (r for r in rows if r["problem"] == name):
@@ -172,7 +178,7 @@ def _markdown(config, problems, rows, step_scores, second_scores, flipped, tunin
                     and len(c["lr_grid"]) > 1 else "")
             lines.append(f"| {r['title']} | `{r['hyper']}`{edge} | {final_cell} | "
                          f"[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}] | "
-                         f"{r['reached']}/{r['runs']} | {_fmt(r['steps_to_target'], 0)} | "
+                         f"{r['reached']}/{r['runs']} | {_count(r['steps_to_target'])} | "
                          f"{_fmt(r['seconds_to_target'], 2)} | {r['diverged']} |")
     if len(problems) < 2:
         lines += ["", "## Across problems", "", "One problem: a performance profile and "
@@ -223,7 +229,8 @@ def _curves(out, by_problem, problems):
     for ax, (name, runs_by_rule) in zip(axes.flat, by_problem.items()):
         p = problems[name]
         last = 1
-        for rule, runs in runs_by_rule.items():
+        for rule in (m for m in rules if m in runs_by_rule):     # the legend's order
+            runs = runs_by_rule[rule]
             length = min(len(r["history"]) for r in runs)
             if length == 0:
                 continue
@@ -243,7 +250,10 @@ def _curves(out, by_problem, problems):
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
     handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 0.95))
+    if n < len(axes.flat):                      # the legend in the first empty panel
+        axes.flat[n].legend(handles, labels, fontsize=9, loc="center")
+    else:
+        fig.legend(handles, labels, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 0.95))
     fig.suptitle("Validation metric after each epoch (median over seeds, band: min to max; "
                  "dotted: the target)", fontsize=10)
     fig.tight_layout()
