@@ -240,11 +240,12 @@ def test_the_suite_gives_the_same_numbers_on_ray(suite_quick, tmp_path):
     out, args = suite_quick
     args = list(args)
     args[args.index("--out") + 1] = str(tmp_path / "ray")
+    args[args.index("--seeds") + 1] = "1"            # every problem and rule, seed 0
     r = cli(*args, "--backend", "ray", "--workers", "2", "--threads", "1", "--quiet")
     assert r.returncode == 0, r.stderr
     a, b = trials(out), trials(tmp_path / "ray")
-    assert sorted(a) == sorted(b)
-    for k in a:
+    assert len(b) == 14 and set(b) <= set(a)
+    for k in b:
         assert deterministic(a[k]) == deterministic(b[k]), k
     assert {r["threads"] for r in b.values()} == {1}
 
