@@ -349,33 +349,30 @@ def _study(p, args):
               f"{os.cpu_count()} cores", file=sys.stderr)
     if args.problems is not None:
         return _suite(args, workers)
-    summary, code = _guarded(lambda: run_study(
+    return _reported(args, lambda: run_study(
         protocol=args.protocol, methods=args.optimizers, datasets=args.dataset,
         seeds=args.seeds, epochs=args.epochs, limit=args.limit,
         batch_size=args.batch_size, out=args.out, backend=args.backend,
         workers=workers, threads=args.threads, address=args.address, sets=args.set,
         grids=args.grid, lr_grid=args.lr_grid or LR_GRID, tune_seeds=args.tune_seeds,
         val_size=args.val_size, target=args.target, quiet=args.quiet,
-        retries=args.retries, data_dir=args.data_dir),
-        (DataError, FolderBusy, TrialFailed, OutputError), args.out,
-        f"finished trials are in {args.out}/trials (run the same command again to "
-        f"continue)")
-    if code is not None:
-        return code
-    print(f"report: {os.path.join(args.out, 'report.md')} ({summary['trials']} trials)")
-    return 0
+        retries=args.retries, data_dir=args.data_dir))
 
 
 def _suite(args, workers):
-    summary, code = _guarded(lambda: run_suite(
+    return _reported(args, lambda: run_suite(
         args.problems, protocol=args.protocol, rules=args.optimizers, seeds=args.seeds,
         quick=args.quick, out=args.out, backend=args.backend, workers=workers,
         threads=args.threads, address=args.address, sets=args.set, grids=args.grid,
         lr_grid=args.lr_grid or LR_GRID, tune_seeds=args.tune_seeds, trials=args.trials,
-        epochs=args.epochs, quiet=args.quiet, retries=args.retries),
-        (DataError, FolderBusy, TrialFailed, OutputError), args.out,
-        f"finished trials are in {args.out}/trials (run the same command again to "
-        f"continue)")
+        epochs=args.epochs, quiet=args.quiet, retries=args.retries))
+
+
+def _reported(args, work):
+    """Run a study (work), then name its report; errors and interruptions as _guarded."""
+    summary, code = _guarded(work, (DataError, FolderBusy, TrialFailed, OutputError),
+                             args.out, f"finished trials are in {args.out}/trials (run the "
+                                       f"same command again to continue)")
     if code is not None:
         return code
     print(f"report: {os.path.join(args.out, 'report.md')} ({summary['trials']} trials)")

@@ -10,6 +10,7 @@ from .. import figures
 from ..optim import METHODS
 from ..store.files import atomic_write_text
 from ..train.report import write_csv
+from . import trials
 from .stats import interval95, mean_sd, performance_profile, separated
 
 TAUS = np.linspace(1, 4, 301)          # AlgoPerf integrates the profile over tau in [1, 4]
@@ -18,13 +19,7 @@ TAUS = np.linspace(1, 4, 301)          # AlgoPerf integrates the profile over ta
 def to_target(result, problem):
     """(updates, train seconds) until the first evaluation that reaches the problem's
     target; (inf, inf) if none does."""
-    updates = seconds = 0.0
-    for h in result["history"]:
-        updates += h["updates"]
-        seconds += h["train_seconds"]
-        if problem.reached(h["value"]):
-            return updates, seconds
-    return math.inf, math.inf
+    return trials.to_target(result, lambda h: problem.reached(h["value"]))
 
 
 def _oriented(runs, problem):

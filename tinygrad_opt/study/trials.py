@@ -168,11 +168,13 @@ def deterministic(result):
 
 def to_target(result, target):
     """(updates, train seconds) until the first epoch whose validation accuracy reaches
-    target; (inf, inf) when none does."""
+    target (or, target a function of an epoch's dict, for which it is true); (inf, inf)
+    when none does."""
+    reached = target if callable(target) else (lambda h: h["val_acc"] >= target)
     updates = seconds = 0.0
     for h in result["history"]:
         updates += h["updates"]
         seconds += h["train_seconds"]
-        if h["val_acc"] >= target:
+        if reached(h):
             return updates, seconds
     return float("inf"), float("inf")
