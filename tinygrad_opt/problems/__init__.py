@@ -11,7 +11,7 @@ a problem of one's own (docs/your-own-problem.md).
 """
 import importlib
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Callable
 
 from ..nn.functional import softmax_cross_entropy

@@ -2,7 +2,6 @@
 784 -> 10 from zero weights (DeepOBS's initialisation; the loss is convex, so seeds
 change the shuffling only), softmax cross-entropy, batch 128. DeepOBS trains 50 epochs;
 here 10 (the 2-core machine's budget; the validation accuracy has levelled off by then)."""
-import numpy as np
 
 from ..nn import Dense
 from . import Problem
