@@ -23,7 +23,7 @@ def seconds_per_step(problem, method="adam"):
     """The training seconds of one update, measured on the problem's quick variant (its
     second epoch, so that compiling is not counted)."""
     from ..study.trials import make_problem_spec, run_problem_trial
-    spec = make_problem_spec(problem.name, method, quick=True)
+    spec = make_problem_spec(problem, method, quick=True)
     result = run_problem_trial(spec, problem=problem)
     last = result["history"][-1]
     return last["train_seconds"] / last["updates"]

@@ -39,10 +39,11 @@ SEARCH_SEED = 20261206
 
 
 def _constructed(method):
-    """The hyperparameters of the method's optimizer built on a dummy parameter."""
+    """The defaults of the method's optimizer (its preset's, then the method's), read
+    from one built on a dummy parameter."""
     from ..tensor import Tensor
-    opt = METHODS[method].make([Tensor(np.zeros(1, np.float32), requires_grad=True)])
-    return {k: v for k, v in opt.param_groups[0].items() if k != "params"}
+    return dict(METHODS[method].make([Tensor(np.zeros(1, np.float32),
+                                             requires_grad=True)]).defaults)
 
 
 def random_settings(problem, method, trials, sets=None):
@@ -50,18 +51,14 @@ def random_settings(problem, method, trials, sets=None):
     draws depend only on the problem's and method's names and the trial's index."""
     defaults = _constructed(method)
     lr = defaults["lr"]
-    momentum_key = next((k for k in ("momentum", "beta1", "beta_1") if k in defaults), None)
-    if momentum_key is None and isinstance(defaults.get("betas"), (tuple, list)):
-        momentum_key = "betas"
+    momentum_key = next((k for k in ("momentum", "beta1") if defaults.get(k)), None)
     rng = np.random.default_rng([SEARCH_SEED, zlib.crc32(f"{problem}/{method}".encode())])
     out = []
     for _ in range(trials):
         hyper = dict(sets or {})
         hyper["lr"] = float(f"{lr * 30 ** rng.uniform(-1, 1):.4g}")
         one_minus = 10 ** rng.uniform(-2, math.log10(0.3))
-        if momentum_key == "betas":
-            hyper["betas"] = [float(f"{1 - one_minus:.4g}"), float(defaults["betas"][1])]
-        elif momentum_key is not None and defaults[momentum_key]:
+        if momentum_key is not None:                 # not plain SGD's momentum of 0
             hyper[momentum_key] = float(f"{1 - one_minus:.4g}")
         out.append(hyper)
     return out
