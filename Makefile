@@ -39,9 +39,9 @@ study-quick: $(STAMP)
 	$(BIN)/tinygrad-opt study --protocol article --optimizers gd,minibatch,adam --seeds 2 --epochs 3 --limit 5000 --out results/study-quick
 
 # The suite of problems (docs/suite.md): the default rules at their defaults (the
-# one-shot protocol), 4 seeds each, all seven problems; 73 minutes here.
+# one-shot protocol), 3 seeds each, all seven problems; about 56 minutes here.
 suite: $(STAMP)
-	$(BIN)/tinygrad-opt study --problems all --protocol oneshot --seeds 4 --out results/suite
+	$(BIN)/tinygrad-opt study --problems all --protocol oneshot --seeds 3 --out results/suite
 
 suite-quick: $(STAMP)
 	$(BIN)/tinygrad-opt study --problems all --quick --optimizers minibatch,adam --seeds 2 --out results/suite-quick
@@ -58,6 +58,8 @@ examples: $(STAMP)
 	$(BIN)/python examples/06_regression.py --out examples/out
 	$(BIN)/python examples/07_schedules.py --out examples/out
 	$(BIN)/python examples/08_char_transformer.py --fast --out examples/out
+	$(BIN)/python examples/09_edge_of_stability.py --fast --out examples/out
+	$(BIN)/python examples/10_landscapes.py --fast --out examples/out
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
