@@ -13,9 +13,10 @@ and backward, with gy the gradient of y:
 
 (the chain rule through mu and var, which depend on every x of the row). The kernels
 compute each row in one pass each way, rows in parallel (each row's outputs are its
-own); the weight and bias gradients, sums over rows, are numpy's in both paths. A row's
-sums are added in order in the kernel and pairwise by numpy, so the two paths differ in
-the last bits, as two BLAS products would.
+own); the backward kernel also sums the weight and bias gradients, one partial sum per
+fixed block of rows. The kernels may reorder a sum's additions (so that they vectorise)
+and numpy adds pairwise, so the two paths differ in the last bits, as two BLAS products
+would; each is the same from run to run.
 """
 import numpy as np
 
@@ -57,22 +58,34 @@ def _forward_loops(x, weight, bias, eps, y, xhat, invstd):
             y[r, j] = xhat[r, j] * weight[j] + bias[j]
 
 
-def _backward_loops(gy, xhat, invstd, weight, dx):
+def _backward_loops(gy, xhat, invstd, weight, dx, dw_parts, db_parts):
+    """dx row by row; d weight and d bias as one partial sum per block of rows
+    (dw_parts, db_parts: (blocks, D), zeros), the blocks fixed by the shape alone, so
+    the sums do not depend on the thread count."""
     rows, d = gy.shape
-    for r in prange(rows):
-        s1 = 0.0
-        s2 = 0.0
-        for j in range(d):
-            gx = gy[r, j] * weight[j]
-            s1 += gx
-            s2 += gx * xhat[r, j]
-        m1, m2 = s1 / d, s2 / d
-        for j in range(d):
-            dx[r, j] = (gy[r, j] * weight[j] - m1 - xhat[r, j] * m2) * invstd[r, 0]
+    blocks = dw_parts.shape[0]
+    per = (rows + blocks - 1) // blocks
+    for b in prange(blocks):
+        for r in range(b * per, min(rows, (b + 1) * per)):
+            s1 = 0.0
+            s2 = 0.0
+            for j in range(d):
+                gx = gy[r, j] * weight[j]
+                s1 += gx
+                s2 += gx * xhat[r, j]
+            m1, m2 = s1 / d, s2 / d
+            inv = invstd[r, 0]
+            for j in range(d):
+                dx[r, j] = (gy[r, j] * weight[j] - m1 - xhat[r, j] * m2) * inv
+                dw_parts[b, j] += gy[r, j] * xhat[r, j]
+                db_parts[b, j] += gy[r, j]
 
 
-_forward_kernel = serial_or_parallel(_forward_loops, parallel_from=1 << 14)
-_backward_kernel = serial_or_parallel(_backward_loops, parallel_from=1 << 14)
+_forward_kernel = serial_or_parallel(_forward_loops, parallel_from=1 << 14,
+                                     reassociate=True)
+_backward_kernel = serial_or_parallel(_backward_loops, parallel_from=1 << 14,
+                                      reassociate=True)
+BLOCKS = 16                                 # the backward's partial sums of d weight, d bias
 
 
 def check_layer_norm(x_shape, weight_shape, bias_shape):
@@ -108,6 +121,8 @@ class LayerNormFn(Function):
             dx, dw, db = layer_norm_backward_reference(gy, xhat, invstd, weight)
         else:
             dx = np.empty_like(gy)
-            _backward_kernel(gy, xhat, invstd, weight, dx)
-            dw, db = (gy * xhat).sum(axis=0), gy.sum(axis=0)
+            blocks = min(BLOCKS, len(gy))
+            dw, db = (np.zeros((blocks, gy.shape[1]), dtype=gy.dtype) for _ in range(2))
+            _backward_kernel(gy, xhat, invstd, weight, dx, dw, db)
+            dw, db = dw.sum(axis=0), db.sum(axis=0)
         return dx.reshape(shape), dw, db
