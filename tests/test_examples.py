@@ -101,3 +101,33 @@ def test_char_transformer_learns_austen_and_writes_its_curve(tmp_path):
     history = json.load(open(tmp_path / "char_transformer.json"))["history"]
     assert [e["step"] for e in history] == [100, 200, 300, 400]
     assert os.path.getsize(tmp_path / "char_transformer.png") > 20_000
+
+
+def test_edge_of_stability_example_reaches_the_thresholds(tmp_path):
+    """Full-batch gradient descent's sharpness hovers at 2/lr, Adam's preconditioned
+    sharpness at 38/lr (Cohen et al. 2021, 2022), in the fast mode's 300 steps."""
+    out = run("09_edge_of_stability.py", "--fast", "--out", str(tmp_path))
+    ratios = {(line.split()[0], float(line.split()[2])): float(line.split("(ratio ")[1][:4])
+              for line in out.splitlines() if "(ratio " in line}
+    assert len(ratios) == 5, out
+    for run_ in [("gd", 0.15), ("gd", 0.2), ("adam", 0.002)]:
+        assert 0.85 <= ratios[run_] <= 1.15, (run_, out)
+    assert ratios[("gd", 0.1)] < 0.85               # 2/lr = 20 not reached in 300 steps
+    assert os.path.getsize(tmp_path / "edge_of_stability.png") > 50_000
+
+
+def test_landscapes_example_writes_its_figures(tmp_path):
+    import json
+    out = run("10_landscapes.py", "--fast", "--out", str(tmp_path))
+    result = json.load(open(tmp_path / "landscapes.json"))
+    line = result["interpolation"]
+    assert line["alphas"][0] == -0.5 and line["alphas"][-1] == 1.5
+    i0, i1 = line["alphas"].index(0.0), line["alphas"].index(1.0)
+    for name, i in zip(RULE_NAMES, (i0, i1)):             # the ends are the two solutions
+        assert line["loss"][i] == result[name]["loss"], out
+    assert len(result["plane"]["sgd"]) == len(result["plane"]["adam"])
+    for name in ("landscape_interpolation.png", "landscape_2d.png"):
+        assert os.path.getsize(tmp_path / name) > 30_000
+
+
+RULE_NAMES = ("SGD with momentum, lr 0.03", "Adam, lr 0.003")

@@ -158,7 +158,33 @@ def parser():
                                          "what a run costs here (docs/suite.md)")
     pr.add_argument("--no-time", action="store_true",
                     help="list without measuring what a run costs")
+    _diagnose_parser(sub)
     return p
+
+
+def _diagnose_parser(sub):
+    from .optim import METHODS
+    d = sub.add_parser("diagnose", help="why a rule behaves as it does on a problem: the "
+                       "range test, sharpness and noise scale while training, the "
+                       "Hessian and the landscape at the end (docs/diagnostics.md)")
+    d.add_argument("problem", type=lambda t: _problems(t)[0],
+                   help="a problem of the suite, or package.module:function")
+    d.add_argument("--rule", default="adam", choices=list(METHODS))
+    d.add_argument("--set", action="append", default=[], metavar="RULE.KEY=VALUE",
+                   help="a hyperparameter of the rule, e.g. --set adam.lr=0.003")
+    d.add_argument("--epochs", type=_positive, default=None,
+                   help="train this many epochs (default: the problem's budget)")
+    d.add_argument("--samples", type=_positive, default=512,
+                   help="the measurement set: this many training samples (default 512)")
+    d.add_argument("--measurements", type=_positive, default=20,
+                   help="measurements of the sharpness during the run (default 20)")
+    d.add_argument("--lr-steps", type=_positive, default=100,
+                   help="steps of the learning-rate range test (default 100)")
+    d.add_argument("--quick", action="store_true", help="the problem's quick variant")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--out", default=None,
+                   help="folder of the figures and diagnose.json (default: "
+                        "results/diagnose/PROBLEM-RULE)")
 
 
 def _datasets(text):
@@ -245,6 +271,8 @@ def main(argv=None):
         from .problems.listing import main as list_problems
         list_problems(timed=not args.no_time)
         return 0
+    if args.command == "diagnose":
+        return _diagnose(p, args)
     if args.command == "study":
         _study_defaults(p, args)
     try:
@@ -288,6 +316,29 @@ def main(argv=None):
     for reason in stopped:
         print(f"tinygrad-opt: error: {reason}", file=sys.stderr)
     return 1 if stopped else 0
+
+
+def _diagnose(p, args):
+    from .diagnostics.run import diagnose
+    try:
+        sets = parse_assignments(args.set)
+    except ValueError as e:
+        p.error(str(e))
+    other = [m for m in sets if m != args.rule]
+    if other:
+        p.error(f"--set {other[0]}.…: the rule diagnosed is {args.rule}")
+    out = args.out or os.path.join("results", "diagnose",
+                                   f"{args.problem.rsplit(':', 1)[-1]}-{args.rule}")
+    try:
+        os.makedirs(out, exist_ok=True)
+        check_writable(out)
+    except OSError as e:
+        p.error(f"output folder {out!r} is not writable: {e.strerror}")
+    _, code = _guarded(lambda: diagnose(
+        args.problem, args.rule, sets.get(args.rule), out, args.seed, args.epochs,
+        args.samples, args.measurements, args.lr_steps, args.quick), (DataError,), out,
+        f"the figures finished so far are in {out}")
+    return code or 0
 
 
 def _study_defaults(p, args):

@@ -50,6 +50,7 @@ MODULES = ["tinygrad_opt.nn", "tinygrad_opt.nn.functional", "tinygrad_opt.nn.uti
            "tinygrad_opt.nn.init", "tinygrad_opt.models", "tinygrad_opt.optim",
            "tinygrad_opt.optim.lr_scheduler", "tinygrad_opt.optim.hyper",
            "tinygrad_opt.train", "tinygrad_opt.data", "tinygrad_opt.problems",
+           "tinygrad_opt.diagnostics",
            "tinygrad_opt.jit",
            "tinygrad_opt.store"]
 
