@@ -85,6 +85,7 @@ bench-torch: $(TORCH_VENV)/.installed
 reference-fixtures: $(TORCH_VENV)/.installed
 	$(TORCH_VENV)/bin/python -m pip install -q keras==3.15.1
 	$(TORCH_VENV)/bin/python tests/fixtures/reference/make_torch.py
+	$(TORCH_VENV)/bin/python tests/fixtures/reference/make_hessians.py
 	KERAS_BACKEND=torch $(TORCH_VENV)/bin/python tests/fixtures/reference/make_keras.py
 
 clean:

@@ -6,13 +6,14 @@ threshold 38/lr (at beta1 = 0.9).
 
     python examples/09_edge_of_stability.py [--fast] [--out DIR]
 
-A tanh MLP 784-200-200-10 (Cohen et al.'s fc-tanh) on the first images of MNIST
-(centred), the square loss 1/2 |f(x) - onehot(y)|² averaged over the images, trained
+A tanh MLP 784-200-200-10 (Cohen et al.'s fc-tanh) on the first 2,000 images of MNIST
+(500 with --fast; centred), the square loss 1/2 |f(x) - onehot(y)|² averaged over the images, trained
 on all of them at once: gradient descent at three learning rates, Adam at two. Every
 few steps the sharpness (or the preconditioned sharpness) of the full-batch loss is
 measured by Lanczos (tinygrad_opt.diagnostics). Writes DIR/edge_of_stability.png and
 DIR/edge_of_stability.json (the measurements), and prints, per run, the sharpness's
-median over the last third of the run against its threshold.
+median over the last third of the run against its threshold. 7 minutes here (1,000
+steps, a measurement every 20); --fast: 300 steps, about 25 seconds.
 """
 import argparse
 import json
@@ -101,7 +102,7 @@ def plot(results, path):
 
 
 def main(out, fast):
-    n, steps, every, tol = (500, 300, 20, 1e-2) if fast else (1000, 1000, 20, 1e-3)
+    n, steps, every, tol = (500, 300, 20, 1e-2) if fast else (2000, 1000, 20, 1e-3)
     x, y = images(n)
     results = []
     t0 = time.perf_counter()
