@@ -17,7 +17,6 @@ to about 1e-3, so cast the model (`model.to(np.float64)`) for numbers to rely on
 """
 import numpy as np
 
-from ..autograd import no_grad
 
 
 class _Point:
@@ -58,19 +57,6 @@ class _Point:
             for p, th, g in zip(self.params, self.theta, saved):
                 p.data[...] = th
                 p.grad = g
-            self._restore_buffers()
-
-    def loss(self, shift=None, t=0.0):
-        """L(θ + t·shift), no graph recorded."""
-        try:
-            for p, th, s in zip(self.params, self.theta, shift or [None] * len(self.params)):
-                p.data[...] = th if s is None else th + t * s
-            self._restore_buffers()
-            with no_grad():
-                return self.loss_fn().item()
-        finally:
-            for p, th in zip(self.params, self.theta):
-                p.data[...] = th
             self._restore_buffers()
 
     def hvp(self, vectors):

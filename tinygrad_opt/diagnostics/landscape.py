@@ -18,6 +18,7 @@ import numpy as np
 
 from ..autograd import no_grad
 from ..tensor import Tensor
+from ..train.trainer import metric_sum
 
 
 def filter_normalized_direction(params, seed=0, values=None):
@@ -76,11 +77,7 @@ class Evaluator:
                     x = np.asarray(x if self.transform is None else self.transform(x))
                     out = self.model(Tensor(x.astype(self.params[0].dtype, copy=False)))
                     total += self.loss(out, y).item() * len(y)
-                    if self.metric == "accuracy":
-                        right += float(np.sum(out.data.argmax(axis=1) == y))
-                    elif self.metric == "mse":
-                        err = (out.data - np.asarray(y, dtype=out.dtype)) ** 2
-                        right += float(err.reshape(len(err), -1).mean(axis=1).sum())
+                    right += metric_sum(self.metric, out, y)
         finally:
             for p, v in zip(self.params, saved):
                 p.data[...] = v

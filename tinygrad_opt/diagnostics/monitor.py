@@ -4,9 +4,18 @@ measurement set, for Adam, RMSprop and Adagrad also the preconditioned sharpness
 its threshold, the gradient's and the update's norms, and the gradient noise scale."""
 import numpy as np
 
-from .adaptive import preconditioned_sharpness, preconditioner, sharpness_threshold
+from ..optim import Adagrad, Adam, RMSprop
+from .adaptive import preconditioned_sharpness, sharpness_threshold
 from .hessian import hessian_eigenvalues, norm
 from .noise import gradient_noise_scale, noise_scale_of
+
+
+def trainer_closure(trainer, x, y):
+    """loss_fn() of a Trainer's model and loss on (x, y), its inputs transformed as the
+    Trainer feeds them."""
+    def loss_fn():
+        return trainer.loss(trainer.model(trainer._input(x)), y)
+    return loss_fn
 
 
 class CurvatureMonitor:
@@ -48,10 +57,6 @@ class CurvatureMonitor:
         self.records, self._epoch_records, self.step = [], [], 0
         self._before = None
 
-    def _closure(self, trainer, index):
-        def loss_fn():
-            return trainer.loss(trainer.model(trainer._input(self.x[index])), self.y[index])
-        return loss_fn
 
     def on_epoch_begin(self, trainer, epoch):
         self.epoch, self._epoch_records = epoch, []
@@ -65,7 +70,7 @@ class CurvatureMonitor:
         if self._before is None:
             return
         params, model = trainer.optimizer.params, trainer.model
-        everything = self._closure(trainer, slice(None))
+        everything = trainer_closure(trainer, self.x, self.y)
         lr = trainer.optimizer.param_groups[0]["lr"]
         record = dict(step=self.step, epoch=self.epoch, lr=lr,
                       grad_norm=norm([p.grad for p in params if p.grad is not None]))
@@ -84,8 +89,8 @@ class CurvatureMonitor:
                 raise ValueError(f"CurvatureMonitor: {self.noise_batches} batches of {b} "
                                  f"need {b * self.noise_batches} samples, the set has "
                                  f"{len(self.x)}")
-            fns = [self._closure(trainer, np.sort(order[i * b:(i + 1) * b]))
-                   for i in range(self.noise_batches)]
+            fns = [trainer_closure(trainer, self.x[idx], self.y[idx]) for idx in
+                   (np.sort(order[i * b:(i + 1) * b]) for i in range(self.noise_batches))]
             record.update(gradient_noise_scale(fns, params, b, model))
         self._record = record
 
@@ -117,11 +122,8 @@ class CurvatureMonitor:
 
 
 def _adaptive(optimizer):
-    try:
-        preconditioner(optimizer)
-        return True
-    except (TypeError, ValueError):
-        return False
+    """A rule `preconditioner` reads, past its first step."""
+    return isinstance(optimizer, (Adam, RMSprop, Adagrad)) and optimizer.t > 0
 
 
 def plot_records(records, path, title=""):

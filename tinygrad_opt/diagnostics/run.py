@@ -21,7 +21,7 @@ from ..store.files import atomic_write_text
 from .hessian import hessian_eigenvalues, hessian_spectrum, hessian_trace
 from .landscape import landscape, plot_1d
 from .lr_range import lr_range_test, plot_lr_range
-from .monitor import CurvatureMonitor
+from .monitor import CurvatureMonitor, trainer_closure
 
 
 def measurement_set(data, n):
@@ -39,12 +39,6 @@ def measurement_set(data, n):
     return np.concatenate(xs)[:n], np.concatenate(ys)[:n]
 
 
-def _closure(trainer, x, y):
-    def loss_fn():
-        return trainer.loss(trainer.model(trainer._input(x)), y)
-    return loss_fn
-
-
 def diagnose(problem, rule="adam", hyper=None, out="results/diagnose", seed=0, epochs=None,
              samples=512, measurements=20, lr_steps=100, quick=False, log=print):
     """Run the diagnostics above on `problem` (a Problem or a name) with `rule` (a name
@@ -52,6 +46,7 @@ def diagnose(problem, rule="adam", hyper=None, out="results/diagnose", seed=0, e
     Returns the JSON's dict."""
     from ..optim import METHODS
     from ..problems import get_problem
+    from ..problems.listing import steps_per_epoch
     from ..study.trials import TRAINER_METRIC
     from ..train import NonFiniteLoss, Trainer
 
@@ -86,7 +81,7 @@ def diagnose(problem, rule="adam", hyper=None, out="results/diagnose", seed=0, e
     result["lr_range"] = {k: tested[k] for k in ("low", "high", "steepest", "stopped_early")}
 
     epochs = epochs or problem.epochs
-    steps = epochs * _steps_per_epoch(train, problem.batch_size)
+    steps = epochs * steps_per_epoch(train, problem.batch_size)
     every = max(1, steps // measurements)
     monitor = CurvatureMonitor(x, y, every=every, max_iter=30, tol=1e-2,
                                noise_batches=4 if 4 * problem.batch_size <= len(x) else 0)
@@ -105,7 +100,7 @@ def diagnose(problem, rule="adam", hyper=None, out="results/diagnose", seed=0, e
 
     if not result["diverged"]:
         log("at the end: top eigenvalues, trace, spectrum, 1-D landscape")
-        loss_fn = _closure(trainer, x, y)
+        loss_fn = trainer_closure(trainer, x, y)
         params = model.parameters()
         result["top_eigenvalues"] = hessian_eigenvalues(loss_fn, params, k=3, max_iter=50,
                                                         tol=1e-2, model=model).tolist()
@@ -134,12 +129,6 @@ def _number(value):
     if isinstance(value, (np.floating, np.integer)):
         return value.item()
     raise TypeError(f"not JSON: {type(value).__name__}")
-
-
-def _steps_per_epoch(train, batch_size):
-    if isinstance(train, tuple) and len(train) == 2:
-        return -(-len(train[0]) // batch_size)
-    return len(train)
 
 
 def _plot_spectrum(spectrum, path, title):

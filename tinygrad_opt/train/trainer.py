@@ -172,6 +172,17 @@ class ScheduleStepper:
             self.scheduler.step()
 
 
+def metric_sum(metric, outputs, targets):
+    """The metric ("accuracy", "mse" or None) summed over a batch's samples (0.0 without
+    a metric)."""
+    if metric == "accuracy":
+        return float(np.sum(outputs.data.argmax(axis=1) == targets))
+    if metric == "mse":
+        error = (outputs.data - np.asarray(targets, dtype=outputs.dtype)) ** 2
+        return float(error.reshape(len(error), -1).mean(axis=1).sum())
+    return 0.0
+
+
 class Trainer:
     """Trains a model with one optimizer, validating after every epoch.
 
@@ -264,13 +275,7 @@ class Trainer:
         return Tensor._wrap(x if x.dtype == self.dtype else x.astype(self.dtype))
 
     def _metric_sum(self, outputs, targets):
-        """The metric summed over the batch's samples (0.0 without a metric)."""
-        if self.metric == "accuracy":
-            return float(np.sum(outputs.data.argmax(axis=1) == targets))
-        if self.metric == "mse":
-            error = (outputs.data - np.asarray(targets, dtype=outputs.dtype)) ** 2
-            return float(error.reshape(len(error), -1).mean(axis=1).sum())
-        return 0.0
+        return metric_sum(self.metric, outputs, targets)
 
     def _call(self, hook, *args):
         for callback in self.callbacks:
