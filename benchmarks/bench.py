@@ -19,6 +19,7 @@ PyTorch is never imported: measure the peers with `make bench-torch`
 sitting (docs/performance.md).
 """
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -327,6 +328,17 @@ def workload(name, repeat, limit):
             times.append(trainer.fit(train, None, 1)[0]["train_seconds"])
         result = dict(train_s=float(np.median(times)), samples_per_s=n / np.median(times),
                       runs=len(times))
+    elif name in ("adam-epochs", "adam-epochs-keep"):   # one run, `repeat` epochs
+        from tinygrad_opt.optim.underflow import keep_subnormals
+        trainer = Trainer(article_cnn(seed=0), "adam", verbose=0, transform=to_float)
+        times = []
+        with keep_subnormals() if name.endswith("keep") else contextlib.nullcontext():
+            for _ in range(repeat):
+                times.append(trainer.fit(train, None, 1)[-1]["train_seconds"])
+        tiny = np.finfo(np.float32).tiny
+        result = dict(epoch_s=[round(t, 2) for t in times], subnormal_state=int(sum(
+            np.sum((a != 0) & (np.abs(a) < tiny)) for s in trainer.optimizer.state
+            for a in s.values())))
     elif name == "gd":        # one update on the exact gradient of the whole set
         trainer = Trainer(article_cnn(seed=0), "gd", verbose=0, transform=to_float)
         h = trainer.fit(train, val, 1)[0]
@@ -412,11 +424,14 @@ def main():
                     help="timed repeats of each kernel and step (default 30); with "
                          "--workload epoch, the number of epochs timed")
     ap.add_argument("--quick", action="store_true", help="few repeats, a data subset")
-    ap.add_argument("--workload", choices=("epoch", "batch1", "gd", "lenet", "transformer"),
+    ap.add_argument("--workload", choices=("epoch", "batch1", "gd", "lenet", "transformer",
+                                           "adam-epochs", "adam-epochs-keep"),
                     help="run one training workload alone and print its figures as JSON: "
                          "epoch (batch 64, Adam), batch1 (one-sample SGD steps), gd (one "
                          "full-batch update), lenet (LeNet-5 epoch, batch 64, Adam), "
-                         "transformer (char transformer steps, batch 32, AdamW)")
+                         "transformer (char transformer steps, batch 32, AdamW), "
+                         "adam-epochs (one Adam run of --repeat epochs, each epoch's time; "
+                         "-keep: its state's subnormal numbers kept, not flushed)")
     ap.add_argument("--limit", type=int, default=None,
                     help="with --workload: train on the first N images only")
     args = ap.parse_args()

@@ -28,3 +28,18 @@ def test_bench_quick_prints_every_section_with_figures():
     assert "SelfAttentionFn backward" in text and "GELUFn forward" in text
     blocks = re.findall(r"with the fused tail ([\d.]+), with the three layers ([\d.]+)", text)
     assert len(blocks) == 2 and all(float(a) > 0 and float(b) > 0 for a, b in blocks)
+
+
+
+def test_adam_epochs_workload_reports_each_epochs_time():
+    """The workload that shows Adam's epochs flat (docs/performance.md) runs and reports
+    each epoch and its state's subnormal count (tests/test_underflow.py shows that count
+    is 0 with the flush and not without it)."""
+    import json
+    out = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "bench.py"),
+                          "--workload", "adam-epochs-keep", "--repeat", "2", "--limit",
+                          "640"], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert len(result["epoch_s"]) == 2 and all(t > 0 for t in result["epoch_s"])
+    assert isinstance(result["subnormal_state"], int)

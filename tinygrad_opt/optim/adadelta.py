@@ -19,7 +19,8 @@ the raw gradient g. In order, with u the accumulator of squared updates (the art
 Zeiler's method has no learning rate (lr = 1). Keras multiplies d by lr = 0.001, which
 makes every step a thousand times shorter: that is the article's weak AdaDelta row.
 
-State: s (squared gradients) and u (squared updates), zeros.
+State: s (squared gradients) and u (squared updates), zeros; flushed to 0 where they
+underflow (underflow.py).
 Weight decay (weight_decay.py): decoupled under preset "keras", coupled (L2, rescaled with
 the gradient) under "torch" and "paper".
 Defaults: Keras' (lr=0.001, rho=0.95, eps=1e-7); preset "paper": Zeiler's (lr=1.0,
@@ -30,21 +31,24 @@ import numpy as np
 
 from ..jit import prange, serial_or_parallel
 from .optimizer import Optimizer
+from .underflow import flush, flushed, threshold
 
 
 def adadelta_reference(w, g, s, u, lr, rho, eps):
     """The rule in numpy, one line per formula line (in place)."""
     s[...] = rho * s + (1 - rho) * g * g
+    flush(s)                                       # underflow.py: subnormals to 0
     d = np.sqrt(u + eps) / np.sqrt(s + eps) * g
     u[...] = rho * u + (1 - rho) * d * d
+    flush(u)
     w -= lr * d
 
 
-def _adadelta_loops(w, g, s, u, lr, rho, one_minus_rho, eps):
+def _adadelta_loops(w, g, s, u, lr, rho, one_minus_rho, eps, tiny):
     for i in prange(w.size):
-        s[i] = rho * s[i] + one_minus_rho * g[i] * g[i]
+        s[i] = flushed(rho * s[i] + one_minus_rho * g[i] * g[i], tiny)
         d = np.sqrt(u[i] + eps) / np.sqrt(s[i] + eps) * g[i]
-        u[i] = rho * u[i] + one_minus_rho * d * d
+        u[i] = flushed(rho * u[i] + one_minus_rho * d * d, tiny)
         w[i] -= lr * d
 
 
@@ -76,4 +80,4 @@ class Adadelta(Optimizer):
         f = w.dtype.type
         _adadelta_kernel(w.reshape(-1), g.reshape(-1), state["s"].reshape(-1),
                          state["u"].reshape(-1), f(h["lr"]), f(h["rho"]), f(1 - h["rho"]),
-                         f(h["eps"]))
+                         f(h["eps"]), threshold(w.dtype))

@@ -34,7 +34,8 @@ coordinate's step never grows because its gradients became smaller:
 Weight decay: see weight_decay.py; with `decoupled_weight_decay=True` this is AdamW
 (adamw.py, which only changes the defaults).
 
-State: m, v (first and second moments), zeros; v_max with amsgrad.
+State: m, v (first and second moments), zeros; v_max with amsgrad. m and v are flushed
+to 0 where they underflow (underflow.py).
 Defaults: Keras' (lr=0.001, beta1=0.9, beta2=0.999, eps=1e-7); preset "torch":
 PyTorch's (eps=1e-8, eps_inside_correction=True); preset "paper": Kingma & Ba's
 (eps=1e-8, Keras' formula).
@@ -46,6 +47,7 @@ import numpy as np
 from ..jit import prange, serial_or_parallel
 from .hyper import pair
 from .optimizer import Optimizer
+from .underflow import flush, flushed, threshold
 
 
 def step_size(lr, beta1, beta2, t):
@@ -58,6 +60,8 @@ def adam_reference(w, g, m, v, t, lr, beta1, beta2, eps, v_max=None,
     """The rule in numpy, one line per formula line (in place)."""
     m[...] = beta1 * m + (1 - beta1) * g
     v[...] = beta2 * v + (1 - beta2) * g * g
+    flush(m)                                       # underflow.py: subnormals to 0
+    flush(v)
     if v_max is not None:                          # AMSGrad
         np.maximum(v_max, v, out=v_max)
         v = v_max
@@ -68,20 +72,21 @@ def adam_reference(w, g, m, v, t, lr, beta1, beta2, eps, v_max=None,
         w -= alpha_t * m / (np.sqrt(v) + eps)
 
 
-def _adam_loops(w, g, m, v, beta1, one_minus_beta1, beta2, one_minus_beta2, alpha_t, eps):
+def _adam_loops(w, g, m, v, beta1, one_minus_beta1, beta2, one_minus_beta2, alpha_t, eps,
+                tiny):
     for i in prange(w.size):
-        m[i] = beta1 * m[i] + one_minus_beta1 * g[i]
-        v[i] = beta2 * v[i] + one_minus_beta2 * g[i] * g[i]
+        m[i] = flushed(beta1 * m[i] + one_minus_beta1 * g[i], tiny)
+        v[i] = flushed(beta2 * v[i] + one_minus_beta2 * g[i] * g[i], tiny)
         w[i] -= alpha_t * m[i] / (np.sqrt(v[i]) + eps)
 
 
 def _adam_general_loops(w, g, m, v, v_max, beta1, one_minus_beta1, beta2,
-                        one_minus_beta2, step, root_bc2, eps, amsgrad):
+                        one_minus_beta2, step, root_bc2, eps, amsgrad, tiny):
     """AMSGrad and eps inside the correction. Keras': step = alpha_t, root_bc2 = 1;
     PyTorch's: step = lr/(1 - beta1^t), root_bc2 = sqrt(1 - beta2^t)."""
     for i in prange(w.size):
-        m[i] = beta1 * m[i] + one_minus_beta1 * g[i]
-        v[i] = beta2 * v[i] + one_minus_beta2 * g[i] * g[i]
+        m[i] = flushed(beta1 * m[i] + one_minus_beta1 * g[i], tiny)
+        v[i] = flushed(beta2 * v[i] + one_minus_beta2 * g[i] * g[i], tiny)
         s = v[i]
         if amsgrad:
             if v[i] > v_max[i]:
@@ -139,7 +144,7 @@ def adam_kernel_update(w, g, state, t, lr, beta1, beta2, eps, amsgrad,
     if not (eps_inside_correction or amsgrad):      # the article's path
         _adam_kernel(w.reshape(-1), g.reshape(-1), state["m"].reshape(-1),
                      state["v"].reshape(-1), f(beta1), f(1 - beta1), f(beta2), f(1 - beta2),
-                     f(step_size(lr, beta1, beta2, t)), f(eps))
+                     f(step_size(lr, beta1, beta2, t)), f(eps), threshold(w.dtype))
         return
     if eps_inside_correction:
         step, root_bc2 = lr / (1 - beta1 ** t), math.sqrt(1 - beta2 ** t)
@@ -148,4 +153,5 @@ def adam_kernel_update(w, g, state, t, lr, beta1, beta2, eps, amsgrad,
     v_max = state.get("v_max", state["v"])
     _adam_general_kernel(w.reshape(-1), g.reshape(-1), state["m"].reshape(-1),
                          state["v"].reshape(-1), v_max.reshape(-1), f(beta1), f(1 - beta1),
-                         f(beta2), f(1 - beta2), f(step), f(root_bc2), f(eps), amsgrad)
+                         f(beta2), f(1 - beta2), f(step), f(root_bc2), f(eps), amsgrad,
+                         threshold(w.dtype))

@@ -18,9 +18,10 @@ PyTorch's momentum_decay is 0.004 (Dozat's 0.96^(0.004·t): mu_t reaches 0.9·be
 
 Weight decay (weight_decay.py): decoupled under preset "keras", coupled (L2) under "torch"
 (PyTorch's NAdam also takes decoupled_weight_decay=True).
-State: m, v, zeros; and P_t, multiplied up step by step as the libraries do, saved by
-`state_dict` ("mu_products", as PyTorch saves its mu_product) so that a loaded run
-continues with the same product without recomputing t factors.
+State: m, v, zeros (flushed to 0 where they underflow: underflow.py); and P_t,
+multiplied up step by step as the libraries do, saved by `state_dict` ("mu_products", as
+PyTorch saves its mu_product) so that a loaded run continues with the same product
+without recomputing t factors.
 Defaults: Keras' (lr=0.001, beta1=0.9, beta2=0.999, eps=1e-7, momentum_decay=1.0);
 preset "torch": PyTorch's (lr=0.002, eps=1e-8, momentum_decay=0.004).
 """
@@ -31,6 +32,7 @@ import numpy as np
 from ..jit import prange, serial_or_parallel
 from .hyper import is_number, pair
 from .optimizer import Optimizer
+from .underflow import flush, flushed, threshold
 
 
 def nadam_reference(w, g, m, v, lr, beta1, beta2, eps, mu, mu_next, product,
@@ -38,16 +40,18 @@ def nadam_reference(w, g, m, v, lr, beta1, beta2, eps, mu, mu_next, product,
     """The rule in numpy, one line per formula line (in place)."""
     m[...] = beta1 * m + (1 - beta1) * g
     v[...] = beta2 * v + (1 - beta2) * g * g
+    flush(m)                                       # underflow.py: subnormals to 0
+    flush(v)
     d = np.sqrt(v / bias_correction2) + eps
     w -= lr * (1 - mu) / (1 - product) * g / d
     w -= lr * mu_next / (1 - product_next) * m / d
 
 
 def _nadam_loops(w, g, m, v, beta1, one_minus_beta1, beta2, one_minus_beta2, eps,
-                 g_step, m_step, bias_correction2):
+                 g_step, m_step, bias_correction2, tiny):
     for i in prange(w.size):
-        m[i] = beta1 * m[i] + one_minus_beta1 * g[i]
-        v[i] = beta2 * v[i] + one_minus_beta2 * g[i] * g[i]
+        m[i] = flushed(beta1 * m[i] + one_minus_beta1 * g[i], tiny)
+        v[i] = flushed(beta2 * v[i] + one_minus_beta2 * g[i] * g[i], tiny)
         d = np.sqrt(v[i] / bias_correction2) + eps
         w[i] -= g_step * g[i] / d
         w[i] -= m_step * m[i] / d
@@ -135,5 +139,6 @@ class NAdam(Optimizer):
                       state["v"].reshape(-1), f(h["beta1"]), f(1 - h["beta1"]),
                       f(h["beta2"]), f(1 - h["beta2"]), f(h["eps"]),
                       f(h["lr"] * (1 - mu) / (1 - product)),
-                      f(h["lr"] * mu_next / (1 - product_next)), f(bias_correction2))
+                      f(h["lr"] * mu_next / (1 - product_next)), f(bias_correction2),
+                      threshold(w.dtype))
 

@@ -22,7 +22,7 @@ preset: this rule's default preset is "torch".
 
 Weight decay (weight_decay.py): coupled (L2) by default, as PyTorch's;
 decoupled_weight_decay=True gives PyTorch's decoupled form.
-State: m, v, zeros.
+State: m, v, zeros; flushed to 0 where they underflow (underflow.py).
 Defaults (preset "torch", PyTorch's): lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8.
 """
 import math
@@ -32,6 +32,7 @@ import numpy as np
 from ..jit import prange, serial_or_parallel
 from .hyper import pair
 from .optimizer import Optimizer
+from .underflow import flush, flushed, threshold
 
 
 def rectification(t, beta2):
@@ -48,6 +49,8 @@ def radam_reference(w, g, m, v, t, lr, beta1, beta2, eps):
     """The rule in numpy, one line per formula line (in place)."""
     m[...] = beta1 * m + (1 - beta1) * g
     v[...] = beta2 * v + (1 - beta2) * g * g
+    flush(m)                                       # underflow.py: subnormals to 0
+    flush(v)
     m_hat = m / (1 - beta1 ** t)
     r_t = rectification(t, beta2)
     if r_t is not None:
@@ -57,10 +60,10 @@ def radam_reference(w, g, m, v, t, lr, beta1, beta2, eps):
 
 
 def _radam_loops(w, g, m, v, beta1, one_minus_beta1, beta2, one_minus_beta2, eps,
-                 bias_correction1, lr, root_bc2, r_t, rectified):
+                 bias_correction1, lr, root_bc2, r_t, rectified, tiny):
     for i in prange(w.size):
-        m[i] = beta1 * m[i] + one_minus_beta1 * g[i]
-        v[i] = beta2 * v[i] + one_minus_beta2 * g[i] * g[i]
+        m[i] = flushed(beta1 * m[i] + one_minus_beta1 * g[i], tiny)
+        v[i] = flushed(beta2 * v[i] + one_minus_beta2 * g[i] * g[i], tiny)
         m_hat = m[i] / bias_correction1
         if rectified:
             w[i] -= m_hat * lr * (root_bc2 / (np.sqrt(v[i]) + eps)) * r_t
@@ -103,4 +106,4 @@ class RAdam(Optimizer):
                       state["v"].reshape(-1), f(h["beta1"]), f(1 - h["beta1"]),
                       f(h["beta2"]), f(1 - h["beta2"]), f(h["eps"]),
                       f(1 - h["beta1"] ** t), f(h["lr"]), f(math.sqrt(1 - h["beta2"] ** t)),
-                      f(r_t or 0.0), r_t is not None)
+                      f(r_t or 0.0), r_t is not None, threshold(w.dtype))

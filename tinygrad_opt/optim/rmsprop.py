@@ -32,7 +32,8 @@ sequences with recurrent neural networks", eq. 38-40):
 The two momentum forms are one trajectory while lr is constant, and part when a
 schedule changes it (as SGD's do: sgd.py).
 
-State: v, zeros; ḡ ("g_avg") when centered; b when momentum > 0.
+State: v, zeros; ḡ ("g_avg") when centered; b when momentum > 0; each flushed to 0
+where it underflows (underflow.py).
 Weight decay (weight_decay.py): decoupled under preset "keras", coupled (L2, divided by
 d with the gradient) under "torch".
 Defaults: Keras' (lr=0.001, rho=0.9, eps=1e-7, momentum=0, centered=False), which are
@@ -43,6 +44,7 @@ import numpy as np
 
 from ..jit import prange, serial_or_parallel
 from .optimizer import Optimizer
+from .underflow import flush, flushed, threshold
 
 
 def rmsprop_reference(w, g, state, lr, rho, eps, momentum=0.0, centered=False,
@@ -51,10 +53,12 @@ def rmsprop_reference(w, g, state, lr, rho, eps, momentum=0.0, centered=False,
     where the options need them."""
     v = state["v"]
     v[...] = rho * v + (1 - rho) * g * g
+    flush(v)                                       # underflow.py: subnormals to 0
     s = v
     if centered:
         g_avg = state["g_avg"]
         g_avg[...] = rho * g_avg + (1 - rho) * g
+        flush(g_avg)
         s = v - g_avg * g_avg
     d = np.sqrt(s + eps) if eps_in_sqrt else np.sqrt(s) + eps
     if momentum == 0:
@@ -62,28 +66,30 @@ def rmsprop_reference(w, g, state, lr, rho, eps, momentum=0.0, centered=False,
     elif velocity_holds_lr:
         b = state["b"]
         b[...] = momentum * b + lr * g / d
+        flush(b)
         w -= b
     else:
         b = state["b"]
         b[...] = momentum * b + g / d
+        flush(b)
         w -= lr * b
 
 
-def _rmsprop_loops(w, g, v, lr, rho, one_minus_rho, eps):
+def _rmsprop_loops(w, g, v, lr, rho, one_minus_rho, eps, tiny):
     """Keras' plain form (the article's)."""
     for i in prange(w.size):
-        v[i] = rho * v[i] + one_minus_rho * g[i] * g[i]
+        v[i] = flushed(rho * v[i] + one_minus_rho * g[i] * g[i], tiny)
         w[i] -= lr * g[i] / np.sqrt(v[i] + eps)
 
 
 def _rmsprop_general_loops(w, g, v, g_avg, b, lr, rho, one_minus_rho, eps, momentum,
-                           centered, eps_in_sqrt, velocity_holds_lr):
+                           centered, eps_in_sqrt, velocity_holds_lr, tiny):
     """Every option; g_avg and b are read only where centered / momentum > 0."""
     for i in prange(w.size):
-        v[i] = rho * v[i] + one_minus_rho * g[i] * g[i]
+        v[i] = flushed(rho * v[i] + one_minus_rho * g[i] * g[i], tiny)
         s = v[i]
         if centered:
-            g_avg[i] = rho * g_avg[i] + one_minus_rho * g[i]
+            g_avg[i] = flushed(rho * g_avg[i] + one_minus_rho * g[i], tiny)
             s = v[i] - g_avg[i] * g_avg[i]
         if eps_in_sqrt:
             d = np.sqrt(s + eps)
@@ -92,10 +98,10 @@ def _rmsprop_general_loops(w, g, v, g_avg, b, lr, rho, one_minus_rho, eps, momen
         if momentum == 0:
             w[i] -= lr * g[i] / d
         elif velocity_holds_lr:
-            b[i] = momentum * b[i] + lr * g[i] / d
+            b[i] = flushed(momentum * b[i] + lr * g[i] / d, tiny)
             w[i] -= b[i]
         else:
-            b[i] = momentum * b[i] + g[i] / d
+            b[i] = flushed(momentum * b[i] + g[i] / d, tiny)
             w[i] -= lr * b[i]
 
 
@@ -157,7 +163,8 @@ class RMSprop(Optimizer):
         plain = h["eps_in_sqrt"] and h["momentum"] == 0 and not h["centered"]
         if plain:                           # the article's path
             _rmsprop_kernel(w.reshape(-1), g.reshape(-1), state["v"].reshape(-1),
-                            f(h["lr"]), f(h["rho"]), f(1 - h["rho"]), f(h["eps"]))
+                            f(h["lr"]), f(h["rho"]), f(1 - h["rho"]), f(h["eps"]),
+                            threshold(w.dtype))
             return
         v = state["v"].reshape(-1)
         _rmsprop_general_kernel(w.reshape(-1), g.reshape(-1), v,
@@ -165,4 +172,4 @@ class RMSprop(Optimizer):
                                 state.get("b", state["v"]).reshape(-1), f(h["lr"]),
                                 f(h["rho"]), f(1 - h["rho"]), f(h["eps"]),
                                 f(h["momentum"]), h["centered"], h["eps_in_sqrt"],
-                                h["velocity_holds_lr"])
+                                h["velocity_holds_lr"], threshold(w.dtype))

@@ -27,7 +27,8 @@ the gradients, so a schedule that cuts lr by 10 slows PyTorch's next step tenfol
 and Keras' only as the old velocity decays
 (`tests/test_optim_rules.py::test_momentum_conventions_part_when_lr_changes`).
 
-State: v (the velocity), zeros, only when momentum > 0.
+State: v (the velocity), zeros, only when momentum > 0; flushed to 0 where it underflows
+(underflow.py).
 One sample's gradient of a dense layer's weight arrives as an outer product, in factored
 form (`autograd.Outer`); plain SGD takes it so (`SGD.gradient`) and applies it without
 building the array (`_sgd_outer_loops`: the same numbers, a fraction of the memory
@@ -42,6 +43,7 @@ import numpy as np
 from ..autograd import Outer
 from ..jit import jit, prange, serial_or_parallel, use_reference
 from .optimizer import Optimizer
+from .underflow import flush, flushed, threshold
 
 
 def sgd_reference(w, g, v, lr, momentum, nesterov, velocity_holds_lr=True):
@@ -50,12 +52,14 @@ def sgd_reference(w, g, v, lr, momentum, nesterov, velocity_holds_lr=True):
         w -= lr * g
     elif not velocity_holds_lr:                    # PyTorch's
         v[...] = momentum * v + g
+        flush(v)                                   # underflow.py: subnormals to 0
         if nesterov:
             w -= lr * (g + momentum * v)
         else:
             w -= lr * v
     else:
         v[...] = momentum * v - lr * g
+        flush(v)
         if nesterov:
             w += momentum * v - lr * g
         else:
@@ -67,16 +71,16 @@ def _sgd_loops(w, g, lr):
         w[i] -= lr * g[i]
 
 
-def _sgd_momentum_loops(w, g, v, lr, momentum, nesterov, velocity_holds_lr):
+def _sgd_momentum_loops(w, g, v, lr, momentum, nesterov, velocity_holds_lr, tiny):
     for i in prange(w.size):
         if not velocity_holds_lr:
-            v[i] = momentum * v[i] + g[i]
+            v[i] = flushed(momentum * v[i] + g[i], tiny)
             if nesterov:
                 w[i] -= lr * (g[i] + momentum * v[i])
             else:
                 w[i] -= lr * v[i]
         else:
-            v[i] = momentum * v[i] - lr * g[i]
+            v[i] = flushed(momentum * v[i] - lr * g[i], tiny)
             if nesterov:
                 w[i] += momentum * v[i] - lr * g[i]
             else:
@@ -158,4 +162,4 @@ class SGD(Optimizer):
             _sgd_momentum_kernel(w.reshape(-1), g.reshape(-1),
                                  self._velocity(w, state, h).reshape(-1),
                                  f(h["lr"]), f(h["momentum"]), h["nesterov"],
-                                 h["velocity_holds_lr"])
+                                 h["velocity_holds_lr"], threshold(w.dtype))
