@@ -31,9 +31,9 @@ mnist-quick: $(STAMP)
 	$(BIN)/tinygrad-opt mnist --epochs 1 --limit 3000 --out results/mnist-quick --resume
 
 # The article's protocol over 3 seeds: its batch-64 methods and full-batch GD, 10 epochs
-# on the first 30,000 training images (docs/protocol.md says why, and what it costs).
+# on the article's 60,000 training images (docs/protocol.md says what it costs).
 study: $(STAMP)
-	$(BIN)/tinygrad-opt study --protocol article --seeds 3 --epochs 10 --limit 30000 --out results/study
+	$(BIN)/tinygrad-opt study --protocol article --seeds 3 --epochs 10 --out results/study
 
 study-quick: $(STAMP)
 	$(BIN)/tinygrad-opt study --protocol article --optimizers gd,minibatch,adam --seeds 2 --epochs 3 --limit 5000 --out results/study-quick

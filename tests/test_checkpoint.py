@@ -21,7 +21,7 @@ from tinygrad_opt.store.files import TEMP_PREFIX
 
 from test_train import small_model, strip_times, synthetic
 
-QUICK = ["--limit", "256", "--quiet"]
+QUICK = ["--limit", "256", "--quiet", "--workers", "1"]   # in this process: faster to start
 
 
 def cli(capsys, *args):

@@ -250,6 +250,21 @@ def test_the_suite_gives_the_same_numbers_on_ray(suite_quick, tmp_path):
     assert {r["threads"] for r in b.values()} == {1}
 
 
+def test_worker_and_thread_counts_do_not_change_the_suites_numbers(suite_quick, tmp_path):
+    """One worker of two threads gives every problem's numbers that two workers of one
+    thread gave (the transformer's BLAS products and the Numba kernels included)."""
+    out, args = suite_quick
+    args = list(args)
+    args[args.index("--out") + 1] = str(tmp_path / "one")
+    args[args.index("--seeds") + 1] = "1"
+    r = cli(*args, "--workers", "1", "--threads", "2", "--quiet")
+    assert r.returncode == 0, r.stderr
+    a, b = trials(out), trials(tmp_path / "one")
+    assert len(b) == 14 and set(b) <= set(a) and {t["threads"] for t in b.values()} == {2}
+    for k in b:
+        assert deterministic(a[k]) == deterministic(b[k]), k
+
+
 def test_the_listing_measures_what_a_step_costs():
     from tinygrad_opt.problems.listing import describe, seconds_per_step
     p = PROBLEMS["quadratic_deep"]

@@ -1,6 +1,10 @@
 """The Trainer and the command line, on small synthetic data and a small MNIST subset."""
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -111,6 +115,48 @@ def test_cli_runs_end_to_end_on_a_subset(tmp_path, capsys):
     assert results["config"]["train_samples"] == 256 and "numba" in results["environment"]
     table = open(os.path.join(out, "table.md")).read()
     assert "| Adam, batch 64 | **0." in table and "/ 0.9772" in table   # ours beside the article's
+
+
+def test_worker_processes_give_the_numbers_of_one_process(tmp_path):
+    """`tinygrad-opt mnist --workers 2` trains the methods side by side in two processes
+    of one thread each: the same runs, in the same order, as one after the other."""
+    runs = {}
+    for workers in ("1", "2"):
+        out = str(tmp_path / f"workers{workers}")
+        assert main(["mnist", "--optimizers", "adam,sgd,minibatch", "--epochs", "1",
+                     "--limit", "256", "--out", out, "--quiet", "--workers", workers]) == 0
+        runs[workers] = [dict(r, history=strip_times(r["history"]))
+                         for r in json.load(open(os.path.join(out, "results.json")))["runs"]]
+    assert [r["name"] for r in runs["2"]] == ["adam", "sgd", "minibatch"]
+    assert runs["1"] == runs["2"]
+
+
+def test_sigterm_during_worker_processes_keeps_every_finished_epoch(tmp_path):
+    """Interrupted while two methods train in two workers: results.json holds the
+    finished epochs of both (read from their checkpoints), and --resume finishes them."""
+    out = tmp_path / "res"
+    command = [sys.executable, "-m", "tinygrad_opt", "mnist", "--optimizers", "adam,rmsprop",
+               "--limit", "256", "--quiet", "--workers", "2", "--out", str(out)]
+    run = subprocess.Popen(command + ["--epochs", "40"], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not all(
+                (out / "checkpoints" / f"{m}.npz").exists() for m in ("adam", "rmsprop")):
+            time.sleep(0.05)
+        run.send_signal(signal.SIGTERM)
+        _, err = run.communicate(timeout=120)
+    finally:
+        run.kill()
+    assert run.returncode == 143 and "terminated; finished epochs are in" in err, err
+    results = json.load(open(out / "results.json"))
+    assert results["interrupted"] is True
+    assert [r["name"] for r in results["runs"]] == ["adam", "rmsprop"]
+    assert all(len(r["history"]) >= 1 for r in results["runs"])
+    done = subprocess.run(command + ["--epochs", str(max(len(r["history"]) for r in
+                                                         results["runs"]) + 1), "--resume"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
 
 
 @pytest.mark.parametrize("args,message", [

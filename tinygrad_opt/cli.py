@@ -12,7 +12,7 @@ from .store.files import FolderBusy, check_writable
 from .study import TrialFailed, run_study
 from .study.run import LR_GRID
 from .study.suite import DEFAULT_RULES, PROTOCOLS, run_suite
-from .train.experiment import OutputError, run_experiment
+from .train.experiment import OutputError, WorkerDied, run_experiment
 
 
 def _methods(text):
@@ -82,6 +82,10 @@ def _mnist_parser(sub, common):
                         "where Keras ships the rule)")
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--dataset", choices=("mnist", "fashion-mnist"), default="mnist")
+    m.add_argument("--workers", type=_positive, default=None,
+                   help="train the methods side by side in this many processes, cores // "
+                        "workers threads each (default: one per core); the numbers are "
+                        "the same for any count")
     again = m.add_mutually_exclusive_group()
     again.add_argument("--resume", action="store_true",
                        help="continue the methods' runs from OUT/checkpoints (refused if a "
@@ -306,8 +310,9 @@ def main(argv=None):
         methods=args.optimizers, epochs=args.epochs, batch_size=args.batch_size,
         preset=args.preset, seed=args.seed, limit=args.limit, out=args.out,
         dataset=args.dataset, data_dir=args.data_dir, resume=args.resume,
-        overwrite=args.overwrite, quiet=args.quiet, sets=args.set),
-        (DataError, CheckpointError, OutputError, FolderBusy), args.out,
+        overwrite=args.overwrite, quiet=args.quiet, sets=args.set,
+        workers=args.workers or min(os.cpu_count() or 1, len(args.optimizers))),
+        (DataError, CheckpointError, OutputError, FolderBusy, WorkerDied), args.out,
         f"finished epochs are in {args.out} (continue with --resume)")
     if code is not None:
         return code

@@ -133,10 +133,12 @@ def _trainer(name, seed, preset, batch_size, quiet, out, config):
 
 def run_experiment(methods=ARTICLE_METHODS, epochs=10, batch_size=None, preset=None,
                    seed=0, limit=None, out="results/mnist", dataset="mnist", data_dir=None,
-                   resume=False, overwrite=False, quiet=False, sets=None):
+                   resume=False, overwrite=False, quiet=False, sets=None, workers=1):
     """Train the article's CNN with each method and write results.json, table.md,
     table.csv and the plots into `out`. Returns the list of runs of this call.
 
+    workers > 1: the methods train side by side in that many worker processes (cores //
+    workers threads each), with the same numbers as one after the other.
     batch_size overrides the methods' own (None keeps them); sets: {method: {key: value}},
     hyperparameters that override a method's (`--set adam.lr=0.003`). The folder is locked for
     the run (a second run into it raises FolderBusy). Results already in `out` are kept
@@ -178,11 +180,11 @@ def run_experiment(methods=ARTICLE_METHODS, epochs=10, batch_size=None, preset=N
                     load_checkpoint(trainer.checkpoint[:-4] + ".pkl")   # says why not
                 trainer.restore(epochs)
         return _run(methods, epochs, batch_size, preset, seed, out, resume, quiet, config,
-                    train, val, kept)
+                    train, val, kept, workers, data_dir)
 
 
 def _run(methods, epochs, batch_size, preset, seed, out, resume, quiet, config, train, val,
-         kept):
+         kept, workers=1, data_dir=None):
     runs = []
     started = time.perf_counter()
     if not quiet:
@@ -191,35 +193,136 @@ def _run(methods, epochs, batch_size, preset, seed, out, resume, quiet, config, 
     config["warm_up_seconds"] = warm_up(seed)
     if not quiet:
         print(f"{config['warm_up_seconds']:.1f} s", flush=True)
+    job = dict(epochs=epochs, batch_size=batch_size, preset=preset, seed=seed, out=out,
+               resume=resume, quiet=quiet, config=config, data_dir=data_dir)
     try:
-        for name in methods:
-            method = METHODS[name]
-            trainer = _trainer(name, seed, preset, batch_size, quiet, out, config)
-            if resume and not trainer.restore(epochs):
-                print(f"{name}: no checkpoint in {os.path.dirname(trainer.checkpoint)}; "
-                      f"starting it from epoch 1", file=sys.stderr, flush=True)
-            # restored or not, `epochs` is the run's whole length: fit trains what is left
-            run = dict(name=name, title=method.title, article_row=method.article_row,
-                       optimizer=repr(trainer.optimizer), preset=trainer.optimizer.preset,
-                       batch_size=trainer.batch_size, settings=trainer.settings,
-                       history=trainer.history, stopped=None)
-            runs.append(run)
-            if not quiet:
-                print(f"== {method.title}: {trainer.optimizer!r}, batch "
-                      f"{trainer.batch_size or 'full'}", flush=True)
-            try:
-                trainer.fit(train, val, epochs - len(trainer.history), desc=f"{name} ")
-            except NonFiniteLoss as e:
-                run["stopped"] = f"{name}: {e}"
-                print(f"{name}: {e}", file=sys.stderr)
-            finally:
-                run["history"] = trainer.history
-            write_results(out, kept + runs, config, time.perf_counter() - started)
-    except KeyboardInterrupt:
+        if workers > 1 and len(methods) > 1:
+            _run_in_workers(methods, job, workers, runs, kept, started)
+        else:
+            for name in methods:
+                # the run is in `runs` while it trains: a Ctrl-C writes its finished epochs
+                _train_method(name, job, train, val, on_start=runs.append)
+                write_results(out, kept + runs, config, time.perf_counter() - started)
+    except (KeyboardInterrupt, WorkerDied):
         write_results(out, kept + runs, config, time.perf_counter() - started,
                       interrupted=True)
         raise
     return runs
+
+
+class WorkerDied(RuntimeError):
+    """A worker process of `--workers` died (killed, out of memory)."""
+
+
+def _train_method(name, job, train, val, on_start=None, verbose=None):
+    """Train one method (restored from its checkpoint with `resume`) for the run's
+    epochs; returns its run: name, optimizer, settings, history, and `stopped` (why it
+    stopped early, or None)."""
+    trainer = _trainer(name, job["seed"], job["preset"], job["batch_size"], job["quiet"],
+                       job["out"], job["config"])
+    if verbose is not None:
+        trainer.verbose = verbose
+    if job["resume"] and not trainer.restore(job["epochs"]):
+        print(f"{name}: no checkpoint in {os.path.dirname(trainer.checkpoint)}; "
+              f"starting it from epoch 1", file=sys.stderr, flush=True)
+    # restored or not, `epochs` is the run's whole length: fit trains what is left
+    run = _record(name, trainer)
+    if on_start:
+        on_start(run)
+    if trainer.verbose == 1:
+        print(f"== {run['title']}: {trainer.optimizer!r}, batch "
+              f"{trainer.batch_size or 'full'}", flush=True)
+    try:
+        trainer.fit(train, val, job["epochs"] - len(trainer.history), desc=f"{name} ")
+    except NonFiniteLoss as e:
+        run["stopped"] = f"{name}: {e}"
+        print(f"{name}: {e}", file=sys.stderr)
+    finally:
+        run["history"] = trainer.history
+    return run
+
+
+def _record(name, trainer):
+    """A method's entry in results.json (its history: the trainer's, live)."""
+    method = METHODS[name]
+    return dict(name=name, title=method.title, article_row=method.article_row,
+                optimizer=repr(trainer.optimizer), preset=trainer.optimizer.preset,
+                batch_size=trainer.batch_size, settings=trainer.settings,
+                history=trainer.history, stopped=None)
+
+
+def _method_in_worker(name, job, data):
+    """A worker process's task: load the data, train one method (epoch lines, no bars:
+    several workers share the terminal)."""
+    dataset, data_dir, limit = data
+    images = load(dataset, data_dir)
+    train = (images.train_images[:limit], images.train_labels[:limit])
+    return _train_method(name, job, train, (images.test_images, images.test_labels),
+                         verbose=0 if job["quiet"] else 2)
+
+
+def _run_in_workers(methods, job, workers, runs, kept, started):
+    """The methods in `workers` processes of cores // workers threads each, the longest
+    (one-sample SGD) first; results.json is written as each method finishes, its runs in
+    the order of `methods`. Each run is the same as in one process: a method's numbers
+    depend on its seed, not on where or beside what it trains."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
+    from ..study.backends import _die_with_parent, worker_env
+
+    config = job["config"]
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    order = sorted(methods, key=lambda m: METHODS[m].batch_size != 1)    # stable
+    data = (config["dataset"], job["data_dir"], config["limit"])
+    if not job["quiet"]:
+        print(f"{len(methods)} methods on {workers} worker processes of {threads} thread"
+              f"{'s' * (threads > 1)} each; a line per finished epoch", flush=True)
+    saved = {k: os.environ.get(k) for k in worker_env(threads)}
+    os.environ.update(worker_env(threads))          # inherited by the spawned workers
+    pool = ProcessPoolExecutor(min(workers, len(methods)),
+                               mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_die_with_parent, initargs=(os.getpid(),))
+    done = {}
+    try:
+        futures = {pool.submit(_method_in_worker, m, job, data): m for m in order}
+        for future in as_completed(futures):
+            try:
+                run = future.result()
+            except BrokenProcessPool:
+                raise WorkerDied(f"a worker process died (killed, or out of memory); the "
+                                 f"finished epochs are in {job['out']} (continue with "
+                                 f"--resume)") from None
+            done[run["name"]] = run
+            runs[:] = [done[m] for m in methods if m in done]
+            write_results(job["out"], kept + runs, config, time.perf_counter() - started)
+            if not job["quiet"]:
+                last = run["history"][-1] if run["history"] else {}
+                print(f"== {run['title']}: done, val_acc "
+                      f"{last.get('val_acc', float('nan')):.4f} ({len(done)}/{len(methods)})",
+                      flush=True)
+    except BaseException:                           # Ctrl-C, SIGTERM, an error
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.kill()
+        for name in methods:                        # the finished epochs of the methods
+            if name not in done:                    # in flight: from their checkpoints
+                trainer = _trainer(name, job["seed"], job["preset"], job["batch_size"],
+                                   True, job["out"], config)
+                try:
+                    trainer.restore(job["epochs"])
+                except Exception:                   # none usable: --resume will say why
+                    continue
+                if trainer.history:
+                    done[name] = _record(name, trainer)
+        runs[:] = [done[m] for m in methods if m in done]
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def write_results(out, runs, config, seconds, interrupted=False):
