@@ -1,4 +1,7 @@
 """Every Numba kernel equals its numpy reference, on odd shapes, in float32 and float64."""
+import os
+import subprocess
+import sys
 import numpy as np
 import pytest
 
@@ -652,3 +655,28 @@ def test_vector_exp_and_erf_are_within_their_stated_ulps():
     ulp = np.spacing(np.abs(exact).astype(np.float32)).astype(np.float64)
     assert np.all(np.abs(erf32_array(x) - exact) <= 8 * ulp)
     np.testing.assert_array_equal(erf32_array(specials), [np.nan, 1.0, -1.0, 0.0])
+
+
+def test_dense_and_linear_weight_gradients_do_not_depend_on_blas_threads():
+    """The dense layer's weight gradient over a chunk of 1,000 images (full-batch GD's),
+    and the transformer's linear layers over 4,096 rows: the same bits with one BLAS
+    thread and with two (ops/matmul.py's rows_product)."""
+    code = (
+        "import hashlib, numpy as np\n"
+        "from tinygrad_opt import Tensor, nn\n"
+        "rng = np.random.default_rng(0)\n"
+        "out = []\n"
+        "for layer, rows in ((nn.Dense(5408, 256, rng=1), 1000), (nn.Dense(256, 10, rng=2), 1000),\n"
+        "                    (nn.Linear(128, 384, rng=3), 4096), (nn.Linear(512, 128, rng=4), 4096)):\n"
+        "    n_in = layer.weight.shape[0 if isinstance(layer, nn.Dense) else 1]\n"
+        "    x = np.maximum(rng.standard_normal((rows, n_in)), 0).astype(np.float32)\n"
+        "    up = rng.standard_normal((rows, layer.bias.shape[0])).astype(np.float32)\n"
+        "    (layer(Tensor(x)) * Tensor(up)).sum().backward()\n"
+        "    out.append(hashlib.sha256(layer.weight.grad.tobytes()).hexdigest())\n"
+        "print(out)\n")
+    seen = []
+    for threads in ("1", "2"):
+        env = dict(os.environ, OPENBLAS_NUM_THREADS=threads, NUMBA_NUM_THREADS=threads)
+        seen.append(subprocess.run([sys.executable, "-c", code], capture_output=True,
+                                   text=True, env=env, check=True).stdout)
+    assert seen[0] == seen[1]

@@ -45,6 +45,21 @@ class MatMulFn(Function):
         return ga, gb
 
 
+def rows_product(a, b, rows=256):
+    """aᵀ @ b for a (K, M), b (K, N): BLAS products over blocks of at most `rows` rows,
+    added in order. OpenBLAS's one product over a long K gives other last bits with 1
+    thread than with 2 at some shapes (the dense layer's weight gradient over a chunk of
+    1,000 images, (1000 x 5408)ᵀ @ (1000 x 256), does), and a run's numbers must not
+    depend on its thread count; over blocks of 256 rows they do not
+    (tests/test_kernels.py runs both counts). K <= rows: the one product."""
+    if len(a) <= rows:
+        return a.T @ b
+    out = a[:rows].T @ b[:rows]
+    for start in range(rows, len(a), rows):
+        out += a[start:start + rows].T @ b[start:start + rows]
+    return out
+
+
 def linear_reference(x, w, b):
     return x @ w + b
 
@@ -87,7 +102,7 @@ class LinearFn(Function):
         if x.shape[0] == 1 and not use_reference():
             gw = Outer(x[0], g[0])          # one sample: kept factored (autograd.Outer)
         else:
-            gw = x.T @ g
+            gw = rows_product(x, g)
         return gx, gw, g.sum(axis=0)
 
 
