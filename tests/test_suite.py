@@ -250,17 +250,18 @@ def test_the_suite_gives_the_same_numbers_on_ray(suite_quick, tmp_path):
     assert {r["threads"] for r in b.values()} == {1}
 
 
-def test_worker_and_thread_counts_do_not_change_the_suites_numbers(suite_quick, tmp_path):
-    """One worker of two threads gives every problem's numbers that two workers of one
-    thread gave (the transformer's BLAS products and the Numba kernels included)."""
+def test_the_worker_count_does_not_change_the_suites_numbers(suite_quick, tmp_path):
+    """One worker gives every problem's numbers that two gave, at the same threads per
+    trial. (Not across thread counts: OpenBLAS's products give other last bits with 1
+    thread than with 2 at some shapes, mnist_mlp's among them; docs/protocol.md.)"""
     out, args = suite_quick
     args = list(args)
     args[args.index("--out") + 1] = str(tmp_path / "one")
     args[args.index("--seeds") + 1] = "1"
-    r = cli(*args, "--workers", "1", "--threads", "2", "--quiet")
+    r = cli(*args, "--workers", "1", "--threads", "1", "--quiet")
     assert r.returncode == 0, r.stderr
     a, b = trials(out), trials(tmp_path / "one")
-    assert len(b) == 14 and set(b) <= set(a) and {t["threads"] for t in b.values()} == {2}
+    assert len(b) == 14 and set(b) <= set(a) and {t["threads"] for t in b.values()} == {1}
     for k in b:
         assert deterministic(a[k]) == deterministic(b[k]), k
 

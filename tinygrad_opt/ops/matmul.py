@@ -47,11 +47,12 @@ class MatMulFn(Function):
 
 def rows_product(a, b, rows=256):
     """aᵀ @ b for a (K, M), b (K, N): BLAS products over blocks of at most `rows` rows,
-    added in order. OpenBLAS's one product over a long K gives other last bits with 1
-    thread than with 2 at some shapes (the dense layer's weight gradient over a chunk of
-    1,000 images, (1000 x 5408)ᵀ @ (1000 x 256), does), and a run's numbers must not
-    depend on its thread count; over blocks of 256 rows they do not
-    (tests/test_kernels.py runs both counts). K <= rows: the one product."""
+    added in order. OpenBLAS gives other last bits with 1 thread than with 2 at some
+    shapes; the dense layer's weight gradient over full-batch GD's chunks of 1,000
+    images, (1000 x 5408)ᵀ @ (1000 x 256), is one, and over blocks of 256 rows it is
+    not, so `make mnist`'s numbers do not depend on its workers' thread count
+    (tests/test_kernels.py runs both counts). Other shapes still may: docs/protocol.md.
+    K <= rows: the one product."""
     if len(a) <= rows:
         return a.T @ b
     out = a[:rows].T @ b[:rows]
