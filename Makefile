@@ -8,11 +8,14 @@ DEV    := $(VENV)/.installed-dev
 .PHONY: install test bench bench-quick bench-torch reference-fixtures mnist mnist-quick study study-quick suite suite-quick problems examples clean
 
 # The package and what it needs to run; the tests add pytest and Ray (the study's
-# optional backend, which make mnist and make study do not need).
+# optional backend, which make mnist and make study do not need). The kernels compile
+# once here, into Numba's cache, so that no run's first minute pays for it.
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e .
+	@echo "compiling the kernels into Numba's cache (once, about 20 s)..."
+	$(BIN)/python -c "from tinygrad_opt.train.experiment import warm_up; warm_up()"
 	touch $(STAMP)
 
 $(DEV): $(STAMP)

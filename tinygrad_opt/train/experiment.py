@@ -25,8 +25,10 @@ def _environment():
 
 
 def warm_up(seed=0):
-    """Compile (or load from Numba's cache) every kernel a run uses, on two images, so
-    that no method's first epoch pays for it. Returns the seconds it took."""
+    """Compile (or load from Numba's cache) every kernel a run uses, serial and parallel
+    builds (a batch of 64 images, then one), so that no method's first epoch pays for
+    it. Returns the seconds it took."""
+    from ..autograd import no_grad
     from ..nn.functional import softmax_cross_entropy
     from ..tensor import Tensor
 
@@ -34,12 +36,14 @@ def warm_up(seed=0):
     for name in ("adam", "momentum", "minibatch", "adagrad", "rmsprop", "adadelta"):
         model = article_cnn(seed=seed)
         opt = METHODS[name].make(model.parameters())
-        for batch in (2, 1):
+        for batch in (64, 1):
             x = Tensor(np.zeros((batch, 1, 28, 28), dtype=np.float32))
             softmax_cross_entropy(model(x), np.zeros(batch, dtype=np.int64)).backward()
             opt.step()
-        model.eval()
-        model(x)
+            model.eval()
+            with no_grad():
+                softmax_cross_entropy(model(x), np.zeros(batch, dtype=np.int64))
+            model.train()
     return time.perf_counter() - t0
 
 
