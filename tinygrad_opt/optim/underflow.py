@@ -17,11 +17,12 @@ the optimizer's state only: the forward and backward passes, numpy and the tests
 subnormal arithmetic are left as IEEE 754 defines them.
 
 What it can change. A flushed value was below 1.18e-38 in float32: in Adam's update
-lr·m/(sqrt(v) + eps) it moved a weight by less than lr·1.18e-38/eps, which changes no
-weight whose magnitude is above about 1e-24 for eps = 1e-7 (tests/test_optimizers.py
-trains the article's model both ways and compares the weights bit for bit). In float64
-the threshold is 2.2e-308, which no trajectory of the tests comes near: the golden
-trajectories against PyTorch and Keras are unchanged.
+lr·m/(sqrt(v) + eps) a flushed m moved a weight by less than lr·1.18e-38/eps, which
+changes no float32 weight of magnitude above about 2e-24 for lr <= 1 and eps >= 1e-7;
+a flushed v changed sqrt(v) + eps by less than 1.1e-19, below half a float32 spacing of
+any eps above 2e-12. tests/test_underflow.py trains a network both ways and compares
+the weights bit for bit. In float64 the threshold is 2.2e-308, which no trajectory of
+the tests comes near: the golden trajectories against PyTorch and Keras are unchanged.
 
 `keep_subnormals()` turns the flush off inside a `with` block (the tests and `make
 bench` compare the two).
