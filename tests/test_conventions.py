@@ -10,11 +10,12 @@ import pytest
 
 from tinygrad_opt import Tensor, reference
 from tinygrad_opt.optim import (SGD, Adadelta, Adagrad, Adam, AdamW, Muon, NAdam, RAdam,
-                                RMSprop)
+                                RMSprop, Rprop)
 
 HERE = os.path.join(os.path.dirname(__file__), "fixtures", "reference")
 OURS = {"SGD": SGD, "Adagrad": Adagrad, "RMSprop": RMSprop, "Adadelta": Adadelta,
-        "Adam": Adam, "AdamW": AdamW, "NAdam": NAdam, "RAdam": RAdam, "Muon": Muon}
+        "Adam": Adam, "AdamW": AdamW, "NAdam": NAdam, "RAdam": RAdam, "Muon": Muon,
+        "Rprop": Rprop}
 RENAMED = {"alpha": "rho"}          # PyTorch's RMSprop calls rho alpha
 
 

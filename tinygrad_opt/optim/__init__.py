@@ -13,8 +13,9 @@ from .nadam import NAdam
 from .optimizer import Optimizer
 from .radam import RAdam
 from .rmsprop import RMSprop
+from .rprop import Rprop
 from .sgd import SGD
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adadelta", "Adam", "AdamW", "NAdam",
-           "RAdam", "Lion", "Muon", "Method", "METHODS", "ARTICLE_METHODS", "STUDY_METHODS",
+           "RAdam", "Lion", "Muon", "Rprop", "Method", "METHODS", "ARTICLE_METHODS", "STUDY_METHODS",
            "FULL_BATCH", "get_method", "parse_assignments", "lr_scheduler"]

@@ -25,7 +25,7 @@ with it: 0.9150, 0.9563, 0.9687 at epochs 1, 5 and 10, against the article's 0.9
 0.9585, 0.9697 (docs/results/mnist/). We use it.
 
 The rules after Adam run with their published defaults (each rule's default preset:
-Keras' where Keras ships the rule, PyTorch's for RAdam) and the article's batch
+Keras' where Keras ships the rule, PyTorch's for RAdam and Rprop) and the article's batch
 of 64; `nesterov` takes the momentum row's lr 0.001 and momentum 0.9 (neither library
 gives SGD a default momentum):
 
@@ -38,6 +38,7 @@ gives SGD a default momentum):
 | radam    | RAdam | defaults                        | torch  |
 | lion     | Lion  | defaults                        | keras  |
 | muon     | Muon  | defaults (AdamW for the rest)   | keras  |
+| rprop    | Rprop | defaults                        | torch  |
 """
 from dataclasses import dataclass, field
 
@@ -52,6 +53,7 @@ from .muon import Muon
 from .nadam import NAdam
 from .radam import RAdam
 from .rmsprop import RMSprop
+from .rprop import Rprop
 from .sgd import SGD
 
 FULL_BATCH = None   # batch_size of gradient descent: every training sample in one step
@@ -98,6 +100,7 @@ METHODS = {m.name: m for m in [
     Method("radam", "RAdam", RAdam),
     Method("lion", "Lion", Lion),
     Method("muon", "Muon", Muon),
+    Method("rprop", "Rprop", Rprop),
 ]}
 ARTICLE_METHODS = ("gd", "sgd", "minibatch", "momentum", "adagrad", "rmsprop", "adadelta",
                    "adam")
