@@ -10,12 +10,12 @@ import pytest
 
 from tinygrad_opt import Tensor, reference
 from tinygrad_opt.optim import (SGD, Adadelta, Adagrad, Adam, AdamW, Muon, NAdam, RAdam,
-                                RMSprop, Rprop)
+                                RMSprop, Rprop, Adamax)
 
 HERE = os.path.join(os.path.dirname(__file__), "fixtures", "reference")
 OURS = {"SGD": SGD, "Adagrad": Adagrad, "RMSprop": RMSprop, "Adadelta": Adadelta,
         "Adam": Adam, "AdamW": AdamW, "NAdam": NAdam, "RAdam": RAdam, "Muon": Muon,
-        "Rprop": Rprop}
+        "Rprop": Rprop, "Adamax": Adamax}
 RENAMED = {"alpha": "rho"}          # PyTorch's RMSprop calls rho alpha
 
 

@@ -76,7 +76,8 @@ def test_registry_of_the_eight_methods_and_those_after():
     assert list(ARTICLE_METHODS) == ["gd", "sgd", "minibatch", "momentum", "adagrad",
                                      "rmsprop", "adadelta", "adam"]
     assert list(METHODS) == list(ARTICLE_METHODS) + ["nesterov", "amsgrad", "adamw", "nadam",
-                                                     "radam", "lion", "muon", "rprop"]
+                                                     "radam", "lion", "muon", "rprop",
+                                                     "adamax"]
     assert all(METHODS[m].batch_size == 64 and METHODS[m].article_row is None
                for m in list(METHODS)[8:])
     assert METHODS["gd"].batch_size is FULL_BATCH and METHODS["sgd"].batch_size == 1
@@ -88,8 +89,8 @@ def test_registry_of_the_eight_methods_and_those_after():
                                                      decoupled_weight_decay=True)
     assert METHODS["minibatch"].make(p).hyper["lr"] == 0.01
     assert isinstance(METHODS["adam"].make(p), Adam)
-    with pytest.raises(ValueError, match="unknown method 'adamax'; known: gd, sgd, minibatch"):
-        get_method("adamax")
+    with pytest.raises(ValueError, match="unknown method 'sophia'; known: gd, sgd, minibatch"):
+        get_method("sophia")
 
 
 # --- the API refuses what would corrupt memory or training ---------------------------------

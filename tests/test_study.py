@@ -198,7 +198,7 @@ def test_statistics():
 
 @pytest.mark.parametrize("args,message", [
     (["--set", "adam.lr"], "expected method.key=value"),
-    (["--set", "adamax.lr=0.1"], "unknown method 'adamax'"),
+    (["--set", "sophia.lr=0.1"], "unknown method 'sophia'"),
     (["--set", "adam.lr=-1"], "lr must be a finite number >= 0"),
     (["--grid", "adam.beta1=0.9,x"], "'x' is not a number"),
     (["--lr-grid", "0.1,-1"], "expected positive finite learning rates"),

@@ -160,7 +160,7 @@ def test_sigterm_during_worker_processes_keeps_every_finished_epoch(tmp_path):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--optimizers", "adam,adamax"], "unknown method(s) adamax; known: gd, sgd"),
+    (["--optimizers", "adam,sophia"], "unknown method(s) sophia; known: gd, sgd"),
     (["--epochs", "-3"], "expected a positive whole number, got '-3'"),
     (["--out", "/proc/forbidden"], "is not writable"),
 ])

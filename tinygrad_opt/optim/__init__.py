@@ -4,6 +4,7 @@ from . import lr_scheduler
 from .adadelta import Adadelta
 from .adagrad import Adagrad
 from .adam import Adam
+from .adamax import Adamax
 from .adamw import AdamW
 from .lion import Lion
 from .methods import (ARTICLE_METHODS, FULL_BATCH, METHODS, STUDY_METHODS, Method,
@@ -16,6 +17,6 @@ from .rmsprop import RMSprop
 from .rprop import Rprop
 from .sgd import SGD
 
-__all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adadelta", "Adam", "AdamW", "NAdam",
+__all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adadelta", "Adam", "Adamax", "AdamW", "NAdam",
            "RAdam", "Lion", "Muon", "Rprop", "Method", "METHODS", "ARTICLE_METHODS", "STUDY_METHODS",
            "FULL_BATCH", "get_method", "parse_assignments", "lr_scheduler"]

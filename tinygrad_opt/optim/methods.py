@@ -39,6 +39,7 @@ gives SGD a default momentum):
 | lion     | Lion  | defaults                        | keras  |
 | muon     | Muon  | defaults (AdamW for the rest)   | keras  |
 | rprop    | Rprop | defaults                        | torch  |
+| adamax   | Adamax | defaults                       | keras  |
 """
 from dataclasses import dataclass, field
 
@@ -47,6 +48,7 @@ from ..tensor import Tensor
 from .adadelta import Adadelta
 from .adagrad import Adagrad
 from .adam import Adam
+from .adamax import Adamax
 from .adamw import AdamW
 from .lion import Lion
 from .muon import Muon
@@ -101,6 +103,7 @@ METHODS = {m.name: m for m in [
     Method("lion", "Lion", Lion),
     Method("muon", "Muon", Muon),
     Method("rprop", "Rprop", Rprop),
+    Method("adamax", "Adamax", Adamax),
 ]}
 ARTICLE_METHODS = ("gd", "sgd", "minibatch", "momentum", "adagrad", "rmsprop", "adadelta",
                    "adam")
