@@ -82,17 +82,17 @@ def test_nadam_schedules():
 
 
 KERAS = _load("keras_optim")
-KERAS_NAMES = {"Nadam": "NAdam", "Lion": "Lion"}
+KERAS_NAMES = {"Nadam": "NAdam", "Lion": "Lion", "Lamb": "Lamb"}
 KERAS_RENAMED = {"beta_1": "beta1", "beta_2": "beta2", "epsilon": "eps"}
 
 
 def replay_keras(name, path):
     """Keras' runs: the torch fixture's gradients, and a vector beside the two matrices."""
-    from tinygrad_opt.optim import Lion
+    from tinygrad_opt.optim import Lamb, Lion
     meta, arrays = KERAS
     tmeta, tarrays = TORCH
     run = meta["runs"][name]
-    cls = {**OURS, "Nadam": NAdam, "Lion": Lion}[run["optimizer"]]
+    cls = {**OURS, "Nadam": NAdam, "Lion": Lion, "Lamb": Lamb}[run["optimizer"]]
     kwargs = {KERAS_RENAMED.get(k, k): (0.0 if v is None else v)
               for k, v in run["kwargs"].items()}
     starts = [tarrays["start0"], tarrays["start1"], tarrays["start1"][0]]

@@ -223,7 +223,7 @@ def test_momentum_conventions_part_when_lr_changes():
 
 
 def _all_rule_configs():
-    from tinygrad_opt.optim import Adamax, AdamW, Lion, Muon, NAdam, RAdam, Rprop
+    from tinygrad_opt.optim import Adamax, AdamW, Lamb, Lion, Muon, NAdam, RAdam, Rprop
     return {
         "sgd_torch_nesterov_wd": (SGD, dict(lr=0.1, momentum=0.9, nesterov=True, preset="torch",
                                             weight_decay=0.01)),
@@ -242,6 +242,7 @@ def _all_rule_configs():
         "muon_torch": (Muon, dict(lr=0.02, preset="torch")),
         "muon_keras": (Muon, dict(lr=0.02, preset="keras")),
         "rprop": (Rprop, dict()),
+        "lamb_wd": (Lamb, dict(lr=0.01, weight_decay=0.1)),
         "adamax": (Adamax, dict(lr=0.01)),
         "adamax_torch_wd": (Adamax, dict(preset="torch", weight_decay=0.01, beta1=0.3)),
         "rprop_paper_wd": (Rprop, dict(preset="paper", weight_decay=0.01)),

@@ -6,6 +6,7 @@ from .adagrad import Adagrad
 from .adam import Adam
 from .adamax import Adamax
 from .adamw import AdamW
+from .lamb import Lamb
 from .lion import Lion
 from .methods import (ARTICLE_METHODS, FULL_BATCH, METHODS, STUDY_METHODS, Method,
                       get_method, parse_assignments)
@@ -18,5 +19,5 @@ from .rprop import Rprop
 from .sgd import SGD
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adadelta", "Adam", "Adamax", "AdamW", "NAdam",
-           "RAdam", "Lion", "Muon", "Rprop", "Method", "METHODS", "ARTICLE_METHODS", "STUDY_METHODS",
+           "RAdam", "Lion", "Muon", "Rprop", "Lamb", "Method", "METHODS", "ARTICLE_METHODS", "STUDY_METHODS",
            "FULL_BATCH", "get_method", "parse_assignments", "lr_scheduler"]

@@ -85,13 +85,14 @@ def keras_lr(name, hyper, learning_rate):
     return dict(hyper, lr=learning_rate)
 
 
-def pair(name, betas, beta1, beta2):
-    """PyTorch's betas=(beta1, beta2) beside Keras' beta1/beta2 (refused if they disagree)."""
-    if betas is None:
-        return beta1, beta2
-    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-        raise ValueError(f"{name}: betas must be (beta1, beta2), got {betas!r}")
-    if (beta1, beta2) != (None, None) and (beta1, beta2) != tuple(betas):
-        raise ValueError(f"{name}: betas={tuple(betas)} and beta1={beta1}, "
-                         f"beta2={beta2} disagree; give one form")
-    return tuple(betas)
+def pair(name, value, first, second, what="betas", parts=("beta1", "beta2")):
+    """PyTorch's tuple form (betas=(beta1, beta2), Rprop's etas and step_sizes) beside
+    the two values by name, Keras' form (refused if they disagree)."""
+    if value is None:
+        return first, second
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise ValueError(f"{name}: {what} must be ({parts[0]}, {parts[1]}), got {value!r}")
+    if (first, second) != (None, None) and (first, second) != tuple(value):
+        raise ValueError(f"{name}: {what}={tuple(value)} and {parts[0]}={first}, "
+                         f"{parts[1]}={second} disagree; give one form")
+    return tuple(value)

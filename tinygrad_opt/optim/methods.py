@@ -40,6 +40,7 @@ gives SGD a default momentum):
 | muon     | Muon  | defaults (AdamW for the rest)   | keras  |
 | rprop    | Rprop | defaults                        | torch  |
 | adamax   | Adamax | defaults                       | keras  |
+| lamb     | Lamb  | defaults                        | keras  |
 """
 from dataclasses import dataclass, field
 
@@ -50,6 +51,7 @@ from .adagrad import Adagrad
 from .adam import Adam
 from .adamax import Adamax
 from .adamw import AdamW
+from .lamb import Lamb
 from .lion import Lion
 from .muon import Muon
 from .nadam import NAdam
@@ -104,6 +106,7 @@ METHODS = {m.name: m for m in [
     Method("muon", "Muon", Muon),
     Method("rprop", "Rprop", Rprop),
     Method("adamax", "Adamax", Adamax),
+    Method("lamb", "LAMB", Lamb),
 ]}
 ARTICLE_METHODS = ("gd", "sgd", "minibatch", "momentum", "adagrad", "rmsprop", "adadelta",
                    "adam")

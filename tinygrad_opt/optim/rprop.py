@@ -37,6 +37,7 @@ step_size_min=1e-6, step_size_max=50; `etas=(etaminus, etaplus)` and
 import numpy as np
 
 from ..jit import prange, serial_or_parallel
+from .hyper import pair
 from .optimizer import Optimizer
 
 
@@ -77,18 +78,6 @@ def _rprop_loops(w, g, prev, step_size, etaminus, etaplus, step_size_min, step_s
 _rprop_kernel = serial_or_parallel(_rprop_loops)
 
 
-def _pair(name, value, first, second):
-    """PyTorch's tuple form beside the two names (refused if they disagree)."""
-    if value is None:
-        return first, second
-    if not isinstance(value, (tuple, list)) or len(value) != 2:
-        raise ValueError(f"Rprop: {name} must be a pair of numbers, got {value!r}")
-    if (first, second) != (None, None) and (first, second) != tuple(value):
-        raise ValueError(f"Rprop: {name}={tuple(value)} disagrees with the values given "
-                         f"by name ({first}, {second}); give one form")
-    return tuple(value)
-
-
 class Rprop(Optimizer):
     """Rprop: a step size per weight, grown while the gradient's sign holds, cut when it
     flips; the step's direction is the sign of the gradient."""
@@ -101,9 +90,11 @@ class Rprop(Optimizer):
     def __init__(self, params, lr=None, etaminus=None, etaplus=None, step_size_min=None,
                  step_size_max=None, preset=None, nonfinite="raise", learning_rate=None,
                  etas=None, step_sizes=None, **decay):
-        etaminus, etaplus = _pair("etas", etas, etaminus, etaplus)
-        step_size_min, step_size_max = _pair("step_sizes", step_sizes, step_size_min,
-                                             step_size_max)
+        etaminus, etaplus = pair("Rprop", etas, etaminus, etaplus, "etas",
+                                 ("etaminus", "etaplus"))
+        step_size_min, step_size_max = pair("Rprop", step_sizes, step_size_min,
+                                            step_size_max, "step_sizes",
+                                            ("step_size_min", "step_size_max"))
         super().__init__(params, preset, nonfinite, learning_rate, lr=lr, etaminus=etaminus,
                          etaplus=etaplus, step_size_min=step_size_min,
                          step_size_max=step_size_max, **decay)
