@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from tinygrad_opt import Tensor, nn, reference
-from tinygrad_opt.optim import SGD, Adadelta, Adam, AdamW, NAdam, RAdam, RMSprop
+from tinygrad_opt.optim import (SGD, Adadelta, Adam, Adamax, AdamW, Lamb, NAdam, RAdam,
+                                RMSprop)
 from tinygrad_opt.optim.underflow import keep_subnormals
 
 # Each rule's decay rates at 0.5, so that a state falls from 1e-4 to float32's subnormal
@@ -22,6 +23,8 @@ FLUSHING = {
     "rmsprop_centered_momentum": (RMSprop, dict(rho=0.5, centered=True, momentum=0.5)),
     "rmsprop_torch_momentum": (RMSprop, dict(rho=0.5, momentum=0.5, preset="torch")),
     "adadelta": (Adadelta, dict(rho=0.5)),
+    "adamax": (Adamax, dict(beta1=0.5, beta2=0.5)),
+    "lamb": (Lamb, dict(beta1=0.5, beta2=0.5)),
 }
 TINY = np.finfo(np.float32).tiny
 DECAYING = ("m", "v", "b", "g_avg", "s", "u")      # v_max never decreases
