@@ -86,9 +86,7 @@ class Adamax(Optimizer):
 
     def validate(self, lr, beta1, beta2, eps, eps_in_max, **decay):
         super().validate(lr=lr, **decay)
-        self._check_range("beta1", beta1)
-        self._check_range("beta2", beta2)
-        self._check_positive("eps", eps)
+        self._check_moments(beta1, beta2, eps)
 
     def reference_update(self, w, g, state, h):
         adamax_reference(w, g, state["m"], state["u"], self.t, h["lr"], h["beta1"],

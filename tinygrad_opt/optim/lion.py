@@ -57,8 +57,7 @@ class Lion(Optimizer):
 
     def validate(self, lr, beta1, beta2, **decay):
         super().validate(lr=lr, **decay)
-        self._check_range("beta1", beta1)
-        self._check_range("beta2", beta2)
+        self._check_moments(beta1, beta2)
 
     def reference_update(self, w, g, state, h):
         lion_reference(w, g, state["m"], h["lr"], h["beta1"], h["beta2"])

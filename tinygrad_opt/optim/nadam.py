@@ -79,9 +79,7 @@ class NAdam(Optimizer):
 
     def validate(self, lr, beta1, beta2, eps, momentum_decay, **decay):
         super().validate(lr=lr, **decay)
-        self._check_range("beta1", beta1)
-        self._check_range("beta2", beta2)
-        self._check_positive("eps", eps)
+        self._check_moments(beta1, beta2, eps)
         self._check_positive("momentum_decay", momentum_decay)
 
     @staticmethod

@@ -205,6 +205,13 @@ class Optimizer:
     def _check_positive(self, key, value):
         H.check_positive(type(self).__name__, key, value)
 
+    def _check_moments(self, beta1, beta2, eps=None):
+        """Adam's family: beta1 and beta2 in [0, 1), and eps > 0 where the rule has one."""
+        self._check_range("beta1", beta1)
+        self._check_range("beta2", beta2)
+        if eps is not None:
+            self._check_positive("eps", eps)
+
     # --- hyperparameters --------------------------------------------------------------
     def _one_group(self, what):
         if len(self.param_groups) != 1:

@@ -91,9 +91,7 @@ class RAdam(Optimizer):
 
     def validate(self, lr, beta1, beta2, eps, **decay):
         super().validate(lr=lr, **decay)
-        self._check_range("beta1", beta1)
-        self._check_range("beta2", beta2)
-        self._check_positive("eps", eps)
+        self._check_moments(beta1, beta2, eps)
 
     def reference_update(self, w, g, state, h):
         radam_reference(w, g, state["m"], state["v"], self.t, h["lr"], h["beta1"],

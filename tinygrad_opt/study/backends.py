@@ -9,6 +9,7 @@ of its own is not retried: the error is reported.
 """
 import os
 import sys
+from contextlib import contextmanager
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 import multiprocessing
@@ -22,6 +23,28 @@ def worker_env(threads):
     n = str(threads)
     return dict(POLICY, NUMBA_NUM_THREADS=n, OPENBLAS_NUM_THREADS=n, OMP_NUM_THREADS=n,
                 MKL_NUM_THREADS=n)
+
+
+@contextmanager
+def pinned_threads(threads):
+    """Inside the block, os.environ pins the processes it spawns to `threads` threads
+    (they inherit it); the previous values come back after."""
+    saved = {k: os.environ.get(k) for k in worker_env(threads)}
+    os.environ.update(worker_env(threads))
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def spawn_pool(workers):
+    """`workers` fresh (spawned) processes that die with this one."""
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_die_with_parent, initargs=(os.getpid(),))
 
 
 class TrialFailed(RuntimeError):
@@ -54,23 +77,13 @@ class LocalBackend:
         self.data_dir = data_dir
 
     def run(self, specs, on_result):
-        saved = {k: os.environ.get(k) for k in worker_env(self.threads)}
-        os.environ.update(worker_env(self.threads))   # inherited by the spawned workers
-        try:
+        with pinned_threads(self.threads):
             self._run(specs, on_result)
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
 
     def _run(self, specs, on_result):
         pending, deaths = list(specs), {}
         while pending:
-            pool = ProcessPoolExecutor(self.workers,
-                                       mp_context=multiprocessing.get_context("spawn"),
-                                       initializer=_die_with_parent, initargs=(os.getpid(),))
+            pool = spawn_pool(self.workers)
             try:
                 futures = {pool.submit(run_trial, s, self.data_dir): s for s in pending}
                 pending = []
@@ -86,7 +99,7 @@ class LocalBackend:
                                           f"{type(e).__name__}: {e}") from e
                     on_result(result)
             except BaseException:             # Ctrl-C, SIGTERM, a failed trial: stop
-                _stop(pool)                   # now; the finished trials are stored
+                stop_pool(pool)               # now; the finished trials are stored
                 raise
             finally:
                 pool.shutdown(wait=True, cancel_futures=True)
@@ -101,7 +114,7 @@ class LocalBackend:
                                       f"(more than --retries {self.retries})")
 
 
-def _stop(pool):
+def stop_pool(pool):
     """End the pool's workers at once (a trial in flight is lost, run again next time)."""
     for process in list(getattr(pool, "_processes", {}).values()):
         process.kill()

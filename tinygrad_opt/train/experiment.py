@@ -1,5 +1,6 @@
 """The article's MNIST experiment: the article's CNN trained with each method, its
 results table beside the article's, and plots."""
+import functools
 import json
 import os
 import platform
@@ -255,14 +256,19 @@ def _record(name, trainer):
                 history=trainer.history, stopped=None)
 
 
-def _method_in_worker(name, job, data):
-    """A worker process's task: load the data, train one method (epoch lines, no bars:
-    several workers share the terminal)."""
-    dataset, data_dir, limit = data
+@functools.lru_cache(maxsize=1)
+def _worker_data(dataset, data_dir, limit):
+    """The training and test images, loaded once per worker process (not per method)."""
     images = load(dataset, data_dir)
-    train = (images.train_images[:limit], images.train_labels[:limit])
-    return _train_method(name, job, train, (images.test_images, images.test_labels),
-                         verbose=0 if job["quiet"] else 2)
+    return ((images.train_images[:limit], images.train_labels[:limit]),
+            (images.test_images, images.test_labels))
+
+
+def _method_in_worker(name, job, data):
+    """A worker process's task: train one method on the data (epoch lines, no bars:
+    several workers share the terminal)."""
+    train, val = _worker_data(*data)
+    return _train_method(name, job, train, val, verbose=0 if job["quiet"] else 2)
 
 
 def _run_in_workers(methods, job, workers, runs, kept, started):
@@ -270,10 +276,9 @@ def _run_in_workers(methods, job, workers, runs, kept, started):
     (one-sample SGD) first; results.json is written as each method finishes, its runs in
     the order of `methods`. Each run is the same as in one process: a method's numbers
     depend on its seed, not on where or beside what it trains."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import as_completed
     from concurrent.futures.process import BrokenProcessPool
-    from ..study.backends import _die_with_parent, worker_env
+    from ..study.backends import pinned_threads, spawn_pool, stop_pool
 
     config = job["config"]
     threads = max(1, (os.cpu_count() or 1) // workers)
@@ -282,14 +287,11 @@ def _run_in_workers(methods, job, workers, runs, kept, started):
     if not job["quiet"]:
         print(f"{len(methods)} methods on {workers} worker processes of {threads} thread"
               f"{'s' * (threads > 1)} each; a line per finished epoch", flush=True)
-    saved = {k: os.environ.get(k) for k in worker_env(threads)}
-    os.environ.update(worker_env(threads))          # inherited by the spawned workers
-    pool = ProcessPoolExecutor(min(workers, len(methods)),
-                               mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_die_with_parent, initargs=(os.getpid(),))
+    with pinned_threads(threads):                   # the workers start at the submits
+        pool = spawn_pool(min(workers, len(methods)))
+        futures = {pool.submit(_method_in_worker, m, job, data): m for m in order}
     done = {}
     try:
-        futures = {pool.submit(_method_in_worker, m, job, data): m for m in order}
         for future in as_completed(futures):
             try:
                 run = future.result()
@@ -306,8 +308,7 @@ def _run_in_workers(methods, job, workers, runs, kept, started):
                       f"{last.get('val_acc', float('nan')):.4f} ({len(done)}/{len(methods)})",
                       flush=True)
     except BaseException:                           # Ctrl-C, SIGTERM, an error
-        for process in list(getattr(pool, "_processes", {}).values()):
-            process.kill()
+        stop_pool(pool)
         for name in methods:                        # the finished epochs of the methods
             if name not in done:                    # in flight: from their checkpoints
                 trainer = _trainer(name, job["seed"], job["preset"], job["batch_size"],
@@ -322,11 +323,6 @@ def _run_in_workers(methods, job, workers, runs, kept, started):
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def write_results(out, runs, config, seconds, interrupted=False):
