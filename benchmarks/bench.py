@@ -245,7 +245,7 @@ def bench_optimizers(repeat):
     (every array the update reads or writes: parameters, gradients and state), on
     parameters shaped like the article model's (1,387,594 float32 values)."""
     from tinygrad_opt.optim import (SGD, Adadelta, Adagrad, Adam, AdamW, Lion, Muon, NAdam,
-                                    RAdam, RMSprop, Rprop, Adamax, Lamb)
+                                    RAdam, RMSprop, Rprop, Adamax, Lamb, Adafactor)
 
     shapes = [p.shape for p in article_cnn(fused=False).parameters()]
     rng = np.random.default_rng(0)
@@ -264,7 +264,8 @@ def bench_optimizers(repeat):
                        ("Adam, amsgrad", lambda ps: Adam(ps, amsgrad=True)),
                        ("AdamW (decay)", AdamW), ("NAdam", NAdam), ("RAdam", RAdam),
                        ("Lion", Lion), ("Muon (torch)", lambda ps: Muon(ps, preset="torch")),
-                       ("Rprop", Rprop), ("Adamax", Adamax), ("LAMB", Lamb)]:
+                       ("Rprop", Rprop), ("Adamax", Adamax), ("LAMB", Lamb),
+                       ("Adafactor", Adafactor)]:
         opt = make(params)
         for _ in range(6):             # state allocated, kernels compiled, RAdam past
             opt.step()                 # its momentum-only steps

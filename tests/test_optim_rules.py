@@ -223,7 +223,8 @@ def test_momentum_conventions_part_when_lr_changes():
 
 
 def _all_rule_configs():
-    from tinygrad_opt.optim import Adamax, AdamW, Lamb, Lion, Muon, NAdam, RAdam, Rprop
+    from tinygrad_opt.optim import (Adafactor, Adamax, AdamW, Lamb, Lion, Muon, NAdam, RAdam,
+                                    Rprop)
     return {
         "sgd_torch_nesterov_wd": (SGD, dict(lr=0.1, momentum=0.9, nesterov=True, preset="torch",
                                             weight_decay=0.01)),
@@ -246,6 +247,8 @@ def _all_rule_configs():
         "adamax": (Adamax, dict(lr=0.01)),
         "adamax_torch_wd": (Adamax, dict(preset="torch", weight_decay=0.01, beta1=0.3)),
         "rprop_paper_wd": (Rprop, dict(preset="paper", weight_decay=0.01)),
+        "adafactor_wd": (Adafactor, dict(lr=0.01, weight_decay=0.1)),
+        "adafactor_torch_wd": (Adafactor, dict(preset="torch", weight_decay=0.1, d=1.2)),
     }
 
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from tinygrad_opt import Tensor, nn, reference
-from tinygrad_opt.optim import (SGD, Adadelta, Adam, Adamax, AdamW, Lamb, NAdam, RAdam,
-                                RMSprop)
+from tinygrad_opt.optim import (SGD, Adadelta, Adafactor, Adam, Adamax, AdamW, Lamb, NAdam,
+                                RAdam, RMSprop)
 from tinygrad_opt.optim.underflow import keep_subnormals
 
 # Each rule's decay rates at 0.5, so that a state falls from 1e-4 to float32's subnormal
@@ -27,9 +27,12 @@ FLUSHING = {
     "adadelta": (Adadelta, dict(rho=0.5)),
     "adamax": (Adamax, dict(beta1=0.5, beta2=0.5)),
     "lamb": (Lamb, dict(beta1=0.5, beta2=0.5)),
+    # PyTorch's form (Keras' adds eps1 = 1e-30 to g², a floor in the normal range);
+    # weight t^-0.1 decays v by a factor of 0.1 to 0.4 a step
+    "adafactor_torch": (Adafactor, dict(preset="torch", beta2_decay=-0.1)),
 }
 TINY = np.finfo(np.float32).tiny
-DECAYING = ("m", "v", "b", "g_avg", "s", "u")      # v_max never decreases
+DECAYING = ("m", "v", "b", "g_avg", "s", "u", "variance")    # v_max never decreases
 
 
 def _subnormals(opt):

@@ -41,12 +41,14 @@ gives SGD a default momentum):
 | rprop    | Rprop | defaults                        | torch  |
 | adamax   | Adamax | defaults                       | keras  |
 | lamb     | Lamb  | defaults                        | keras  |
+| adafactor | Adafactor | defaults                   | keras  |
 """
 from dataclasses import dataclass, field
 
 from ..tensor import Tensor
 
 from .adadelta import Adadelta
+from .adafactor import Adafactor
 from .adagrad import Adagrad
 from .adam import Adam
 from .adamax import Adamax
@@ -107,6 +109,7 @@ METHODS = {m.name: m for m in [
     Method("rprop", "Rprop", Rprop),
     Method("adamax", "Adamax", Adamax),
     Method("lamb", "LAMB", Lamb),
+    Method("adafactor", "Adafactor", Adafactor),
 ]}
 ARTICLE_METHODS = ("gd", "sgd", "minibatch", "momentum", "adagrad", "rmsprop", "adadelta",
                    "adam")
