@@ -86,10 +86,11 @@ bench-torch: $(TORCH_VENV)/.installed
 # The tests' PyTorch and Keras trajectories and schedules (tests/fixtures/reference/),
 # made by those libraries in the same separate environment, Keras on its torch backend.
 reference-fixtures: $(TORCH_VENV)/.installed
-	$(TORCH_VENV)/bin/python -m pip install -q keras==3.15.1
+	$(TORCH_VENV)/bin/python -m pip install -q keras==3.15.1 schedulefree==1.4.1 prodigyopt==1.1.2
 	$(TORCH_VENV)/bin/python tests/fixtures/reference/make_torch.py
 	$(TORCH_VENV)/bin/python tests/fixtures/reference/make_hessians.py
 	KERAS_BACKEND=torch $(TORCH_VENV)/bin/python tests/fixtures/reference/make_keras.py
+	$(TORCH_VENV)/bin/python tests/fixtures/reference/make_packages.py
 
 clean:
 	rm -rf $(VENV) $(TORCH_VENV) .pytest_cache

@@ -191,3 +191,47 @@ def test_adafactor_stays_finite_where_keras_float32_gives_nan(path):
     assert np.isfinite(p.data).all()
     np.testing.assert_array_equal(p.data[:5], w[:5])
     assert not np.array_equal(p.data[5:, 5:], w[5:, 5:])
+
+
+PACKAGES = _load("packages_optim")
+
+
+def replay_package(name, path):
+    """The authors' packages' runs (make_packages.py): our rule under preset "paper",
+    with the same train/eval switches at every snapshot."""
+    from tinygrad_opt import optim
+    meta, arrays = PACKAGES
+    tmeta, tarrays = TORCH
+    run = meta["runs"][name]
+    params = [Tensor(tarrays[f"start{i}"].copy(), requires_grad=True, dtype=np.float64)
+              for i in range(len(meta["shapes"]))]
+    snaps = {}
+    with reference(path == "reference"):
+        opt = getattr(optim, run["optimizer"])(params, preset="paper", **run["kwargs"])
+        switches = hasattr(opt, "eval")
+        if switches:
+            opt.train()
+        for t in range(1, meta["steps"] + 1):
+            for i, p in enumerate(params):
+                p.grad = tarrays[f"grad{i}"][t - 1].copy()
+            opt.step()
+            if t in meta["snapshots"]:
+                for i, p in enumerate(params):
+                    snaps.setdefault(f"p{i}", []).append(p.data.copy())
+                if switches:
+                    opt.eval()
+                    for i, p in enumerate(params):
+                        snaps.setdefault(f"x{i}", []).append(p.data.copy())
+                    opt.train()
+    return snaps
+
+
+@pytest.mark.parametrize("path", ["kernel", "reference"])
+@pytest.mark.parametrize("name", sorted(PACKAGES[0]["runs"]))
+def test_preset_paper_follows_the_authors_package(name, path):
+    meta, arrays = PACKAGES
+    snaps = replay_package(name, path)
+    assert sorted(snaps) == sorted(k.split(".")[1] for k in arrays if k.startswith(name + "."))
+    for key, got in snaps.items():
+        np.testing.assert_allclose(np.stack(got), arrays[f"{name}.{key}"], rtol=1e-12,
+                                   atol=1e-15, err_msg=f"{name}, {key}")

@@ -100,9 +100,14 @@ def _grad_rosenbrock(x):    # f = (1 - a)^2 + 100 (b - a^2)^2, minimum at (1, 1)
 def _run(cls, hyper, grad, x0, steps):
     p = Tensor(x0, requires_grad=True, dtype=np.float64)
     opt = cls([p], **hyper)
+    switches = hasattr(opt, "train")          # Schedule-Free: gradients at y, result x
+    if switches:
+        opt.train()
     for _ in range(steps):
         p.grad = grad(p.data)
         opt.step()
+    if switches:
+        opt.eval()
     return p.data
 
 
@@ -223,8 +228,8 @@ def test_momentum_conventions_part_when_lr_changes():
 
 
 def _all_rule_configs():
-    from tinygrad_opt.optim import (Adafactor, Adamax, AdamW, Lamb, Lion, Muon, NAdam, RAdam,
-                                    Rprop)
+    from tinygrad_opt.optim import (Adafactor, Adamax, AdamW, AdamWScheduleFree, Lamb, Lion,
+                                    Muon, NAdam, RAdam, Rprop, SGDScheduleFree)
     return {
         "sgd_torch_nesterov_wd": (SGD, dict(lr=0.1, momentum=0.9, nesterov=True, preset="torch",
                                             weight_decay=0.01)),
@@ -249,6 +254,11 @@ def _all_rule_configs():
         "rprop_paper_wd": (Rprop, dict(preset="paper", weight_decay=0.01)),
         "adafactor_wd": (Adafactor, dict(lr=0.01, weight_decay=0.1)),
         "adafactor_torch_wd": (Adafactor, dict(preset="torch", weight_decay=0.1, d=1.2)),
+        "sgd_schedule_free_wd": (SGDScheduleFree, dict(lr=0.1, weight_decay=0.01,
+                                                       warmup_steps=3)),
+        "adamw_schedule_free_wd": (AdamWScheduleFree, dict(weight_decay=0.1, r=1.0)),
+        "adamw_schedule_free_coupled": (AdamWScheduleFree, dict(
+            weight_decay=0.1, decoupled_weight_decay=False, betas=(0.3, 0.9))),
     }
 
 
@@ -269,6 +279,8 @@ def test_every_rule_kernel_agrees_with_its_reference(name, dtype):
     for ref in (False, True):
         params = [Tensor(s.copy(), requires_grad=True, dtype=dtype) for s in starts]
         opt = cls(params, **hyper)
+        if hasattr(opt, "train"):                 # Schedule-Free: gradients at y
+            opt.train()
         with reference(ref), np.errstate(all="ignore"):
             for g in grads:
                 for p, gi in zip(params, g):

@@ -17,8 +17,10 @@ from .optimizer import Optimizer
 from .radam import RAdam
 from .rmsprop import RMSprop
 from .rprop import Rprop
+from .schedule_free import AdamWScheduleFree, SGDScheduleFree
 from .sgd import SGD
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adadelta", "Adafactor", "Adam", "Adamax", "AdamW", "NAdam",
-           "RAdam", "Lion", "Muon", "Rprop", "Lamb", "Method", "METHODS", "ARTICLE_METHODS", "STUDY_METHODS",
+           "RAdam", "Lion", "Muon", "Rprop", "Lamb", "SGDScheduleFree", "AdamWScheduleFree",
+           "Method", "METHODS", "ARTICLE_METHODS", "STUDY_METHODS",
            "FULL_BATCH", "get_method", "parse_assignments", "lr_scheduler"]

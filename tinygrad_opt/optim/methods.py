@@ -25,7 +25,8 @@ with it: 0.9150, 0.9563, 0.9687 at epochs 1, 5 and 10, against the article's 0.9
 0.9585, 0.9697 (docs/results/mnist/). We use it.
 
 The rules after Adam run with their published defaults (each rule's default preset:
-Keras' where Keras ships the rule, PyTorch's for RAdam and Rprop) and the article's batch
+Keras' where Keras ships the rule, PyTorch's for RAdam and Rprop, the authors' package's
+for the Schedule-Free rules) and the article's batch
 of 64; `nesterov` takes the momentum row's lr 0.001 and momentum 0.9 (neither library
 gives SGD a default momentum):
 
@@ -60,6 +61,7 @@ from .nadam import NAdam
 from .radam import RAdam
 from .rmsprop import RMSprop
 from .rprop import Rprop
+from .schedule_free import AdamWScheduleFree, SGDScheduleFree
 from .sgd import SGD
 
 FULL_BATCH = None   # batch_size of gradient descent: every training sample in one step
@@ -110,6 +112,8 @@ METHODS = {m.name: m for m in [
     Method("adamax", "Adamax", Adamax),
     Method("lamb", "LAMB", Lamb),
     Method("adafactor", "Adafactor", Adafactor),
+    Method("sf_sgd", "Schedule-Free SGD", SGDScheduleFree),
+    Method("sf_adamw", "Schedule-Free AdamW", AdamWScheduleFree),
 ]}
 ARTICLE_METHODS = ("gd", "sgd", "minibatch", "momentum", "adagrad", "rmsprop", "adadelta",
                    "adam")

@@ -62,7 +62,8 @@ class Optimizer:
     place), optionally `kernel_update` (the same, fused), `validate(**h)`, `presets`
     (tables of defaults and formula options, the hyperparameters that choose a formula
     rather than a number, such as Adam's `eps_inside_correction`), `added_since`
-    (hyperparameters added after states were saved without them).
+    (hyperparameters added after states were saved without them), `begin_step(hypers)`
+    (what a rule computes once per group and step: Schedule-Free's averaging weight).
     """
 
     presets = {}                # preset -> defaults and formula options
@@ -189,6 +190,12 @@ class Optimizer:
         H.check_nonnegative(name, "lr", hyper.get("lr", 0.0))
         H.check_nonnegative(name, "weight_decay", hyper.get("weight_decay", 0.0))
 
+    def begin_step(self, hypers):
+        """Called once a step, after `t` is counted and before any parameter is updated,
+        with each group's hyperparameters: returns them, with whatever a rule computes
+        once per group and step added (Schedule-Free's averaging weight)."""
+        return hypers
+
     def weight_decay_of(self, w, h):
         """The weight decay applied to parameter data w in a group with hyperparameters h
         (Muon decays its AdamW-stepped parameters by another amount)."""
@@ -287,6 +294,7 @@ class Optimizer:
         if not self._all_finite(grads):
             return                                  # nonfinite="skip": counted, skipped
         self.t += 1
+        hypers = self.begin_step(hypers)
         reference = use_reference() or self.kernel_update is None
         update = self.reference_update if reference else self.kernel_update
         for p, g, state, gi in zip(self.params, grads, self.state, self._group_of):

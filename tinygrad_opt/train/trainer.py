@@ -307,7 +307,9 @@ class Trainer:
         re-iterable of batches, as `fit` takes them."""
         source = _Source(data if targets is None else (data, targets), "validation")
         was_training = self.model.training
+        optimizer_training = getattr(self.optimizer, "training", None)
         self.model.eval()
+        self._optimizer_mode(False)
         total, correct, count = 0.0, 0.0, 0
         with no_grad():
             for inputs, y, index in source.epoch(batch_size, None):
@@ -317,7 +319,16 @@ class Trainer:
                 correct += self._metric_sum(logits, y)
                 count += len(y)
         self.model.train(was_training)
+        self._optimizer_mode(optimizer_training)
         return total / count, correct / count
+
+    def _optimizer_mode(self, training):
+        """A rule with two points (Schedule-Free: gradients at y, evaluation at x) is put
+        in train or eval mode (`opt.train()`, `opt.eval()`); None leaves it as it is."""
+        switch = getattr(self.optimizer, {True: "train", False: "eval"}.get(training, ""),
+                         None)
+        if callable(switch):
+            switch()
 
     # --- the loop -----------------------------------------------------------------------
     def fit(self, train, val=None, epochs=1, resume=False, desc="", validation_data=None):
@@ -366,6 +377,7 @@ class Trainer:
             if self.stop_training:
                 break
             self.model.train()
+            self._optimizer_mode(True)
             self._call("on_epoch_begin", epoch)
             t0 = time.perf_counter()
             logs = self.train_epoch(source, epoch, f"{desc}epoch {epoch}/{last}")
@@ -384,6 +396,7 @@ class Trainer:
             self._call("on_epoch_end", epoch, logs)     # before the checkpoint: the
             if self.checkpoint:                          # schedule's next lr is in it
                 self._save()
+        self._optimizer_mode(False)          # the model holds the point to use, x
         return self.history
 
     @property
