@@ -245,7 +245,9 @@ def bench_optimizers(repeat):
     (every array the update reads or writes: parameters, gradients and state), on
     parameters shaped like the article model's (1,387,594 float32 values)."""
     from tinygrad_opt.optim import (SGD, Adadelta, Adagrad, Adam, AdamW, Lion, Muon, NAdam,
-                                    RAdam, RMSprop, Rprop, Adamax, Lamb, Adafactor)
+                                    RAdam, RMSprop, Rprop, Adamax, Lamb, Adafactor,
+                                    AdamWScheduleFree, Prodigy, SGDScheduleFree)
+    from tinygrad_opt import reference
 
     shapes = [p.shape for p in article_cnn(fused=False).parameters()]
     rng = np.random.default_rng(0)
@@ -265,11 +267,21 @@ def bench_optimizers(repeat):
                        ("AdamW (decay)", AdamW), ("NAdam", NAdam), ("RAdam", RAdam),
                        ("Lion", Lion), ("Muon (torch)", lambda ps: Muon(ps, preset="torch")),
                        ("Rprop", Rprop), ("Adamax", Adamax), ("LAMB", Lamb),
-                       ("Adafactor", Adafactor)]:
+                       ("Adafactor", Adafactor),
+                       ("Schedule-Free SGD", lambda ps: SGDScheduleFree(ps).train()),
+                       ("Schedule-Free AdamW", lambda ps: AdamWScheduleFree(ps).train()),
+                       ("Prodigy*", Prodigy)]:
         opt = make(params)
         for _ in range(6):             # state allocated, kernels compiled, RAdam past
             opt.step()                 # its momentum-only steps
-        h = opt.param_groups[0]
+        if opt.kernel_update is None:  # a rule with its own step(): step() both ways
+            kernel = median_ms(opt.step, repeat)
+            with reference():
+                ref = median_ms(opt.step, repeat)
+            print(f"  {name:18s} {kernel:7.3f} {ref:10.3f} {ref / kernel:8.1f}x "
+                  f"{'':16s} {'':12s} {kernel:7.3f}")
+            continue
+        h = opt.begin_step([opt.param_groups[0]])[0]    # with what a rule adds per step
         triples = [(p.data, p.grad, st) for p, st in zip(params, opt.state)]
         arrays = [a for w, g, st in triples for a in (w, g, *st.values())]
         sources = [a.copy() for a in arrays]
@@ -283,7 +295,8 @@ def bench_optimizers(repeat):
               f"{kernel / copy:11.2f}x {step:7.3f}")
     print("  (step() adds the NaN/inf check of every gradient to the kernel, and weight "
           "decay where a rule has it: AdamW, Muon; Muon's kernel and reference share the "
-          "Newton-Schulz matrix products, numpy's BLAS in both)")
+          "Newton-Schulz matrix products, numpy's BLAS in both; *: a rule whose step is "
+          "not one update per parameter, timed through step() on both paths)")
 
 
 def workload(name, repeat, limit):

@@ -78,7 +78,7 @@ def test_registry_of_the_eight_methods_and_those_after():
     assert list(METHODS) == list(ARTICLE_METHODS) + ["nesterov", "amsgrad", "adamw", "nadam",
                                                      "radam", "lion", "muon", "rprop",
                                                      "adamax", "lamb", "adafactor", "sf_sgd",
-                                                     "sf_adamw"]
+                                                     "sf_adamw", "prodigy"]
     assert all(METHODS[m].batch_size == 64 and METHODS[m].article_row is None
                for m in list(METHODS)[8:])
     assert METHODS["gd"].batch_size is FULL_BATCH and METHODS["sgd"].batch_size == 1

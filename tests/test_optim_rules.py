@@ -229,7 +229,7 @@ def test_momentum_conventions_part_when_lr_changes():
 
 def _all_rule_configs():
     from tinygrad_opt.optim import (Adafactor, Adamax, AdamW, AdamWScheduleFree, Lamb, Lion,
-                                    Muon, NAdam, RAdam, Rprop, SGDScheduleFree)
+                                    Muon, NAdam, Prodigy, RAdam, Rprop, SGDScheduleFree)
     return {
         "sgd_torch_nesterov_wd": (SGD, dict(lr=0.1, momentum=0.9, nesterov=True, preset="torch",
                                             weight_decay=0.01)),
@@ -257,6 +257,10 @@ def _all_rule_configs():
         "sgd_schedule_free_wd": (SGDScheduleFree, dict(lr=0.1, weight_decay=0.01,
                                                        warmup_steps=3)),
         "adamw_schedule_free_wd": (AdamWScheduleFree, dict(weight_decay=0.1, r=1.0)),
+        "prodigy_wd": (Prodigy, dict(weight_decay=0.1)),
+        "prodigy_coupled_bias_correction": (Prodigy, dict(
+            weight_decay=0.1, decoupled_weight_decay=False, use_bias_correction=True,
+            safeguard_warmup=True, growth_rate=1.1)),
         "adamw_schedule_free_coupled": (AdamWScheduleFree, dict(
             weight_decay=0.1, decoupled_weight_decay=False, betas=(0.3, 0.9))),
     }

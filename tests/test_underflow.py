@@ -8,7 +8,7 @@ import pytest
 
 from tinygrad_opt import Tensor, nn, reference
 from tinygrad_opt.optim import (SGD, Adadelta, Adafactor, Adam, Adamax, AdamW, Lamb, NAdam,
-                                RAdam, RMSprop)
+                                Prodigy, RAdam, RMSprop)
 from tinygrad_opt.optim.underflow import keep_subnormals
 
 # Each rule's decay rates at 0.5, so that a state falls from 1e-4 to float32's subnormal
@@ -30,6 +30,7 @@ FLUSHING = {
     # PyTorch's form (Keras' adds eps1 = 1e-30 to g², a floor in the normal range);
     # weight t^-0.1 decays v by a factor of 0.1 to 0.4 a step
     "adafactor_torch": (Adafactor, dict(preset="torch", beta2_decay=-0.1)),
+    "prodigy": (Prodigy, dict(beta1=0.5, beta2=0.5, beta3=0.5)),
 }
 TINY = np.finfo(np.float32).tiny
 DECAYING = ("m", "v", "b", "g_avg", "s", "u", "variance")    # v_max never decreases

@@ -14,6 +14,7 @@ from .methods import (ARTICLE_METHODS, FULL_BATCH, METHODS, STUDY_METHODS, Metho
 from .muon import Muon
 from .nadam import NAdam
 from .optimizer import Optimizer
+from .prodigy import Prodigy
 from .radam import RAdam
 from .rmsprop import RMSprop
 from .rprop import Rprop
@@ -21,6 +22,6 @@ from .schedule_free import AdamWScheduleFree, SGDScheduleFree
 from .sgd import SGD
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adadelta", "Adafactor", "Adam", "Adamax", "AdamW", "NAdam",
-           "RAdam", "Lion", "Muon", "Rprop", "Lamb", "SGDScheduleFree", "AdamWScheduleFree",
+           "RAdam", "Lion", "Muon", "Rprop", "Lamb", "SGDScheduleFree", "AdamWScheduleFree", "Prodigy",
            "Method", "METHODS", "ARTICLE_METHODS", "STUDY_METHODS",
            "FULL_BATCH", "get_method", "parse_assignments", "lr_scheduler"]

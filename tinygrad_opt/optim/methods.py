@@ -26,7 +26,7 @@ with it: 0.9150, 0.9563, 0.9687 at epochs 1, 5 and 10, against the article's 0.9
 
 The rules after Adam run with their published defaults (each rule's default preset:
 Keras' where Keras ships the rule, PyTorch's for RAdam and Rprop, the authors' package's
-for the Schedule-Free rules) and the article's batch
+for the Schedule-Free rules and Prodigy) and the article's batch
 of 64; `nesterov` takes the momentum row's lr 0.001 and momentum 0.9 (neither library
 gives SGD a default momentum):
 
@@ -58,6 +58,7 @@ from .lamb import Lamb
 from .lion import Lion
 from .muon import Muon
 from .nadam import NAdam
+from .prodigy import Prodigy
 from .radam import RAdam
 from .rmsprop import RMSprop
 from .rprop import Rprop
@@ -114,6 +115,7 @@ METHODS = {m.name: m for m in [
     Method("adafactor", "Adafactor", Adafactor),
     Method("sf_sgd", "Schedule-Free SGD", SGDScheduleFree),
     Method("sf_adamw", "Schedule-Free AdamW", AdamWScheduleFree),
+    Method("prodigy", "Prodigy", Prodigy),
 ]}
 ARTICLE_METHODS = ("gd", "sgd", "minibatch", "momentum", "adagrad", "rmsprop", "adadelta",
                    "adam")
