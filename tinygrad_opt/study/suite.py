@@ -33,7 +33,8 @@ from .trials import make_problem_spec
 # and one-sample SGD are mini-batch SGD at another batch size; a problem fixes its own).
 SUITE_RULES = tuple(m for m in METHODS if m not in ("gd", "sgd"))
 DEFAULT_RULES = ("minibatch", "momentum", "adagrad", "rmsprop", "adadelta", "adam", "nadam",
-                 "lion")
+                 "lion", "rprop", "adamax", "lamb", "adafactor", "sf_sgd", "sf_adamw",
+                 "prodigy")
 PROTOCOLS = ("oneshot", "tuned", "random")
 SEARCH_SEED = 20261206
 
