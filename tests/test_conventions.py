@@ -272,3 +272,40 @@ def test_prodigys_trajectories_move_by_rounding_alone(monkeypatch):
             self.params[0].data[...] = np.nextafter(self.params[0].data, np.inf)
     monkeypatch.setattr(prodigy.Prodigy, "step", nudged)
     assert _largest_change(plain, replay_package(name, "reference")) > 1e-12
+
+
+def _lbfgs_closure(params, arrays, calls):
+    """make_torch.py's L-BFGS loss (two L2-regularised logistic regressions) and its
+    gradients into .grad, in numpy float64."""
+    def closure():
+        calls[0] += 1
+        loss = 0.0
+        for p, x, t in zip(params, ("x1", "x2"), ("t1", "t2")):
+            x, t = arrays[f"lbfgs.{x}"], arrays[f"lbfgs.{t}"]
+            z = -t * (x @ p.data)
+            loss += float(np.mean(np.logaddexp(0.0, z))) + 0.025 * float(np.sum(p.data ** 2))
+            p.grad = x.T @ (-t / (1 + np.exp(-z)) / z.size) + 0.05 * p.data
+        return loss
+    return closure
+
+
+@pytest.mark.parametrize("name", sorted(TORCH[0]["lbfgs"]["runs"]))
+def test_lbfgs_follows_pytorchs_steps_and_closure_calls(name):
+    """Each step(closure) of torch.optim.LBFGS, with and without its strong-Wolfe line
+    search: the parameters after it, the loss it returns and how often it called the
+    closure."""
+    from tinygrad_opt.optim import LBFGS
+    meta, arrays = TORCH
+    run = meta["lbfgs"]["runs"][name]
+    params = [Tensor(arrays[f"start{i}"].copy(), requires_grad=True, dtype=np.float64)
+              for i in range(2)]
+    calls = [0]
+    closure = _lbfgs_closure(params, arrays, calls)
+    opt = LBFGS(params, **run["kwargs"])
+    for step in range(meta["lbfgs"]["steps"]):
+        loss = opt.step(closure)
+        assert loss == pytest.approx(run["losses"][step], rel=1e-12)
+        assert calls[0] == run["closure_calls"][step]
+        for i, p in enumerate(params):
+            np.testing.assert_allclose(p.data, arrays[f"{name}.p{i}"][step], rtol=1e-12,
+                                       atol=1e-15, err_msg=f"{name}, step {step + 1}")

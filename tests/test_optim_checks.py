@@ -78,11 +78,12 @@ def test_registry_of_the_eight_methods_and_those_after():
     assert list(METHODS) == list(ARTICLE_METHODS) + ["nesterov", "amsgrad", "adamw", "nadam",
                                                      "radam", "lion", "muon", "rprop",
                                                      "adamax", "lamb", "adafactor", "sf_sgd",
-                                                     "sf_adamw", "prodigy"]
+                                                     "sf_adamw", "prodigy", "lbfgs"]
     assert all(METHODS[m].batch_size == 64 and METHODS[m].article_row is None
-               for m in list(METHODS)[8:])
+               for m in list(METHODS)[8:] if m != "lbfgs")
+    assert METHODS["lbfgs"].batch_size is FULL_BATCH
     assert METHODS["gd"].batch_size is FULL_BATCH and METHODS["sgd"].batch_size == 1
-    assert all(METHODS[m].batch_size == 64 for m in list(METHODS)[2:])
+    assert all(METHODS[m].batch_size == 64 for m in list(METHODS)[2:] if m != "lbfgs")
     p = [Tensor([1.0], requires_grad=True)]
     assert METHODS["momentum"].make(p).hyper == dict(lr=0.001, momentum=0.9, nesterov=False,
                                                      velocity_holds_lr=True,

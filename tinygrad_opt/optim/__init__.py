@@ -8,6 +8,7 @@ from .adam import Adam
 from .adamax import Adamax
 from .adamw import AdamW
 from .lamb import Lamb
+from .lbfgs import LBFGS
 from .lion import Lion
 from .methods import (ARTICLE_METHODS, FULL_BATCH, METHODS, STUDY_METHODS, Method,
                       get_method, parse_assignments)
@@ -22,6 +23,6 @@ from .schedule_free import AdamWScheduleFree, SGDScheduleFree
 from .sgd import SGD
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adadelta", "Adafactor", "Adam", "Adamax", "AdamW", "NAdam",
-           "RAdam", "Lion", "Muon", "Rprop", "Lamb", "SGDScheduleFree", "AdamWScheduleFree", "Prodigy",
+           "RAdam", "Lion", "Muon", "Rprop", "Lamb", "SGDScheduleFree", "AdamWScheduleFree", "Prodigy", "LBFGS",
            "Method", "METHODS", "ARTICLE_METHODS", "STUDY_METHODS",
            "FULL_BATCH", "get_method", "parse_assignments", "lr_scheduler"]

@@ -55,6 +55,7 @@ from .adam import Adam
 from .adamax import Adamax
 from .adamw import AdamW
 from .lamb import Lamb
+from .lbfgs import LBFGS
 from .lion import Lion
 from .muon import Muon
 from .nadam import NAdam
@@ -116,6 +117,8 @@ METHODS = {m.name: m for m in [
     Method("sf_sgd", "Schedule-Free SGD", SGDScheduleFree),
     Method("sf_adamw", "Schedule-Free AdamW", AdamWScheduleFree),
     Method("prodigy", "Prodigy", Prodigy),
+    Method("lbfgs", "L-BFGS (full batch)", LBFGS, dict(line_search_fn="strong_wolfe"),
+           batch_size=FULL_BATCH),
 ]}
 ARTICLE_METHODS = ("gd", "sgd", "minibatch", "momentum", "adagrad", "rmsprop", "adadelta",
                    "adam")

@@ -29,9 +29,10 @@ from .backends import make_backend
 from .run import FINAL_SEED, StudyFolder, run_specs, settings_grid
 from .trials import make_problem_spec
 
-# The rules of the suite: every method but the article's batch regimes (gradient descent
-# and one-sample SGD are mini-batch SGD at another batch size; a problem fixes its own).
-SUITE_RULES = tuple(m for m in METHODS if m not in ("gd", "sgd"))
+# The rules of the suite: every method but the full-batch and one-sample ones (gradient
+# descent and one-sample SGD are mini-batch SGD at another batch size, and L-BFGS runs on
+# the full batch; a problem fixes its own batch size).
+SUITE_RULES = tuple(m for m in METHODS if m not in ("gd", "sgd", "lbfgs"))
 DEFAULT_RULES = ("minibatch", "momentum", "adagrad", "rmsprop", "adadelta", "adam", "nadam",
                  "lion", "rprop", "adamax", "lamb", "adafactor", "sf_sgd", "sf_adamw",
                  "prodigy")

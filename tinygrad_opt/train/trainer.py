@@ -299,6 +299,35 @@ class Trainer:
             correct += self._metric_sum(logits, labels[part])
         return total_loss, correct
 
+    def _update(self, inputs, targets, index, step):
+        """One update on the batch `index`: (its loss and metric before the update).
+        A rule that takes a closure (L-BFGS) gets one that recomputes the gradient of
+        this batch, as often as it asks."""
+        def gradient():
+            loss, right = self.accumulate_gradient(inputs, targets, index)
+            if math.isfinite(loss):
+                self._call("on_after_backward", step)
+                if self.clip_grad_norm is not None:
+                    clip_grad_norm_(self.optimizer.params, self.clip_grad_norm)
+            return loss, right
+        if not getattr(self.optimizer, "takes_closure", False):
+            loss, right = gradient()
+            if math.isfinite(loss):
+                self.optimizer.step()
+            return loss, right
+        evaluations = []
+
+        def closure():
+            evaluations.append(gradient())
+            if not math.isfinite(evaluations[-1][0]):
+                raise NonFiniteLoss("")          # caught below: the caller reports it
+            return evaluations[-1][0]
+        try:
+            self.optimizer.step(closure)
+        except NonFiniteLoss:
+            return evaluations[-1]
+        return evaluations[0]                    # the batch's loss before the step
+
     # --- evaluation ---------------------------------------------------------------------
     def evaluate(self, data, targets=None, batch_size=1000):
         """Mean loss and metric in eval mode (no dropout), no graph recorded.
@@ -414,16 +443,12 @@ class Trainer:
         for step, (inputs, targets, index) in enumerate(
                 source.epoch(self.batch_size, self.rng), start=1):
             self._call("on_batch_begin", step)
-            loss, right = self.accumulate_gradient(inputs, targets, index)
+            loss, right = self._update(inputs, targets, index, step)
             if not math.isfinite(loss):
                 bar.close()
                 raise NonFiniteLoss(f"loss became {loss} at epoch {epoch}, step {step}; "
                                     f"training stopped, the {len(self.history)} "
                                     f"finished epochs are kept")
-            self._call("on_after_backward", step)
-            if self.clip_grad_norm is not None:
-                clip_grad_norm_(self.optimizer.params, self.clip_grad_norm)
-            self.optimizer.step()
             self._call("on_batch_end", step, loss)
             loss_sum += loss * len(index)
             correct += right

@@ -1,0 +1,76 @@
+"""L-BFGS (optim/lbfgs.py) in use: step(closure) as PyTorch takes it, the Trainer's
+closure on the full batch, what it refuses. Its trajectories against PyTorch's:
+tests/test_conventions.py."""
+import numpy as np
+import pytest
+
+from tinygrad_opt import Tensor
+from tinygrad_opt.nn import Dense, Sequential, Tanh
+from tinygrad_opt.nn.functional import mse
+from tinygrad_opt.optim import LBFGS
+from tinygrad_opt.train import Trainer
+
+
+def _data(n=64, seed=0):
+    """Inputs and targets that float32 holds exactly (the Trainer keeps data in float32)."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, 3)).astype(np.float32).astype(np.float64)
+    y = np.sin(x @ np.array([[1.0], [-0.5], [2.0]])).astype(np.float32).astype(np.float64)
+    return x, y
+
+
+def _model():
+    return Sequential(Dense(3, 8, rng=0, dtype=np.float64), Tanh(),
+                      Dense(8, 1, rng=1, dtype=np.float64))
+
+
+def test_step_closure_the_pytorch_way_lowers_the_loss():
+    x, y = _data()
+    model = _model()
+    opt = LBFGS(model.parameters(), line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = mse(model(Tensor(x)), y)
+        loss.backward()
+        return loss
+    first = opt.step(closure)
+    assert first == pytest.approx(float(mse(_model()(Tensor(x)), y).data))
+    assert opt.step(closure) < 0.2 * first
+    with pytest.raises(TypeError, match="needs a closure"):
+        opt.step()
+
+
+def test_the_trainer_gives_lbfgs_a_closure_on_the_whole_batch():
+    """One update an epoch, on every sample at once (in chunks), the loss reported the
+    batch's before the update; the same numbers as the loop above."""
+    x, y = _data()
+    model = _model()
+    trainer = Trainer(model, LBFGS(model.parameters(), line_search_fn="strong_wolfe"),
+                      loss=mse, metric="mse", batch_size=None, chunk_size=16, verbose=0)
+    history = trainer.fit((x, y), epochs=2)
+    assert [h["updates"] for h in history] == [1, 1]
+    by_hand = _model()
+    opt = LBFGS(by_hand.parameters(), line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = mse(by_hand(Tensor(x)), y)
+        loss.backward()
+        return loss
+    losses = [opt.step(closure) for _ in range(2)]
+    np.testing.assert_allclose(history.column("train_loss"), losses, rtol=1e-10)
+    for a, b in zip(model.parameters(), by_hand.parameters()):
+        np.testing.assert_allclose(a.data, b.data, rtol=1e-8, atol=1e-12)
+
+
+def test_lbfgs_refuses_what_it_cannot_do():
+    p = [Tensor(np.ones(2), requires_grad=True, dtype=np.float64)]
+    with pytest.raises(ValueError, match="line_search_fn must be None or 'strong_wolfe'"):
+        LBFGS(p, line_search_fn="armijo")
+    with pytest.raises(ValueError, match="no weight decay"):
+        LBFGS(p, weight_decay=0.1)
+    with pytest.raises(ValueError, match="one parameter group only"):
+        LBFGS([{"params": p}, {"params": [Tensor(np.ones(2), requires_grad=True)]}])
+    with pytest.raises(ValueError, match="no preset 'keras'"):
+        LBFGS(p, preset="keras")
