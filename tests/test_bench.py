@@ -18,7 +18,7 @@ def test_bench_quick_prints_every_section_with_figures():
     for heading in ("training workloads", "JIT compile", "article model, batch 64",
                     "character transformer, batch 32 x context 128",
                     "kernels at the article's shapes", "fused block beyond",
-                    "LeNet-5's blocks", "optimizer updates"):
+                    "LeNet-5's blocks", "optimizer updates", "SOAP on the article model's"):
         assert heading in text, heading
     lenet = re.search(r"LeNet-5 epoch, batch 64, Adam: +([\d.]+) s", text)
     assert lenet and float(lenet.group(1)) > 0

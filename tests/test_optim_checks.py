@@ -78,7 +78,7 @@ def test_registry_of_the_eight_methods_and_those_after():
     assert list(METHODS) == list(ARTICLE_METHODS) + ["nesterov", "amsgrad", "adamw", "nadam",
                                                      "radam", "lion", "muon", "rprop",
                                                      "adamax", "lamb", "adafactor", "sf_sgd",
-                                                     "sf_adamw", "prodigy", "lbfgs"]
+                                                     "sf_adamw", "prodigy", "soap", "lbfgs"]
     assert all(METHODS[m].batch_size == 64 and METHODS[m].article_row is None
                for m in list(METHODS)[8:] if m != "lbfgs")
     assert METHODS["lbfgs"].batch_size is FULL_BATCH

@@ -111,7 +111,7 @@ def _run(cls, hyper, grad, x0, steps):
     return p.data
 
 
-@pytest.mark.parametrize("name", list(METHODS))
+@pytest.mark.parametrize("name", [m for m in METHODS if m != "lbfgs"])   # test_lbfgs.py
 def test_every_method_with_defaults_decreases_sum_of_squares(name):
     x0 = np.array([1.0, -2.0, 3.0])
     x = _run(lambda ps, **kw: METHODS[name].make(ps), {}, _grad_sq, x0, 50)

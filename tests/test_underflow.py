@@ -8,7 +8,7 @@ import pytest
 
 from tinygrad_opt import Tensor, nn, reference
 from tinygrad_opt.optim import (SGD, Adadelta, Adafactor, Adam, Adamax, AdamW, Lamb, NAdam,
-                                Prodigy, RAdam, RMSprop)
+                                Prodigy, RAdam, RMSprop, SOAP)
 from tinygrad_opt.optim.underflow import keep_subnormals
 
 # Each rule's decay rates at 0.5, so that a state falls from 1e-4 to float32's subnormal
@@ -31,6 +31,7 @@ FLUSHING = {
     # weight t^-0.1 decays v by a factor of 0.1 to 0.4 a step
     "adafactor_torch": (Adafactor, dict(preset="torch", beta2_decay=-0.1)),
     "prodigy": (Prodigy, dict(beta1=0.5, beta2=0.5, beta3=0.5)),
+    "soap": (SOAP, dict(beta1=0.5, beta2=0.5, weight_decay=0.0)),     # a vector: Adam
 }
 TINY = np.finfo(np.float32).tiny
 DECAYING = ("m", "v", "b", "g_avg", "s", "u", "variance")    # v_max never decreases
@@ -42,7 +43,7 @@ def _subnormals(opt):
 
 
 def _run(cls, hyper, steps=200):
-    """One gradient of magnitude 1e-6..1e-3, then zeros: the most subnormal state values
+    """Two gradients of magnitude 1e-6..1e-3, then zeros: the most subnormal state values
     seen at any step, the weights and the state."""
     rng = np.random.default_rng(0)
     p = Tensor(rng.standard_normal(1000), requires_grad=True, dtype=np.float32)
@@ -50,7 +51,8 @@ def _run(cls, hyper, steps=200):
     most = 0
     for t in range(steps):
         p.grad = (rng.choice([-1, 1], 1000) * 10.0 ** rng.uniform(-6, -3, 1000)
-                  if t == 0 else np.zeros(1000)).astype(np.float32)
+                  if t < 2 else np.zeros(1000)).astype(np.float32)  # SOAP: its first
+                                                                     # step sets up only
         opt.step()
         most = max(most, _subnormals(opt))
     return most, [p.data] + [a for s in opt.state for a in s.values()]

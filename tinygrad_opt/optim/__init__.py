@@ -21,8 +21,9 @@ from .rmsprop import RMSprop
 from .rprop import Rprop
 from .schedule_free import AdamWScheduleFree, SGDScheduleFree
 from .sgd import SGD
+from .soap import SOAP
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adadelta", "Adafactor", "Adam", "Adamax", "AdamW", "NAdam",
-           "RAdam", "Lion", "Muon", "Rprop", "Lamb", "SGDScheduleFree", "AdamWScheduleFree", "Prodigy", "LBFGS",
+           "RAdam", "Lion", "Muon", "Rprop", "Lamb", "SGDScheduleFree", "AdamWScheduleFree", "Prodigy", "LBFGS", "SOAP",
            "Method", "METHODS", "ARTICLE_METHODS", "STUDY_METHODS",
            "FULL_BATCH", "get_method", "parse_assignments", "lr_scheduler"]

@@ -65,6 +65,7 @@ from .rmsprop import RMSprop
 from .rprop import Rprop
 from .schedule_free import AdamWScheduleFree, SGDScheduleFree
 from .sgd import SGD
+from .soap import SOAP
 
 FULL_BATCH = None   # batch_size of gradient descent: every training sample in one step
 
@@ -117,6 +118,7 @@ METHODS = {m.name: m for m in [
     Method("sf_sgd", "Schedule-Free SGD", SGDScheduleFree),
     Method("sf_adamw", "Schedule-Free AdamW", AdamWScheduleFree),
     Method("prodigy", "Prodigy", Prodigy),
+    Method("soap", "SOAP", SOAP),
     Method("lbfgs", "L-BFGS (full batch)", LBFGS, dict(line_search_fn="strong_wolfe"),
            batch_size=FULL_BATCH),
 ]}
