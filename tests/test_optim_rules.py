@@ -249,6 +249,7 @@ def _all_rule_configs():
         "muon_keras": (Muon, dict(lr=0.02, preset="keras")),
         "rprop": (Rprop, dict()),
         "lamb_wd": (Lamb, dict(lr=0.01, weight_decay=0.1)),
+        "lamb_paper": (Lamb, dict(preset="paper", lr=0.01)),
         "adamax": (Adamax, dict(lr=0.01)),
         "adamax_torch_wd": (Adamax, dict(preset="torch", weight_decay=0.01, beta1=0.3)),
         "rprop_paper_wd": (Rprop, dict(preset="paper", weight_decay=0.01)),
@@ -322,3 +323,53 @@ def test_muon_scales_a_dense_weight_as_pytorch_scales_its_linear_layer(path):
     opt.step()
     moved = np.abs(plain.data - Dense(8, 2, rng=0, dtype=np.float64).weight.data)
     np.testing.assert_allclose(moved, 2.0 * step, rtol=1e-12)   # sqrt(8/2): the wrong scale
+
+
+def _lamb_paper_transcribed(tensors, grads, lr, beta1, beta2, eps, decay):
+    """You et al. 2019, Algorithm 2, with φ the identity, in plain Python floats one
+    element at a time: the test of lamb.py's decay_in_ratio form, which no library
+    ships."""
+    import math
+    m = [[0.0] * len(w) for w in tensors]
+    v = [[0.0] * len(w) for w in tensors]
+    for t, step in enumerate(grads, start=1):
+        for k, (w, g) in enumerate(zip(tensors, step)):
+            r = []
+            for i in range(len(w)):
+                m[k][i] = beta1 * m[k][i] + (1 - beta1) * g[i]
+                v[k][i] = beta2 * v[k][i] + (1 - beta2) * g[i] ** 2
+                m_hat, v_hat = m[k][i] / (1 - beta1 ** t), v[k][i] / (1 - beta2 ** t)
+                r.append(m_hat / (math.sqrt(v_hat) + eps) + decay * w[i])
+            w_norm = math.sqrt(sum(x * x for x in w))
+            r_norm = math.sqrt(sum(x * x for x in r))
+            ratio = w_norm / r_norm if w_norm > 0 and r_norm > 0 else 1.0
+            for i in range(len(w)):
+                w[i] -= lr * ratio * r[i]
+    return tensors
+
+
+@pytest.mark.parametrize("path", ["kernel", "reference"])
+def test_lamb_paper_form_is_the_papers_algorithm(path):
+    from tinygrad_opt.optim import Lamb
+    rng = np.random.default_rng(3)
+    starts = [rng.standard_normal(12), rng.standard_normal(5)]
+    grads = [[rng.standard_normal(12), rng.standard_normal(5)] for _ in range(30)]
+    params = [Tensor(s.copy(), requires_grad=True, dtype=np.float64) for s in starts]
+    opt = Lamb(params, preset="paper", lr=0.01)
+    assert (opt.hyper["weight_decay"], opt.hyper["eps"]) == (0.01, 1e-6)
+    with reference(path == "reference"):
+        for step in grads:
+            for p, g in zip(params, step):
+                p.grad = g.copy()
+            opt.step()
+    want = _lamb_paper_transcribed([list(s) for s in starts], grads, 0.01, 0.9, 0.999,
+                                   1e-6, 0.01)
+    for p, w in zip(params, want):
+        np.testing.assert_allclose(p.data, w, rtol=1e-12)
+    keras_form = [Tensor(s.copy(), requires_grad=True, dtype=np.float64) for s in starts]
+    opt = Lamb(keras_form, lr=0.01, eps=1e-6, weight_decay=0.01)   # decay before, outside
+    for step in grads:
+        for p, g in zip(keras_form, step):
+            p.grad = g.copy()
+        opt.step()
+    assert not np.allclose(keras_form[0].data, want[0], rtol=1e-6)
