@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from tinygrad_opt.problems import PROBLEMS, Problem, get_problem, train
-from tinygrad_opt.study import deterministic
+from tinygrad_opt.study import LR_GRID, deterministic
 from tinygrad_opt.study.suite import SUITE_RULES, plan, random_settings
 from tinygrad_opt.study.suite_report import better, flips, scores, to_target
 
@@ -141,12 +141,14 @@ def test_the_protocols_plans():
 
 
 def test_random_search_draws_are_reproducible_and_within_their_ranges():
+    from tinygrad_opt.study.suite import _constructed
     for rule in SUITE_RULES:
         a = random_settings("mnist_mlp", rule, 20)
         assert a == random_settings("mnist_mlp", rule, 20)
         assert a != random_settings("mnist_cnn", rule, 20)
+        lr = _constructed(rule)["lr"]
         for h in a:
-            assert 1e-3 / 30 * 0.999 <= h["lr"] <= 1e-2 * 30 * 1.001
+            assert lr / 30 * 0.999 <= h["lr"] <= lr * 30 * 1.001
             for key in ("momentum", "beta1"):
                 if key in h:
                     assert 0.7 - 1e-9 <= h[key] <= 0.99 + 1e-9
@@ -272,3 +274,16 @@ def test_the_listing_measures_what_a_step_costs():
     assert 0 < seconds_per_step(p) < 1
     assert describe(p)["steps"] == 8 * 100            # ceil(1,000 / 128) a pass
     assert describe(PROBLEMS["austen_char_transformer"])["steps"] == 600
+
+
+def test_a_rule_with_its_own_learning_rate_grid_gets_it_unless_one_is_given():
+    """Prodigy's lr multiplies its estimate (default 1): the tuned protocol tries 0.1 to
+    10 around it, not the study's 1e-5 to 1; --lr-grid still sets every rule's."""
+    tuned = plan("tuned", ["quadratic_deep"], ["adam", "prodigy"], seeds=1, tune_seeds=1)
+    lrs = {r: sorted(s["hyper"]["lr"] for s in tuned if s["method"] == r)
+           for r in ("adam", "prodigy")}
+    assert lrs["adam"] == sorted(LR_GRID) and min(lrs["prodigy"]) == 0.1
+    assert max(lrs["prodigy"]) == 10.0 and 1.0 in lrs["prodigy"]
+    given = plan("tuned", ["quadratic_deep"], ["adam", "prodigy"], seeds=1, tune_seeds=1,
+                 lr_grid=[0.5])
+    assert {s["hyper"]["lr"] for s in given} == {0.5}

@@ -10,7 +10,6 @@ from .optim import ARTICLE_METHODS, METHODS, STUDY_METHODS, parse_assignments
 from .store.checkpoint import CheckpointError
 from .store.files import FolderBusy, check_writable
 from .study import TrialFailed, run_study
-from .study.run import LR_GRID
 from .study.suite import DEFAULT_RULES, PROTOCOLS, run_suite
 from .train.experiment import OutputError, WorkerDied, run_experiment
 
@@ -410,7 +409,7 @@ def _study(p, args):
         seeds=args.seeds, epochs=args.epochs, limit=args.limit,
         batch_size=args.batch_size, out=args.out, backend=args.backend,
         workers=workers, threads=args.threads, address=args.address, sets=args.set,
-        grids=args.grid, lr_grid=args.lr_grid or LR_GRID, tune_seeds=args.tune_seeds,
+        grids=args.grid, lr_grid=args.lr_grid, tune_seeds=args.tune_seeds,
         val_size=args.val_size, target=args.target, quiet=args.quiet,
         retries=args.retries, data_dir=args.data_dir))
 
@@ -420,7 +419,7 @@ def _suite(args, workers):
         args.problems, protocol=args.protocol, rules=args.optimizers, seeds=args.seeds,
         quick=args.quick, out=args.out, backend=args.backend, workers=workers,
         threads=args.threads, address=args.address, sets=args.set, grids=args.grid,
-        lr_grid=args.lr_grid or LR_GRID, tune_seeds=args.tune_seeds, trials=args.trials,
+        lr_grid=args.lr_grid, tune_seeds=args.tune_seeds, trials=args.trials,
         epochs=args.epochs, quiet=args.quiet, retries=args.retries))
 
 

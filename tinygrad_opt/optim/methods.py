@@ -79,6 +79,10 @@ class Method:
         optimizer: the update rule's class. hyperparameters: overrides of its preset.
         batch_size: samples per step; FULL_BATCH (None) for the whole training set.
         article_row: the row of the article's results table it corresponds to, or None.
+        lr_grid: the learning rates the tuned protocols try where none are given
+            (`--lr-grid`); None: the study's log grid from 1e-5 to 1. A rule whose lr is
+            a multiplier around 1 (Prodigy's) or whose default is at 1 (Schedule-Free
+            SGD's) has its own.
     """
     name: str
     title: str
@@ -86,6 +90,7 @@ class Method:
     hyperparameters: dict = field(default_factory=dict)
     batch_size: int = 64
     article_row: str = None
+    lr_grid: tuple = None
 
     def make(self, params, preset=None, **overrides):
         """The optimizer for `params`: preset values (None: the rule's default preset),
@@ -115,9 +120,11 @@ METHODS = {m.name: m for m in [
     Method("adamax", "Adamax", Adamax),
     Method("lamb", "LAMB", Lamb),
     Method("adafactor", "Adafactor", Adafactor),
-    Method("sf_sgd", "Schedule-Free SGD", SGDScheduleFree),
+    Method("sf_sgd", "Schedule-Free SGD", SGDScheduleFree,
+           lr_grid=(0.001, 0.00316, 0.01, 0.0316, 0.1, 0.316, 1.0, 3.16, 10.0)),
     Method("sf_adamw", "Schedule-Free AdamW", AdamWScheduleFree),
-    Method("prodigy", "Prodigy", Prodigy),
+    Method("prodigy", "Prodigy", Prodigy,
+           lr_grid=(0.1, 0.178, 0.316, 0.562, 1.0, 1.78, 3.16, 5.62, 10.0)),
     Method("soap", "SOAP", SOAP),
     Method("lbfgs", "L-BFGS (full batch)", LBFGS, dict(line_search_fn="strong_wolfe"),
            batch_size=FULL_BATCH),

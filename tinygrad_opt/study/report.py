@@ -10,6 +10,7 @@ from ..optim import METHODS
 from ..store.files import atomic_write_text
 from ..train.report import ARTICLE, write_csv
 from ..train.report import EPOCHS as ARTICLE_EPOCHS
+from .run import grid_of
 from .stats import interval95, mean_sd, performance_profile, separated
 from .trials import to_target
 
@@ -75,6 +76,25 @@ def ranking(results, epoch):
     return out
 
 
+def grids_text(config_grid):
+    """The learning rates tried, in words: one grid, or each method's where they differ."""
+    def show(grid):
+        return ", ".join(f"{v:g}" for v in grid)
+    if not isinstance(config_grid, dict):
+        return show(config_grid)
+    by_grid = {}
+    for method, grid in config_grid.items():
+        by_grid.setdefault(tuple(grid), []).append(method)
+    if len(by_grid) == 1:
+        return show(next(iter(by_grid)))
+    return "; ".join(f"{', '.join(ms)}: {show(g)}" for g, ms in by_grid.items())
+
+
+def _at_edge(lr, grid):
+    """The chosen lr at either end of a grid of more than one value."""
+    return len(grid) > 1 and lr in (min(grid), max(grid))
+
+
 def tuned_rows(tuning, final, target, lr_grid=()):
     """One row per (data set, method) of the tuned protocol's test runs; `lr_at_edge`
     marks a chosen learning rate at either end of the grid (the best may lie beyond)."""
@@ -90,8 +110,8 @@ def tuned_rows(tuning, final, target, lr_grid=()):
                          ci95_high=hi, target=target,
                          steps_to_target=float(np.median([s for s, _ in reach])),
                          seconds_to_target=float(np.median([t for _, t in reach])),
-                         lr_at_edge=bool(lr_grid) and runs[0]["spec"]["hyper"].get("lr")
-                         in (min(lr_grid), max(lr_grid))))
+                         lr_at_edge=_at_edge(runs[0]["spec"]["hyper"].get("lr"),
+                                             grid_of(lr_grid, method))))
     return rows
 
 
@@ -196,7 +216,7 @@ def _article_markdown(config, rows, ranks, results, seconds):
 def _tuned_markdown(config, rows, ranks, tuning, final, seconds):
     lines = ["# Study: tuned learning rates", "",
              _head(config, seconds, len(tuning) + len(final)),
-             f"Learning rates tried: {', '.join(f'{v:g}' for v in config['lr_grid'])}, "
+             f"Learning rates tried: {grids_text(config['lr_grid'])}, "
              f"chosen by the validation accuracy on {config['val_size']:,} images held out "
              f"from the training images ({config['tune_seeds']} seed(s)); the chosen "
              f"setting retrained on {config['seeds']} fresh seeds and scored on the test "

@@ -35,7 +35,7 @@ FINAL_SEED = 1000                     # the tuned protocol's test runs: seeds 10
 
 
 def plan(protocol, methods, datasets, seeds, epochs, limit, batch_size, sets=None,
-         grids=None, lr_grid=LR_GRID, tune_seeds=2, val_size=10000):
+         grids=None, lr_grid=None, tune_seeds=2, val_size=10000):
     """The first phase's specs (all of them, for the article protocol; the tuning runs
     for the tuned protocol)."""
     sets, grids = sets or {}, grids or {}
@@ -54,10 +54,23 @@ def plan(protocol, methods, datasets, seeds, epochs, limit, batch_size, sets=Non
     return specs
 
 
+def lr_grids(methods, lr_grid=None):
+    """Each method's learning rates for the tuned protocols: `lr_grid` (--lr-grid) for
+    all, or where it is None, the method's own grid (`Method.lr_grid`) or LR_GRID."""
+    return {m: list(lr_grid if lr_grid is not None else METHODS[m].lr_grid or LR_GRID)
+            for m in methods}
+
+
+def grid_of(config_grid, method):
+    """A method's grid in a study.json: a dict per method, or (older studies) one list."""
+    return config_grid.get(method, []) if isinstance(config_grid, dict) else config_grid
+
+
 def settings_grid(method, sets, grids, lr_grid):
-    """Every combination of the learning-rate grid and the method's --grid values."""
+    """Every combination of the method's learning-rate grid (lr_grid: a list, or a dict
+    per method) and its --grid values."""
     combos = [dict(sets.get(method, {}))]
-    axes = dict(lr=list(lr_grid), **grids.get(method, {}))
+    axes = dict(lr=list(grid_of(lr_grid, method)), **grids.get(method, {}))
     for key, values in axes.items():
         combos = [dict(c, **{key: v}) for c in combos for v in values]
     return combos
@@ -199,20 +212,21 @@ def run_specs(folder, specs, backend, quiet, what):
 
 def run_study(protocol="article", methods=None, datasets=("mnist",), seeds=3, epochs=10,
               limit=None, batch_size=None, out="results/study", backend="local", workers=1,
-              threads=None, address=None, sets=None, grids=None, lr_grid=LR_GRID,
+              threads=None, address=None, sets=None, grids=None, lr_grid=None,
               tune_seeds=2, val_size=10000, target=0.98, quiet=False, retries=2,
               data_dir=None):
     """Plan, run and report a study (see the module docstring). Returns the report's
     summary (dict)."""
     from . import report
     methods = list(methods or STUDY_METHODS)
+    lr_grid = lr_grids(methods, lr_grid)
     threads = threads or max(1, (os.cpu_count() or 1) // workers)
     os.makedirs(out, exist_ok=True)
     check_writable(out)
     config = dict(protocol=protocol, methods=methods, datasets=list(datasets), seeds=seeds,
                   epochs=epochs, limit=limit, batch_size=batch_size, backend=backend,
                   workers=workers, threads=threads, sets=sets or {}, grids=grids or {},
-                  lr_grid=list(lr_grid), tune_seeds=tune_seeds, val_size=val_size,
+                  lr_grid=lr_grid, tune_seeds=tune_seeds, val_size=val_size,
                   target=target)
     from ..data import DataError, load
     for dataset in datasets:            # a missing or damaged data set: said now, once

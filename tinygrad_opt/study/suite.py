@@ -26,7 +26,7 @@ import numpy as np
 from ..optim import METHODS
 from ..store.files import OutputLock, atomic_write_text, check_writable
 from .backends import make_backend
-from .run import FINAL_SEED, StudyFolder, run_specs, settings_grid
+from .run import FINAL_SEED, StudyFolder, lr_grids, run_specs, settings_grid
 from .trials import make_problem_spec
 
 # The rules of the suite: every method but the full-batch and one-sample ones (gradient
@@ -66,10 +66,11 @@ def random_settings(problem, method, trials, sets=None):
     return out
 
 
-def plan(protocol, problems, rules, seeds, quick=False, sets=None, grids=None, lr_grid=(),
+def plan(protocol, problems, rules, seeds, quick=False, sets=None, grids=None, lr_grid=None,
          tune_seeds=2, trials=8, epochs=None):
     """The first phase's specs: every run of the one-shot protocol, or the tuning runs."""
     sets, grids = sets or {}, grids or {}
+    lr_grid = lr_grid if isinstance(lr_grid, dict) else lr_grids(rules, lr_grid)
     specs = []
     for problem in problems:
         for rule in rules:
@@ -120,7 +121,7 @@ def final_specs(tuning, seeds):
 
 def run_suite(problems, protocol="oneshot", rules=DEFAULT_RULES, seeds=3, quick=False,
               out="results/suite", backend="local", workers=1, threads=None, address=None,
-              sets=None, grids=None, lr_grid=(), tune_seeds=2, trials=8, epochs=None,
+              sets=None, grids=None, lr_grid=None, tune_seeds=2, trials=8, epochs=None,
               quiet=False, retries=2):
     """Plan, run and report a study over problems (see the module docstring); returns
     the report's summary."""
@@ -132,12 +133,13 @@ def run_suite(problems, protocol="oneshot", rules=DEFAULT_RULES, seeds=3, quick=
     for p in problems:                  # an unknown name or a broken module: said now
         get_problem(p)
     threads = threads or max(1, (os.cpu_count() or 1) // workers)
+    lr_grid = lr_grids(rules, lr_grid)
     os.makedirs(out, exist_ok=True)
     check_writable(out)
     config = dict(protocol=protocol, problems=problems, methods=list(rules), seeds=seeds,
                   quick=quick, epochs=epochs, backend=backend, workers=workers,
                   threads=threads, sets=sets or {}, grids=grids or {},
-                  lr_grid=list(lr_grid), tune_seeds=tune_seeds, trials=trials)
+                  lr_grid=lr_grid, tune_seeds=tune_seeds, trials=trials)
     t0 = time.perf_counter()
     with OutputLock(out):
         atomic_write_text(os.path.join(out, "study.json"), json.dumps(config, indent=1))

@@ -11,6 +11,7 @@ from ..optim import METHODS
 from ..store.files import atomic_write_text
 from ..train.report import write_csv
 from . import trials
+from .run import grid_of
 from .stats import interval95, mean_sd, performance_profile, separated
 
 TAUS = np.linspace(1, 4, 301)          # AlgoPerf integrates the profile over tau in [1, 4]
@@ -170,9 +171,10 @@ def _markdown(config, problems, rows, step_scores, second_scores, flipped, tunin
             final_cell = _fmt(r["final_mean"]) + ("" if math.isnan(r["final_sd"]) else
                                                   f" ± {_fmt(r['final_sd'])}")
             lr = json.loads(r["hyper"]).get("lr")
+            grid = grid_of(c["lr_grid"], r["method"])
             edge = (" (at the grid's edge: widen --lr-grid)"
-                    if c["protocol"] == "tuned" and lr in (min(c["lr_grid"]), max(c["lr_grid"]))
-                    and len(c["lr_grid"]) > 1 else "")
+                    if c["protocol"] == "tuned" and len(grid) > 1
+                    and lr in (min(grid), max(grid)) else "")
             lines.append(f"| {r['title']} | `{r['hyper']}`{edge} | {final_cell} | "
                          f"[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}] | "
                          f"{r['reached']}/{r['runs']} | {_count(r['steps_to_target'])} | "
