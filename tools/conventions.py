@@ -13,7 +13,8 @@ import numpy as np
 
 from tinygrad_opt import Tensor
 from tinygrad_opt.optim import SGD, Adadelta, Adagrad, Adam, AdamW, Lion, Muon, NAdam, RAdam
-from tinygrad_opt.optim import RMSprop
+from tinygrad_opt.optim import (Adafactor, Adamax, AdamWScheduleFree, Lamb, Prodigy, RMSprop,
+                                Rprop, SGDScheduleFree, SOAP)
 
 # (rule, what differs, class, keyword arguments (all presets), gradients per step,
 #  lr per step or None)
@@ -43,7 +44,23 @@ EXAMPLES = [
      dict(lr=0.001, eps=1e-8), [1.0] * 20, None),
     ("RAdam", "Keras ships none", RAdam, {}, [1.0] * 6, None),
     ("Lion", "PyTorch ships none", Lion, {}, [1e-3], None),
+    ("Rprop", "Keras ships none; the first step size (0.01 / 0.1, the paper's Δ0), two "
+     "steps of g = 1", Rprop, {}, [1.0, 1.0], None),
+    ("Adamax", "defaults: lr (0.001 / 0.002), eps (1e-7 beside u / 1e-8 inside the "
+     "maximum), g 1e-9", Adamax, {}, [1e-9], None),
+    ("Adafactor", "defaults: lr (0.001 / 0.01, both times RMS(w) = 1), eps1 (1e-30 added "
+     "to g² / clamped), g 1e-3", Adafactor, {}, [1e-3], None),
+    ("Schedule-Free SGD", "neither ships it: the authors' package, lr 1.0, after eval() "
+     "(the average x), two steps of g = 0.1", SGDScheduleFree, {}, [0.1, 0.1], None),
+    ("Schedule-Free AdamW", "neither ships it: lr 0.0025, after eval(), two steps of "
+     "g = 0.1", AdamWScheduleFree, {}, [0.1, 0.1], None),
+    ("Prodigy", "neither ships it: the first step from d0 = 1e-6, g 1", Prodigy, {}, [1.0],
+     None),
+    ("SOAP", "neither ships it: the first step only sets up (a vector: Adam), two steps of "
+     "g = 1e-3", SOAP, {}, [1e-3, 1e-3], None),
 ]
+LAMB = ("LAMB", "PyTorch ships none; weight decay (0 / – / 0.01 inside the trust ratio), "
+        "eps (1e-7 / 1e-6); w = [1, 2], g = [1, 0], entry 0")
 MUON = ("Muon", "defaults: momentum (sum / EMA), scale (0.2·sqrt(max(rows, cols)) / "
         "sqrt(max(1, rows/cols))), weight decay (0.004 / 0.1), eps's place; the (3, 2) "
         "matrix of ones with gradient [[1, 0], [0, 1], [1, 1]], entry [0, 0]")
@@ -55,11 +72,26 @@ def one(cls, kwargs, grads, lrs, preset, start=1.0):
         opt = cls([p], preset=preset, **kwargs)
     except ValueError:
         return None
+    if hasattr(opt, "train"):              # Schedule-Free: gradients at y
+        opt.train()
     for t, g in enumerate(grads):
         if lrs is not None:
             opt.lr = lrs[t]
         p.grad = np.array([g])
         opt.step()
+    if hasattr(opt, "eval"):               # the value reported: the average x
+        opt.eval()
+    return p.data[0]
+
+
+def lamb(preset):
+    p = Tensor(np.array([1.0, 2.0]), requires_grad=True, dtype=np.float64)
+    try:
+        opt = Lamb([p], preset=preset)
+    except ValueError:
+        return None
+    p.grad = np.array([1.0, 0.0])
+    opt.step()
     return p.data[0]
 
 
@@ -90,6 +122,8 @@ def table():
         lines.append(f"| {rule} | {what} | {len(grads)} | " + " | ".join(cells) + " |")
     lines.append(f"| {MUON[0]} | {MUON[1]} | 1 | {fmt(muon('keras'))} | {fmt(muon('torch'))} "
                  f"| none |")
+    lines.append(f"| {LAMB[0]} | {LAMB[1]} | 1 | {fmt(lamb('keras'))} | {fmt(lamb('torch'))} "
+                 f"| {fmt(lamb('paper'))} |")
     return "\n".join(lines) + "\n"
 
 
