@@ -240,6 +240,17 @@ def bench_fused_general(repeat):
               f"{median_ms(unfused_step, repeat):.2f}")
 
 
+def article_parameters():
+    """Parameters shaped like the article model's, random, with random gradients."""
+    shapes = [p.shape for p in article_cnn(fused=False).parameters()]
+    rng = np.random.default_rng(0)
+    params = [Tensor(rng.standard_normal(s).astype(np.float32), requires_grad=True)
+              for s in shapes]
+    for p in params:
+        p.grad = rng.standard_normal(p.shape).astype(np.float32) * 1e-3
+    return params
+
+
 def bench_optimizers(repeat):
     """Each fused update against its numpy reference and against copying the same bytes
     (every array the update reads or writes: parameters, gradients and state), on
@@ -249,12 +260,7 @@ def bench_optimizers(repeat):
                                     AdamWScheduleFree, Prodigy, SGDScheduleFree)
     from tinygrad_opt import reference
 
-    shapes = [p.shape for p in article_cnn(fused=False).parameters()]
-    rng = np.random.default_rng(0)
-    params = [Tensor(rng.standard_normal(s).astype(np.float32), requires_grad=True)
-              for s in shapes]
-    for p in params:
-        p.grad = rng.standard_normal(p.shape).astype(np.float32) * 1e-3
+    params = article_parameters()
     print(f"\noptimizer updates, {sum(p.size for p in params):,} float32 values, median ms:")
     print(f"  {'optimizer':18s} {'kernel':>7s} {'numpy ref':>10s} {'speed-up':>9s} "
           f"{'copy same bytes':>16s} {'kernel/copy':>12s} {'step()':>7s}")
@@ -307,12 +313,7 @@ def bench_soap(plain_steps, max_precond_dim=10000):
     max_precond_dim 1,024 (the 5,408-long axis left unpreconditioned: seconds, not
     minutes)."""
     from tinygrad_opt.optim import SOAP, Adam
-    shapes = [p.shape for p in article_cnn(fused=False).parameters()]
-    rng = np.random.default_rng(0)
-    params = [Tensor(rng.standard_normal(s).astype(np.float32), requires_grad=True)
-              for s in shapes]
-    for p in params:
-        p.grad = rng.standard_normal(p.shape).astype(np.float32) * 1e-3
+    params = article_parameters()
     adam = Adam(params)
     adam.step()
     adam_ms = median_ms(adam.step, 10)

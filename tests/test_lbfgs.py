@@ -24,9 +24,8 @@ def _model():
                       Dense(8, 1, rng=1, dtype=np.float64))
 
 
-def test_step_closure_the_pytorch_way_lowers_the_loss():
-    x, y = _data()
-    model = _model()
+def _by_hand(model, x, y):
+    """An L-BFGS and the closure a PyTorch user writes for it."""
     opt = LBFGS(model.parameters(), line_search_fn="strong_wolfe")
 
     def closure():
@@ -34,6 +33,12 @@ def test_step_closure_the_pytorch_way_lowers_the_loss():
         loss = mse(model(Tensor(x)), y)
         loss.backward()
         return loss
+    return opt, closure
+
+
+def test_step_closure_the_pytorch_way_lowers_the_loss():
+    x, y = _data()
+    opt, closure = _by_hand(_model(), x, y)
     first = opt.step(closure)
     assert first == pytest.approx(float(mse(_model()(Tensor(x)), y).data))
     assert opt.step(closure) < 0.2 * first
@@ -51,13 +56,7 @@ def test_the_trainer_gives_lbfgs_a_closure_on_the_whole_batch():
     history = trainer.fit((x, y), epochs=2)
     assert [h["updates"] for h in history] == [1, 1]
     by_hand = _model()
-    opt = LBFGS(by_hand.parameters(), line_search_fn="strong_wolfe")
-
-    def closure():
-        opt.zero_grad()
-        loss = mse(by_hand(Tensor(x)), y)
-        loss.backward()
-        return loss
+    opt, closure = _by_hand(by_hand, x, y)
     losses = [opt.step(closure) for _ in range(2)]
     np.testing.assert_allclose(history.column("train_loss"), losses, rtol=1e-10)
     for a, b in zip(model.parameters(), by_hand.parameters()):
