@@ -47,7 +47,8 @@ class _RunsCode:
 # --- the format ---------------------------------------------------------------------------
 def test_round_trip_of_arrays_and_plain_values(tmp_path):
     payload = dict(model={"0.weight": np.arange(6, dtype=np.float32).reshape(2, 3),
-                          "2.rng": np.array([7, 1], dtype=np.uint64)},
+                          "2.rng": np.array([7, 1], dtype=np.uint64),
+                          "count": np.array(3), "strided": np.arange(6.0)[::2]},
                    history=[dict(epoch=1, val_acc=0.5)], rng={"state": 2 ** 100 + 3},
                    settings=dict(lr=1e-7, nesterov=False, batch_size=None, method="adam"))
     path = str(tmp_path / "c.npz")
@@ -55,6 +56,8 @@ def test_round_trip_of_arrays_and_plain_values(tmp_path):
     back = load_checkpoint(path)
     np.testing.assert_array_equal(back["model"]["0.weight"], payload["model"]["0.weight"])
     assert back["model"]["2.rng"].dtype == np.uint64
+    assert back["model"]["count"].shape == () and back["model"]["count"] == 3   # 0-d stays
+    np.testing.assert_array_equal(back["model"]["strided"], [0.0, 2.0, 4.0])
     assert back["history"] == payload["history"] and back["rng"] == payload["rng"]
     assert back["settings"] == payload["settings"]
     with zipfile.ZipFile(path) as z:             # numpy's .npz, every member stored

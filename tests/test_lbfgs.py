@@ -73,3 +73,28 @@ def test_lbfgs_refuses_what_it_cannot_do():
         LBFGS([{"params": p}, {"params": [Tensor(np.ones(2), requires_grad=True)]}])
     with pytest.raises(ValueError, match="no preset 'keras'"):
         LBFGS(p, preset="keras")
+
+
+def test_a_saved_lbfgs_continues_exactly(tmp_path):
+    """The history of steps and gradient changes goes into a checkpoint (the safe
+    format) and back: the run goes on as if never stopped."""
+    from tinygrad_opt.store.checkpoint import load_checkpoint, save_checkpoint
+    x, y = _data()
+    straight = _model()
+    opt, closure = _by_hand(straight, x, y)
+    losses = [opt.step(closure) for _ in range(3)]
+    stopped = _model()
+    opt, closure = _by_hand(stopped, x, y)
+    opt.step(closure)
+    path = str(tmp_path / "lbfgs.ckpt")
+    save_checkpoint(path, dict(model=stopped.state_dict(), optimizer=opt.state_dict()))
+    saved = load_checkpoint(path)
+    resumed = _model()
+    resumed.load_state_dict(saved["model"])
+    opt, closure = _by_hand(resumed, x, y)
+    opt.load_state_dict(saved["optimizer"])
+    assert [opt.step(closure) for _ in range(2)] == losses[1:]
+    for a, b in zip(straight.parameters(), resumed.parameters()):
+        np.testing.assert_array_equal(a.data, b.data)
+    with pytest.raises(ValueError, match="no valid L-BFGS memory"):
+        opt.load_state_dict(dict(saved["optimizer"], lbfgs=dict(d=np.zeros(3))))

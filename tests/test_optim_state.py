@@ -121,3 +121,41 @@ def test_nadam_saves_its_momentum_product_and_no_step_costs_t():
     with pytest.raises(ValueError, match="a state of 1000000000000 steps without its "
                                          "momentum product"):
         huge.load_state_dict(saved)
+
+
+@pytest.mark.parametrize("name", ["rprop", "adamax", "lamb", "adafactor", "sf_sgd",
+                                  "sf_adamw", "prodigy", "soap"])
+def test_the_later_rules_continue_bit_for_bit_through_a_checkpoint(name, tmp_path):
+    """Every rule added after the article's: its state (Prodigy's estimate, SOAP's
+    factors and bases, Schedule-Free's averaging sums and mode) through the checkpoint
+    format and back, the run then identical to one never stopped."""
+    from tinygrad_opt.optim import METHODS
+    from tinygrad_opt.store.checkpoint import load_checkpoint, save_checkpoint
+    rng = np.random.default_rng(4)
+    grads = [[rng.standard_normal(s).astype(np.float32) for s in ((6, 4), (4,))]
+             for _ in range(14)]
+    starts = [rng.standard_normal((6, 4)).astype(np.float32),
+              rng.standard_normal(4).astype(np.float32)]
+
+    def run(params, opt, steps):
+        for g in steps:
+            for p, gi in zip(params, g):
+                p.grad = gi.copy()
+            opt.step()
+
+    def fresh(data):
+        params = [Tensor(d.copy(), requires_grad=True) for d in data]
+        opt = METHODS[name].make(params)
+        return params, (opt.train() if hasattr(opt, "train") else opt)
+    a, opt_a = fresh(starts)
+    run(a, opt_a, grads)
+    b, opt_b = fresh(starts)
+    run(b, opt_b, grads[:7])
+    save_checkpoint(str(tmp_path / "c"), dict(w=[p.data for p in b],
+                                              optimizer=opt_b.state_dict()))
+    saved = load_checkpoint(str(tmp_path / "c"))
+    c, opt_c = fresh(saved["w"])
+    opt_c.load_state_dict(saved["optimizer"])
+    run(c, opt_c, grads[7:])
+    for x, y in zip(a, c):
+        np.testing.assert_array_equal(x.data, y.data)

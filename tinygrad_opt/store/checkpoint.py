@@ -68,7 +68,9 @@ def save_checkpoint(path, payload):
     arrays = []
     tree = _split(payload, arrays)
     meta = json.dumps({"format": FORMAT, "version": VERSION, "payload": tree})
-    members = {f"a{k}": np.ascontiguousarray(a) for k, a in enumerate(arrays)}
+    # a.copy(order="C"), not np.ascontiguousarray, which turns a 0-d array into shape (1,)
+    members = {f"a{k}": a if a.flags.c_contiguous else a.copy(order="C")
+               for k, a in enumerate(arrays)}
     members[_META] = np.frombuffer(meta.encode("utf-8"), dtype=np.uint8)
     atomic_write(path, lambda f: np.savez(f, **members))
 
