@@ -274,6 +274,16 @@ def test_lr_range_test_restores_the_model_and_suggests_a_range(tmp_path):
     assert os.path.getsize(diagnostics.plot_lr_range(result, str(tmp_path / "r.png"))) > 5000
 
 
+def test_lr_range_test_takes_schedule_free_and_refuses_lbfgs():
+    from tinygrad_opt.optim import LBFGS, AdamWScheduleFree
+    model, x, y = small_problem(n=500)
+    opt = AdamWScheduleFree(model.parameters())          # in eval mode, as built
+    result = diagnostics.lr_range_test(model, opt, (x, y), batch_size=32, steps=10)
+    assert len(result["lrs"]) > 3 and opt.training is False and opt.t == 0
+    with pytest.raises(ValueError, match="LBFGS searches its own step"):
+        diagnostics.lr_range_test(model, LBFGS(model.parameters()), (x, y), steps=10)
+
+
 def test_schedule_preview_changes_nothing(tmp_path):
     model, _, _ = small_problem()
     opt = SGD(model.parameters(), lr=0.1)

@@ -39,12 +39,17 @@ def lr_range_test(model, optimizer, data, loss=softmax_cross_entropy, transform=
                          f"{end_lr}")
     if steps < 3:
         raise ValueError(f"lr_range_test: steps must be at least 3, got {steps}")
+    if getattr(optimizer, "takes_closure", False):
+        raise ValueError(f"lr_range_test: {type(optimizer).__name__} searches its own "
+                         f"step along each direction; a range test of its lr means nothing")
     saved_model, saved_opt = model.state_dict(), optimizer.state_dict()
     saved_lrs = [g["lr"] for g in optimizer.param_groups]
     rng = np.random.default_rng(seed)
     dtype = optimizer.params[0].dtype
     lrs, losses, smoothed, average, stopped = [], [], [], 0.0, False
     try:
+        if hasattr(optimizer, "train"):      # Schedule-Free: gradients at y
+            optimizer.train()
         for i in range(steps):
             lr = start_lr * (end_lr / start_lr) ** (i / (steps - 1))
             for g in optimizer.param_groups:
