@@ -17,9 +17,9 @@ def _data(n=96, seed=0):
     return x, x @ np.array([[1.0], [-2.0], [0.5], [3.0]])
 
 
-def _trainer(cls=AdamWScheduleFree, **kw):
+def _trainer(cls=AdamWScheduleFree, lr=0.01, **kw):
     model = Sequential(Dense(4, 8, rng=0), ReLU(), Dense(8, 1, rng=1))
-    return Trainer(model, cls(model.parameters(), lr=0.01), loss=mse, metric="mse",
+    return Trainer(model, cls(model.parameters(), lr=lr), loss=mse, metric="mse",
                    batch_size=32, verbose=0, **kw)
 
 
@@ -104,3 +104,19 @@ def test_a_state_without_the_schedule_free_part_is_refused():
     fresh = AdamWScheduleFree([Tensor(np.ones(3), requires_grad=True, dtype=np.float64)])
     fresh.load_state_dict(saved)
     assert fresh.training is True and fresh.averaging == saved["averaging"]
+
+
+def test_early_stopping_restores_the_evaluated_point():
+    """restore_best_weights puts back the best epoch's x (the weights its val_loss was
+    measured at), and taking that snapshot moves no training weight."""
+    from tinygrad_opt.train import EarlyStopping
+    plain = _trainer(lr=0.2).fit(_data(), _data(32, 1), epochs=6)
+    trainer = _trainer(lr=0.2)
+    stop = EarlyStopping(patience=1, min_delta=0.5, restore_best_weights=True)
+    trainer.callbacks.append(stop)
+    history = trainer.fit(_data(), _data(32, 1), epochs=6)
+    assert history.column("val_loss") == plain.column("val_loss")[:len(history)]
+    assert stop.stopped_epoch == 3 and stop.best_epoch == 2      # 3.91, 0.84, 0.55
+    assert trainer.optimizer.training is False
+    assert trainer.evaluate(_data(32, 1))[0] == pytest.approx(history[1]["val_loss"],
+                                                              rel=1e-12)

@@ -121,7 +121,7 @@ class EarlyStopping:
         if self.best is None or sign * (self.best - value) > self.min_delta:
             self.best, self.best_epoch, self.waited = value, epoch, 0
             if self.restore_best_weights:
-                self.best_weights = trainer.model.state_dict()
+                self.best_weights = _evaluated_weights(trainer)
             return
         self.waited += 1
         if self.waited < self.patience:
@@ -132,9 +132,26 @@ class EarlyStopping:
                         f"{self.waited} epochs")
         if self.best_weights is not None:
             trainer.model.load_state_dict(self.best_weights)
+            if getattr(trainer.optimizer, "training", False):   # Schedule-Free: the model
+                trainer.optimizer.training = False              # now holds an x, eval mode
             self.message += f"; the weights of epoch {self.best_epoch} restored"
         if trainer.verbose:
             print(self.message, flush=True)
+
+
+def _evaluated_weights(trainer):
+    """The model's weights as evaluated: for a rule with two points (Schedule-Free), the
+    eval-mode x, taken without moving the training point y by a single bit."""
+    opt = trainer.optimizer
+    if not (getattr(opt, "training", False) and hasattr(opt, "eval")):
+        return trainer.model.state_dict()
+    held = [p.data.copy() for p in opt.params]
+    opt.eval()
+    weights = trainer.model.state_dict()
+    for p, data in zip(opt.params, held):
+        p.data[...] = data
+    opt.training = True
+    return weights
 
 
 class ScheduleStepper:
