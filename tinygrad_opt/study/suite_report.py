@@ -225,30 +225,40 @@ def _curves(out, by_problem, problems):
     fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.4 * rows), squeeze=False)
     rules = [m for m in METHODS if any(m in runs for runs in by_problem.values())]
     colors = dict(zip(rules, figures.colors(len(rules))))
+    handles = {}
     for ax, (name, runs_by_rule) in zip(axes.flat, by_problem.items()):
         p = problems[name]
-        last = 1
+        last, diverged = 1, []
         for rule in (m for m in rules if m in runs_by_rule):     # the legend's order
-            runs = runs_by_rule[rule]
+            runs = [r for r in runs_by_rule[rule] if not r["diverged"]]
+            if not runs:             # a diverged run's last values would set the scale
+                diverged.append(METHODS[rule].title)
+                continue
             length = min(len(r["history"]) for r in runs)
             if length == 0:
                 continue
             values = np.array([[h["value"] for h in r["history"][:length]] for r in runs])
             epochs = np.arange(1, length + 1)
-            ax.plot(epochs, np.median(values, axis=0), color=colors[rule],
-                    label=METHODS[rule].title, marker="o" if length == 1 else None)
+            handles[rule], = ax.plot(epochs, np.median(values, axis=0), color=colors[rule],
+                                     label=METHODS[rule].title,
+                                     marker="o" if length == 1 else None)
             ax.fill_between(epochs, values.min(axis=0), values.max(axis=0),
                             color=colors[rule], alpha=0.15, lw=0)
             last = max(last, length)
         ax.axhline(p.target, color="black", ls=":", lw=1)
         if p.metric != "accuracy" and all(v > 0 for runs in runs_by_rule.values()
-                                          for r in runs for v in [h["value"] for h in r["history"]]):
+                                          for r in runs if not r["diverged"]
+                                          for v in [h["value"] for h in r["history"]]):
             ax.set_yscale("log")
+        if diverged:
+            ax.text(0.02, 0.97, "diverged (every seed): " + ", ".join(diverged),
+                    transform=ax.transAxes, fontsize=7, va="top")
         ax.set(title=p.title, ylabel=f"validation {p.metric}")
         figures.epoch_axis(ax, last)
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
-    handles, labels = axes.flat[0].get_legend_handles_labels()
+    labels = [METHODS[m].title for m in rules if m in handles]
+    handles = [handles[m] for m in rules if m in handles]
     if n < len(axes.flat):                      # the legend in the first empty panel
         axes.flat[n].legend(handles, labels, fontsize=9, loc="center")
     else:
