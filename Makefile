@@ -42,7 +42,7 @@ study-quick: $(STAMP)
 	$(BIN)/tinygrad-opt study --protocol article --optimizers gd,minibatch,adam --seeds 2 --epochs 3 --limit 5000 --out results/study-quick
 
 # The suite of problems (docs/suite.md): the default rules at their defaults (the
-# one-shot protocol), 3 seeds each, all seven problems; about 56 minutes here.
+# one-shot protocol), 3 seeds each, all seven problems; about 81 minutes here.
 suite: $(STAMP)
 	$(BIN)/tinygrad-opt study --problems all --protocol oneshot --seeds 3 --out results/suite
 
