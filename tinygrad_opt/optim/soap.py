@@ -75,11 +75,13 @@ def eigenvectors(L):
 
 def power_iteration(L, Q, v, axis):
     """One power iteration and a QR decomposition from the previous eigenvectors Q,
-    sorted by their estimated eigenvalues (v's axis reordered to match, in place of v's
-    data). Returns the new Q and v."""
-    order = np.argsort(-np.diag(Q.T @ L @ Q), kind="stable")
+    sorted by their estimated eigenvalues diag(Qᵀ·L·Q) (v's axis reordered to match).
+    Returns the new Q and v. L·Q is computed once: the estimates are its columns' dot
+    products with Q's, the power iteration its columns reordered."""
+    LQ = L @ Q
+    order = np.argsort(-np.einsum("ij,ij->j", Q, LQ), kind="stable")
     v = np.take(v, order, axis=axis)
-    Q_new, _ = np.linalg.qr(L @ Q[:, order])
+    Q_new, _ = np.linalg.qr(LQ[:, order])
     return Q_new, v
 
 
