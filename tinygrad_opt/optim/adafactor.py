@@ -30,11 +30,12 @@ Where eps1 (the floor under v̂) sits is the two libraries' difference:
 One difference from both, in the rounding only: sqrt(v̂) is computed factor by factor,
 sqrt(R/mean(R))·sqrt(C)ᵀ (and the floor as max(sqrt(v̂), eps1)). In float32, Keras'
 v̂ = (R/mean(R))·Cᵀ underflows to 0 where a row and a column of a matrix both had
-gradients near 0 (R and C near eps1 = 1e-30), and its u = 0/0 makes the whole matrix
-NaN at the next step (Keras 3.15 does so: a (50, 40) float32 matrix whose gradient has
-five zero rows and five zero columns comes back all NaN after one step; the fixture
+gradients near 0 (R and C near eps1 = 1e-30), and its u = 0/0 there makes RMS(u), and
+so the whole matrix, NaN (Keras 3.15 does so: a (50, 40) float32 matrix whose gradient
+has five zero rows and five zero columns comes back all NaN after one step; the fixture
 script records it and tests/test_conventions.py checks that this rule stays finite on
-the same input). The square roots of the factors stay in float32's range. PyTorch computes the interpolations as torch.lerp does (for a weight of 0.5 or more, as
+the same input). The square roots of the factors stay in float32's range. PyTorch
+computes the interpolations as torch.lerp does (for a weight of 0.5 or more, as
 b - (b - a)·(1 - weight)); so does this rule in both forms. tests/test_conventions.py
 follows both libraries' trajectories. Keras' `relative_step=False` is not an option
 here: its rho takes the minimum with 1/sqrt(t) either way (a Keras run with it off
