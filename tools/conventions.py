@@ -13,8 +13,8 @@ import numpy as np
 
 from tinygrad_opt import Tensor
 from tinygrad_opt.optim import SGD, Adadelta, Adagrad, Adam, AdamW, Lion, Muon, NAdam, RAdam
-from tinygrad_opt.optim import (Adafactor, Adamax, AdamWScheduleFree, Lamb, Prodigy, RMSprop,
-                                Rprop, SGDScheduleFree, SOAP)
+from tinygrad_opt.optim import (LBFGS, Adafactor, Adamax, AdamWScheduleFree, Lamb, Prodigy,
+                                RMSprop, Rprop, SGDScheduleFree, SOAP)
 
 # (rule, what differs, class, keyword arguments (all presets), gradients per step,
 #  lr per step or None)
@@ -84,6 +84,25 @@ def one(cls, kwargs, grads, lrs, preset, start=1.0):
     return p.data[0]
 
 
+LBFGS_ROW = ("L-BFGS", "Keras ships none; one step(closure) on f(w) = (w - 3)²/2 from "
+             "w = 1 (first t = min(1, 1/abs(g))·lr = 0.5, then the curvature pair: the "
+             "minimum)")
+
+
+def lbfgs(preset):
+    p = Tensor(np.array([1.0]), requires_grad=True, dtype=np.float64)
+    try:
+        opt = LBFGS([p], preset=preset)
+    except ValueError:
+        return None
+
+    def closure():
+        p.grad = p.data - 3.0
+        return float(0.5 * (p.data[0] - 3.0) ** 2)
+    opt.step(closure)
+    return p.data[0]
+
+
 def lamb(preset):
     p = Tensor(np.array([1.0, 2.0]), requires_grad=True, dtype=np.float64)
     try:
@@ -124,6 +143,8 @@ def table():
                  f"| none |")
     lines.append(f"| {LAMB[0]} | {LAMB[1]} | 1 | {fmt(lamb('keras'))} | {fmt(lamb('torch'))} "
                  f"| {fmt(lamb('paper'))} |")
+    lines.append(f"| {LBFGS_ROW[0]} | {LBFGS_ROW[1]} | 1 | {fmt(lbfgs('keras'))} | "
+                 f"{fmt(lbfgs('torch'))} | {fmt(lbfgs('paper'))} |")
     return "\n".join(lines) + "\n"
 
 
