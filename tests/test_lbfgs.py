@@ -98,3 +98,16 @@ def test_a_saved_lbfgs_continues_exactly(tmp_path):
         np.testing.assert_array_equal(a.data, b.data)
     with pytest.raises(ValueError, match="no valid L-BFGS memory"):
         opt.load_state_dict(dict(saved["optimizer"], lbfgs=dict(d=np.zeros(3))))
+
+
+def test_a_nonfinite_loss_raises_or_is_skipped_as_asked():
+    p = Tensor(np.ones(2), requires_grad=True, dtype=np.float64)
+
+    def closure():
+        p.grad = np.array([np.nan, 1.0])
+        return 1.0
+    with pytest.raises(FloatingPointError, match="1 NaN or inf gradient values at step 1"):
+        LBFGS([p]).step(closure)
+    opt = LBFGS([p], nonfinite="skip")
+    assert np.isnan(opt.step(closure)) and opt.skipped_steps == 1
+    np.testing.assert_array_equal(p.data, [1.0, 1.0])

@@ -39,6 +39,7 @@ import math
 
 import numpy as np
 
+from .hyper import check_whole
 from .optimizer import Optimizer
 
 
@@ -174,7 +175,6 @@ class LBFGS(Optimizer):
         if weight_decay:
             raise ValueError(f"LBFGS: no weight decay (as PyTorch's); add "
                              f"weight_decay·‖w‖²/2 to the loss instead, got {weight_decay}")
-        from .hyper import check_whole
         check_whole("LBFGS: max_iter", max_iter)
         check_whole("LBFGS: max_eval", max_eval, none_means="max_iter·5/4")
         check_whole("LBFGS: history_size", history_size)
@@ -205,10 +205,12 @@ class LBFGS(Optimizer):
             offset += n
 
     def _evaluate(self, closure):
+        """The closure's loss and flat gradient; FloatingPointError where either holds
+        NaN or inf (the step's later evaluations would carry them into the history)."""
         loss = closure()
         loss = float(loss.item() if hasattr(loss, "item") else loss)
         grad = self._flat_grad()
-        if self.nonfinite == "raise" and not (math.isfinite(loss) and np.isfinite(grad).all()):
+        if not (math.isfinite(loss) and np.isfinite(grad).all()):
             raise FloatingPointError(f"LBFGS: the closure gave loss {loss} and "
                                      f"{int(np.sum(~np.isfinite(grad)))} NaN or inf gradient "
                                      f"values at step {self.t + 1}")
@@ -226,7 +228,13 @@ class LBFGS(Optimizer):
         max_eval = h["max_eval"] if h["max_eval"] is not None else max_iter * 5 // 4
         tol_grad, tol_change = h["tolerance_grad"], h["tolerance_change"]
         m = self.memory
-        orig_loss, flat_grad = self._evaluate(closure)
+        try:
+            orig_loss, flat_grad = self._evaluate(closure)
+        except FloatingPointError:
+            if self.nonfinite == "raise":
+                raise
+            self.skipped_steps += 1            # nonfinite="skip": nothing is updated
+            return math.nan
         loss, current_evals = orig_loss, 1
         m["func_evals"] += 1
         self.t += 1
