@@ -53,6 +53,7 @@ import numpy as np
 from ..jit import prange, serial_or_parallel
 from . import hyper as H
 from .hyper import pair
+from .lerp import lerp, lerp_one
 from .optimizer import Optimizer
 from .underflow import flush, flushed, threshold
 from .weight_decay import _scale_kernel
@@ -61,14 +62,6 @@ from .weight_decay import _scale_kernel
 def rms(x):
     """sqrt(mean(x²)) over the whole tensor (numpy's sum, for both paths)."""
     return math.sqrt(float(np.sum(x * x)) / max(x.size, 1))
-
-
-def interpolate(a, b, weight):
-    """a + weight·(b - a), as torch.lerp rounds it (in place into a)."""
-    if weight < 0.5:
-        a += weight * (b - a)
-    else:
-        a[...] = b - (b - a) * (1 - weight)
 
 
 def eps1_of(eps1, dtype):
@@ -90,13 +83,13 @@ def adafactor_reference(w, g, state, t, lr, beta2_decay, eps1, eps2, d, weight_d
     g2 = g * g if eps1_clamp else g * g + eps1
     if "variance" in state:
         v = state["variance"]
-        interpolate(v, g2, weight)
+        v[...] = lerp(v, g2, weight)
         flush(v)                                       # underflow.py: subnormals to 0
         root = np.sqrt(v)
     else:
         R, C = state["row_var"], state["col_var"]
-        interpolate(R, g2.mean(axis=-1), weight)
-        interpolate(C, g2.mean(axis=-2), weight)
+        R[...] = lerp(R, g2.mean(axis=-1), weight)
+        C[...] = lerp(C, g2.mean(axis=-2), weight)
         flush(R)
         flush(C)
         mean_r = R.mean(axis=-1)[..., None]
@@ -119,11 +112,7 @@ def _averages_loops(g, R, C, weight, eps_add, tiny):
         s = 0.0
         for j in range(n_cols):
             s += g[b, i, j] * g[b, i, j] + eps_add
-        mean = s / n_cols
-        if weight < 0.5:
-            R[b, i] = flushed(R[b, i] + weight * (mean - R[b, i]), tiny)
-        else:
-            R[b, i] = flushed(mean - (mean - R[b, i]) * (1 - weight), tiny)
+        R[b, i] = flushed(lerp_one(R[b, i], s / n_cols, weight, weight < 0.5), tiny)
     n_blocks = (n_cols + 63) // 64
     for k in prange(n_batch * n_blocks):
         b, start = k // n_blocks, (k % n_blocks) * 64
@@ -134,10 +123,7 @@ def _averages_loops(g, R, C, weight, eps_add, tiny):
                 sums[j - start] += g[b, i, j] * g[b, i, j] + eps_add
         for j in range(start, end):
             mean = sums[j - start] / n_rows
-            if weight < 0.5:
-                C[b, j] = flushed(C[b, j] + weight * (mean - C[b, j]), tiny)
-            else:
-                C[b, j] = flushed(mean - (mean - C[b, j]) * (1 - weight), tiny)
+            C[b, j] = flushed(lerp_one(C[b, j], mean, weight, weight < 0.5), tiny)
 
 
 def _sum_squares_loops(x, partial):
@@ -166,10 +152,7 @@ def _factored_update_loops(g, row_root, col_root, floor, u, row_sums):
 def _vector_update_loops(g, v, u, weight, eps_add, floor, tiny):
     for i in prange(g.size):
         g2 = g[i] * g[i] + eps_add
-        if weight < 0.5:
-            v[i] = flushed(v[i] + weight * (g2 - v[i]), tiny)
-        else:
-            v[i] = flushed(g2 - (g2 - v[i]) * (1 - weight), tiny)
+        v[i] = flushed(lerp_one(v[i], g2, weight, weight < 0.5), tiny)
         root = np.sqrt(v[i])
         u[i] = g[i] / (floor if root < floor else root)       # NaN stays NaN
 

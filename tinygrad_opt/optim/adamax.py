@@ -29,17 +29,14 @@ import numpy as np
 
 from ..jit import prange, serial_or_parallel
 from .hyper import pair
+from .lerp import lerp
 from .optimizer import Optimizer
 from .underflow import flush, flushed, threshold
 
 
 def adamax_reference(w, g, m, u, t, lr, beta1, beta2, eps, eps_in_max):
     """The rule in numpy, one line per formula line (in place)."""
-    weight = 1 - beta1
-    if weight < 0.5:
-        m[...] = m + weight * (g - m)
-    else:
-        m[...] = g - (g - m) * (1 - weight)
+    m[...] = lerp(m, g, 1 - beta1)
     u[...] = np.maximum(beta2 * u, np.abs(g) + eps if eps_in_max else np.abs(g))
     flush(m)                                       # underflow.py: subnormals to 0
     flush(u)

@@ -37,17 +37,11 @@ lr so far; and the mode.
 """
 import numpy as np
 
-from ..jit import jit, prange, serial_or_parallel
+from ..jit import prange, serial_or_parallel
 from .hyper import check_whole, pair
+from .lerp import lerp, lerp_one
 from .optimizer import Optimizer
 from .underflow import flush, flushed, threshold
-
-
-def lerp(a, b, weight):
-    """a + weight·(b - a), as torch.lerp rounds it (a new array)."""
-    if abs(weight) < 0.5:
-        return a + weight * (b - a)
-    return b - (b - a) * (1 - weight)
 
 
 def sgd_schedule_free_reference(y, g, z, lr, momentum, c):
@@ -69,17 +63,9 @@ def adamw_schedule_free_reference(y, g, z, v, t, lr, beta1, beta2, eps, c, weigh
     sgd_schedule_free_reference(y, g, z, lr, beta1, c)
 
 
-def _lerp_one(a, b, weight, small):
-    """lerp for one value (small: |weight| < 0.5), inlined into the kernels."""
-    return a + weight * (b - a) if small else b - (b - a) * (1 - weight)
-
-
-_lerp = jit(_lerp_one, inline=True)
-
-
 def _sgd_loops(y, g, z, lr, factor, c, small):
     for i in prange(y.size):
-        yi = _lerp(y[i], z[i], c, small)
+        yi = lerp_one(y[i], z[i], c, small)
         y[i] = yi + g[i] * factor
         z[i] -= g[i] * lr
 
@@ -90,7 +76,7 @@ def _adamw_loops(y, g, z, v, lr, factor, c, small, beta2, one_minus_beta2,
         vi = flushed(v[i] * beta2 + one_minus_beta2 * g[i] * g[i], tiny)
         v[i] = vi
         gi = g[i] / (np.sqrt(vi / bias_correction2) + eps) + weight_decay * y[i]
-        yi = _lerp(y[i], z[i], c, small)
+        yi = lerp_one(y[i], z[i], c, small)
         y[i] = yi + gi * factor
         z[i] -= gi * lr
 

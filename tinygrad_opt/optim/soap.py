@@ -43,13 +43,9 @@ preconditioned), and the step count.
 import numpy as np
 
 from .hyper import check_whole, pair
+from .lerp import lerp
 from .optimizer import Optimizer
 from .underflow import flush
-
-
-def lerp(a, b, weight):
-    """a + weight·(b - a), as torch.lerp rounds it (a new array)."""
-    return a + weight * (b - a) if abs(weight) < 0.5 else b - (b - a) * (1 - weight)
 
 
 def project(x, Qs):
