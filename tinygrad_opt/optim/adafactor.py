@@ -56,7 +56,7 @@ from .hyper import pair
 from .lerp import lerp, lerp_one
 from .optimizer import Optimizer
 from .underflow import flush, flushed, threshold
-from .weight_decay import _scale_kernel
+from .weight_decay import apply_weight_decay, decoupled_decay_reference
 
 
 def rms(x):
@@ -75,10 +75,10 @@ def adafactor_reference(w, g, state, t, lr, beta2_decay, eps1, eps2, d, weight_d
     decay inside, since where RMS(w) is taken depends on it."""
     rho = min(lr, 1 / math.sqrt(t))
     if not rms_before_decay:
-        w *= 1 - lr * weight_decay                     # Keras: decay, then RMS(w)
+        decoupled_decay_reference(w, lr, weight_decay)  # Keras: decay, then RMS(w)
     alpha = max(eps2, rms(w)) * rho
     if rms_before_decay:
-        w *= 1 - lr * weight_decay                     # PyTorch: RMS(w), then decay
+        decoupled_decay_reference(w, lr, weight_decay)  # PyTorch: RMS(w), then decay
     weight = t ** beta2_decay
     g2 = g * g if eps1_clamp else g * g + eps1
     if "variance" in state:
@@ -235,10 +235,10 @@ class Adafactor(Optimizer):
         eps_add, floor = (0.0, eps1) if h["eps1_clamp"] else (eps1, 0.0)
         rho = min(h["lr"], 1 / math.sqrt(t))
         if decay and not h["rms_before_decay"]:
-            _scale_kernel(w.reshape(-1), f(1 - h["lr"] * decay))
+            apply_weight_decay(w, g, h["lr"], decay, True, False)
         alpha = max(h["eps2"], self._rms(w)) * rho
         if decay and h["rms_before_decay"]:
-            _scale_kernel(w.reshape(-1), f(1 - h["lr"] * decay))
+            apply_weight_decay(w, g, h["lr"], decay, True, False)
         weight, u = t ** h["beta2_decay"], np.empty_like(w)
         if "variance" in state:
             _vector_update_kernel(g.reshape(-1), state["variance"].reshape(-1),
