@@ -23,7 +23,7 @@ import zlib
 
 import numpy as np
 
-from ..optim import METHODS
+from ..optim import FULL_BATCH, METHODS
 from ..store.files import OutputLock, atomic_write_text, check_writable
 from .backends import make_backend
 from .run import FINAL_SEED, StudyFolder, lr_grids, run_specs, settings_grid
@@ -32,7 +32,8 @@ from .trials import make_problem_spec
 # The rules of the suite: every method but the full-batch and one-sample ones (gradient
 # descent and one-sample SGD are mini-batch SGD at another batch size, and L-BFGS runs on
 # the full batch; a problem fixes its own batch size).
-SUITE_RULES = tuple(m for m in METHODS if m not in ("gd", "sgd", "lbfgs"))
+SUITE_RULES = tuple(m for m, method in METHODS.items()
+                    if method.batch_size not in (FULL_BATCH, 1))
 DEFAULT_RULES = ("minibatch", "momentum", "adagrad", "rmsprop", "adadelta", "adam", "nadam",
                  "lion", "rprop", "adamax", "lamb", "adafactor", "sf_sgd", "sf_adamw",
                  "prodigy")
