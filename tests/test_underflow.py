@@ -107,3 +107,30 @@ def mnist_small():
     from tinygrad_opt.data import load, to_float
     data = load("mnist")
     return to_float(data.train_images[:20000]).reshape(-1, 784), data.train_labels[:20000]
+
+
+def test_soaps_shampoo_factors_hold_no_subnormal_numbers():
+    """SOAP's L and R (lerp toward G·Gᵀ and Gᵀ·G, like a second moment) decay where a
+    row or column of the gradient stops: on the article's CNN, units that go quiet left
+    subnormal rows in the dense layer's 5,408 x 5,408 L, and its refresh's product L·Q
+    then ran several times slower (docs/performance.md). They are flushed like m and v."""
+    rng = np.random.default_rng(0)
+
+    def run():
+        p = Tensor(rng.standard_normal((30, 20)), requires_grad=True, dtype=np.float32)
+        opt = SOAP([p], beta1=0.5, beta2=0.5, shampoo_beta=0.5, weight_decay=0.0,
+                   precondition_frequency=5)
+        most = 0
+        for t in range(200):
+            g = rng.choice([-1, 1], (30, 20)) * 10.0 ** rng.uniform(-6, -3, (30, 20))
+            p.grad = (g if t < 3 else np.zeros((30, 20))).astype(np.float32)
+            opt.step()
+            state = opt.state[0]
+            most = max(most, sum(int(np.sum((a != 0) & (np.abs(a) < TINY)))
+                                 for k, a in state.items() if k in ("L0", "L1", "m", "v")))
+            assert np.all(np.isfinite(p.data))
+        return most
+
+    assert run() == 0
+    with keep_subnormals():
+        assert run() > 100          # the test reaches the subnormal range
