@@ -113,7 +113,7 @@ def test_soaps_shampoo_factors_hold_no_subnormal_numbers():
     """SOAP's L and R (lerp toward G·Gᵀ and Gᵀ·G, like a second moment) decay where a
     row or column of the gradient stops: on the article's CNN, units that go quiet left
     subnormal rows in the dense layer's 5,408 x 5,408 L, and its refresh's product L·Q
-    then ran several times slower (docs/performance.md). They are flushed like m and v."""
+    then ran 50 to 75 times slower (docs/performance.md). They are flushed like m and v."""
     rng = np.random.default_rng(0)
 
     def run():

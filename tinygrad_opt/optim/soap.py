@@ -38,9 +38,10 @@ or decomposition, so there is no kernel: the reference is the rule.
 
 State per parameter: m and v (in the rotated basis), one L and one Q per dimension (0 x
 0 where a dimension is not preconditioned), and the step count. m, v and each L decay
-where the gradient stops, and are flushed where they underflow (underflow.py): a
-gradient row that stays zero leaves L's row subnormal after about 1,700 steps at
-shampoo_beta 0.95, and products with subnormal numbers run many times slower.
+where the gradient stops, and are flushed where they underflow (underflow.py): where a
+gradient row stays zero, L's row shrinks by shampoo_beta a step (from 1 to float32's
+subnormal range in 1,703 steps at 0.95), and a product with subnormal numbers runs
+many times slower (docs/performance.md).
 """
 import numpy as np
 
