@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from tinygrad_opt import Tensor, nn, reference
-from tinygrad_opt.optim import (SGD, Adadelta, Adafactor, Adam, Adamax, AdamW, Lamb, NAdam,
-                                Prodigy, RAdam, RMSprop, SOAP)
+from tinygrad_opt.optim import (SGD, Adadelta, Adafactor, Adam, Adamax, AdamW,
+                                AdamWScheduleFree, Lamb, NAdam, Prodigy, RAdam, RMSprop, SOAP)
 from tinygrad_opt.optim.underflow import keep_subnormals
 
 # Each rule's decay rates at 0.5, so that a state falls from 1e-4 to float32's subnormal
@@ -32,6 +32,7 @@ FLUSHING = {
     "adafactor_torch": (Adafactor, dict(preset="torch", beta2_decay=-0.1)),
     "prodigy": (Prodigy, dict(beta1=0.5, beta2=0.5, beta3=0.5)),
     "soap": (SOAP, dict(beta1=0.5, beta2=0.5, weight_decay=0.0)),     # a vector: Adam
+    "sf_adamw": (AdamWScheduleFree, dict(beta2=0.5)),
 }
 TINY = np.finfo(np.float32).tiny
 DECAYING = ("m", "v", "b", "g_avg", "s", "u", "variance")    # v_max never decreases
@@ -48,6 +49,8 @@ def _run(cls, hyper, steps=200):
     rng = np.random.default_rng(0)
     p = Tensor(rng.standard_normal(1000), requires_grad=True, dtype=np.float32)
     opt = cls([p], **hyper)
+    if hasattr(opt, "train"):           # Schedule-Free: steps are taken in train mode
+        opt.train()
     most = 0
     for t in range(steps):
         p.grad = (rng.choice([-1, 1], 1000) * 10.0 ** rng.uniform(-6, -3, 1000)
