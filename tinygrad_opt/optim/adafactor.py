@@ -234,10 +234,10 @@ class Adafactor(Optimizer):
         eps1 = eps1_of(h["eps1"], w.dtype)
         eps_add, floor = (0.0, eps1) if h["eps1_clamp"] else (eps1, 0.0)
         rho = min(h["lr"], 1 / math.sqrt(t))
-        if decay and not h["rms_before_decay"]:
+        if not h["rms_before_decay"]:
             apply_weight_decay(w, g, h["lr"], decay, True, False)
         alpha = max(h["eps2"], self._rms(w)) * rho
-        if decay and h["rms_before_decay"]:
+        if h["rms_before_decay"]:
             apply_weight_decay(w, g, h["lr"], decay, True, False)
         weight, u = t ** h["beta2_decay"], np.empty_like(w)
         if "variance" in state:
