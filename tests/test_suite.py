@@ -46,6 +46,27 @@ def test_the_registry_holds_the_seven_and_the_listing_shows_them():
         assert f"{p.epochs} ep" in line and p.metric in line
 
 
+@pytest.mark.parametrize("timed", [False, True])
+def test_the_listing_names_a_missing_data_set_in_one_line(tmp_path, timed):
+    """A machine without Fashion-MNIST (or any image data: an empty data folder) still
+    lists all seven, says which problems lack their data and why, and shows no
+    traceback; the timed listing measures those it can."""
+    absent = tmp_path / "absent"
+    env = dict(os.environ, TINYGRAD_OPT_DATA_DIR=str(absent))
+    r = cli("problems", *([] if timed else ["--no-time"]), env=env)
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stdout + r.stderr
+    for name in SEVEN:
+        assert any(l.startswith(name + " ") for l in r.stdout.splitlines()), name
+    lines = r.stdout.splitlines()
+    assert any(l.startswith(f"fmnist_2c2d: fashion-mnist not found: {absent} is not a folder")
+               for l in lines), r.stdout
+    assert any(l.startswith("mnist_cnn: mnist not found: ") for l in lines)
+    if timed:
+        quad = next(l for l in lines if l.startswith("quadratic_deep "))
+        assert re.search(r"\d s ", quad), quad
+
+
 def test_every_target_is_calibrated():
     """A target of 0 (the placeholder before calibration) or one no run could meet
     would make time-to-target meaningless: each is stated with the runs behind it."""
