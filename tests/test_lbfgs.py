@@ -1,6 +1,9 @@
 """L-BFGS (optim/lbfgs.py) in use: step(closure) as PyTorch takes it, the Trainer's
 closure on the full batch, what it refuses. Its trajectories against PyTorch's:
 tests/test_conventions.py."""
+import copy
+import math
+
 import numpy as np
 import pytest
 
@@ -111,3 +114,37 @@ def test_a_nonfinite_loss_raises_or_is_skipped_as_asked():
     opt = LBFGS([p], nonfinite="skip")
     assert np.isnan(opt.step(closure)) and opt.skipped_steps == 1
     np.testing.assert_array_equal(p.data, [1.0, 1.0])
+
+
+@pytest.mark.parametrize("line_search_fn", [None, "strong_wolfe"])
+def test_a_nonfinite_loss_later_in_the_step_is_skipped_whole(line_search_fn):
+    """A step's first evaluation is finite, a later one (after a move, or in the line
+    search) is not: nonfinite="skip" leaves the weights and the memory as they were
+    before the step, not at a half-taken move; "raise" raises, naming the step."""
+    def make(nonfinite):
+        p = Tensor(np.array([1.0, -2.0]), requires_grad=True, dtype=np.float64)
+        calls, finite = [], [math.inf]            # evaluations, how many stay finite
+
+        def closure():
+            calls.append(1)
+            p.grad = 2 * p.data
+            return float((p.data ** 2).sum()) if len(calls) <= finite[0] else math.nan
+        opt = LBFGS([p], max_iter=2, line_search_fn=line_search_fn, nonfinite=nonfinite)
+        opt.step(closure)                          # a finite step: the memory holds a pair
+        finite[0] = len(calls) + 1                 # the next step's first evaluation only
+        return p, opt, closure
+    p, opt, closure = make("raise")
+    with pytest.raises(FloatingPointError, match="at step 2"):
+        opt.step(closure)
+    p, opt, closure = make("skip")
+    before = p.data.copy(), copy.deepcopy(opt.state_dict()["lbfgs"])
+    assert np.isnan(opt.step(closure)) and opt.skipped_steps == 1 and opt.t == 1
+    np.testing.assert_array_equal(p.data, before[0])
+    after = opt.state_dict()["lbfgs"]
+    assert set(after) == set(before[1]) and before[1]["func_evals"] > 1
+    for k, v in before[1].items():
+        if isinstance(v, list):
+            assert len(after[k]) == len(v) and all(np.array_equal(a, b)
+                                                   for a, b in zip(after[k], v)), k
+        else:
+            np.testing.assert_array_equal(after[k], v, err_msg=k)

@@ -213,7 +213,7 @@ class LBFGS(Optimizer):
         if not (math.isfinite(loss) and np.isfinite(grad).all()):
             raise FloatingPointError(f"LBFGS: the closure gave loss {loss} and "
                                      f"{int(np.sum(~np.isfinite(grad)))} NaN or inf gradient "
-                                     f"values at step {self.t + 1}")
+                                     f"values at step {self.t}")
         return loss, grad
 
     # --- the step -----------------------------------------------------------------------
@@ -223,21 +223,29 @@ class LBFGS(Optimizer):
             raise TypeError("LBFGS.step needs a closure that re-evaluates the loss and its "
                             "gradients (zero_grad, forward, backward, return the loss), "
                             "as torch.optim.LBFGS.step(closure)")
+        weights, t = [p.data.copy() for p in self.params], self.t
+        memory = {k: list(v) if isinstance(v, list) else v for k, v in self.memory.items()}
+        try:
+            return self._step(closure)
+        except FloatingPointError:             # at any evaluation of the step: nothing
+            for p, w in zip(self.params, weights):     # of it is kept, the weights and
+                p.data[...] = w                        # the memory are as before it
+            self.memory, self.t = memory, t
+            if self.nonfinite == "raise":
+                raise
+            self.skipped_steps += 1            # nonfinite="skip"
+            return math.nan
+
+    def _step(self, closure):
         h = self._group_hyper()[0]
         lr, max_iter, history = h["lr"], h["max_iter"], h["history_size"]
         max_eval = h["max_eval"] if h["max_eval"] is not None else max_iter * 5 // 4
         tol_grad, tol_change = h["tolerance_grad"], h["tolerance_change"]
         m = self.memory
-        try:
-            orig_loss, flat_grad = self._evaluate(closure)
-        except FloatingPointError:
-            if self.nonfinite == "raise":
-                raise
-            self.skipped_steps += 1            # nonfinite="skip": nothing is updated
-            return math.nan
+        self.t += 1
+        orig_loss, flat_grad = self._evaluate(closure)
         loss, current_evals = orig_loss, 1
         m["func_evals"] += 1
-        self.t += 1
         if np.abs(flat_grad).max() <= tol_grad:
             return orig_loss
         d, t = m.get("d"), m.get("t")
