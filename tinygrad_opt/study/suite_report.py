@@ -225,7 +225,7 @@ def _curves(out, by_problem, problems):
     fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.4 * rows), squeeze=False)
     rules = [m for m in METHODS if any(m in runs for runs in by_problem.values())]
     colors = dict(zip(rules, figures.colors(len(rules))))
-    handles = {}
+    lines = {}                                  # a rule's line, for the legend
     for ax, (name, runs_by_rule) in zip(axes.flat, by_problem.items()):
         p = problems[name]
         last, diverged = 1, []
@@ -239,9 +239,9 @@ def _curves(out, by_problem, problems):
                 continue
             values = np.array([[h["value"] for h in r["history"][:length]] for r in runs])
             epochs = np.arange(1, length + 1)
-            handles[rule], = ax.plot(epochs, np.median(values, axis=0), color=colors[rule],
-                                     label=METHODS[rule].title,
-                                     marker="o" if length == 1 else None)
+            lines[rule], = ax.plot(epochs, np.median(values, axis=0), color=colors[rule],
+                                   label=METHODS[rule].title,
+                                   marker="o" if length == 1 else None)
             ax.fill_between(epochs, values.min(axis=0), values.max(axis=0),
                             color=colors[rule], alpha=0.15, lw=0)
             last = max(last, length)
@@ -257,8 +257,8 @@ def _curves(out, by_problem, problems):
         figures.epoch_axis(ax, last)
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
-    labels = [METHODS[m].title for m in rules if m in handles]
-    handles = [handles[m] for m in rules if m in handles]
+    labels = [METHODS[m].title for m in rules if m in lines]
+    handles = [lines[m] for m in rules if m in lines]
     if n < len(axes.flat):                      # the legend in the first empty panel
         axes.flat[n].legend(handles, labels, fontsize=9, loc="center")
     else:
