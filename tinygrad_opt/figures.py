@@ -2,13 +2,14 @@
 integer epoch axes, legends beside the plot, atomic saving."""
 from .store.files import atomic_write
 
-# Up to fifteen colours, one per method: matplotlib's ten (tab10), then black and four
-# chosen from the xkcd colours darker than L* 80 to be as far as possible from all
-# before them. No two of the fifteen are closer than tab10's own closest pair (27.7 in
-# CIE L*a*b*, tests/test_output.py computes it), so no two curves look alike.
+# A colour per method (24): matplotlib's ten (tab10), then black and thirteen xkcd
+# colours darker than L* 80, each in turn the one farthest from all before it. No two
+# are closer than tab10's own closest pair (27.7 in CIE L*a*b*, tests/test_output.py
+# computes it), so no two curves look alike.
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
            "#7f7f7f", "#bcbd22", "#17becf", "#000000", "#0804f9", "#ff08e8", "#040348",
-           "#154406")
+           "#154406", "#0165fc", "#ffb07c", "#ff0789", "#886806", "#8fb67b", "#0add08",
+           "#750851", "#0504aa", "#fdb0c0")
 
 
 def pyplot():
@@ -20,7 +21,7 @@ def pyplot():
 
 
 def colors(n):
-    """n colours from PALETTE (cycled past fifteen)."""
+    """n colours from PALETTE (cycled past its 24)."""
     return [PALETTE[i % len(PALETTE)] for i in range(n)]
 
 
