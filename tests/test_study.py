@@ -410,6 +410,31 @@ def test_each_trial_records_its_version_and_the_report_says_when_they_mix(local_
             in (out / "report.md").read_text())
 
 
+def test_each_trial_records_its_processor_and_the_report_says_when_they_mix(local_run,
+                                                                            tmp_path):
+    """float32 training rounds differently on different processors (the suite's trials on
+    an AMD EPYC and an Intel Xeon differ in the third or fourth digit): a trial says
+    where it ran, and a report of trials from several processors says so."""
+    import shutil
+    from tinygrad_opt.train.experiment import processor
+    out = tmp_path / "p"
+    shutil.copytree(local_run, out)
+    here = processor()
+    assert {r["processor"] for r in trials(out).values()} == {here} and here
+    assert f"Trials ran on {here}." in (out / "report.md").read_text()
+    path = sorted(glob.glob(str(out / "trials" / "*.json")))[0]
+    with open(path) as f:
+        result = json.load(f)
+    result["processor"] = "Elsewhere CPU"
+    with open(path, "w") as f:
+        json.dump(result, f)
+    r = study(out, *TINY, "--workers", "2", "--threads", "1")
+    assert r.returncode == 0, r.stderr
+    mixed = sorted(["Elsewhere CPU", here])
+    assert (f"Trials from different processors are mixed: {', '.join(mixed)}."
+            in (out / "report.md").read_text())
+
+
 def test_a_failed_write_is_named_by_the_file_the_user_knows(tmp_path):
     """Errors named the temporary file (trials/.tinygrad_opt-tmp-...: ...), not the file
     being written."""

@@ -241,6 +241,7 @@ def test_make_suite_quick_runs_every_problem(suite_quick):
     for name in SEVEN:
         assert f"(`{name}`)" in report
     assert "AlgoPerf's score" in report and "Where rankings flip" in report
+    assert f"Trials ran on {found[next(iter(found))]['processor']}." in report
     assert (out / "curves.png").exists() and (out / "performance_profile.png").exists()
 
 

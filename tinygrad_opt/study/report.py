@@ -115,11 +115,29 @@ def tuned_rows(tuning, final, target, lr_grid=()):
     return rows
 
 
+def provenance(results):
+    """The package versions and processors the trials ran on (sorted; "unrecorded" for
+    trials written before they were recorded)."""
+    return dict(versions=sorted({str(r.get("version", "unrecorded")) for r in results}),
+                processors=sorted({str(r.get("processor", "unrecorded")) for r in results}))
+
+
+def where_from(config):
+    """A sentence naming the processor the trials ran on, and any mix of versions or
+    processors: float32 numbers differ between processors (docs/study.md)."""
+    versions, processors = config.get("versions", []), config.get("processors", [])
+    text = ("" if not processors else f"Trials ran on {processors[0]}."
+            if len(processors) == 1 else
+            f"Trials from different processors are mixed: {', '.join(processors)}.")
+    if len(versions) > 1:
+        text += f" Trials of different package versions are mixed: {', '.join(versions)}."
+    return text
+
+
 def write(out, config, results, final, seconds):
     """Write report.md, table.csv and the plots; return the summary."""
     epochs = config["epochs"]
-    config = dict(config, versions=sorted({str(r.get("version", "unrecorded"))
-                                           for r in results + final}))
+    config = dict(config, **provenance(results + final))
     if config["protocol"] == "article":
         rows = article_rows(results, epochs)
         ranks = ranking(results, epochs)
@@ -166,15 +184,13 @@ def _head(config, seconds, trials):
                  + [f"`--grid {m}.{k}={','.join(map(str, vs))}`"
                     for m, kv in sorted(c.get("grids", {}).items())
                     for k, vs in sorted(kv.items())])
-    versions = c.get("versions", [])
-    mixed = (f" Trials of different package versions are mixed: "
-             f"{', '.join(map(str, versions))}." if len(versions) > 1 else "")
     return (f"Protocol **{c['protocol']}**: {', '.join(c['methods'])} on "
             f"{', '.join(c['datasets'])}, {c['epochs']} epochs, {images} "
             f"training images, {c['seeds']} seeds, backend {c['backend']} "
             f"({c['workers']} worker(s) x {c['threads']} thread(s)); {trials} trials, "
             f"{seconds / 60:.1f} min this run."
-            + (f" Overrides: {'; '.join(overrides)}." if overrides else "") + mixed + "\n")
+            + (f" Overrides: {'; '.join(overrides)}." if overrides else "") + " "
+            + where_from(c) + "\n")
 
 
 def _article_markdown(config, rows, ranks, results, seconds):

@@ -11,6 +11,7 @@ from ..optim import METHODS
 from ..store.files import atomic_write_text
 from ..train.report import write_csv
 from . import trials
+from .report import provenance, where_from
 from .run import grid_of
 from .stats import interval95, mean_sd, performance_profile, separated
 
@@ -145,7 +146,7 @@ def _markdown(config, problems, rows, step_scores, second_scores, flipped, tunin
              + f"; backend {c['backend']} ({c['workers']} worker(s) x {c['threads']} "
              f"thread(s)); {seconds / 60:.1f} min this run; the runs' own times add up "
              f"to {sum(r['seconds'] for r in list(tuning) + list(final)) / 60:.1f} "
-             f"worker-minutes.", "",
+             f"worker-minutes. {where_from(provenance(list(tuning) + list(final)))}", "",
              "## What was run", "",
              "| problem | model and data | batch | budget | metric | target | runs | tuning "
              "runs (CPU s) |", "|---|---|---|---|---|---|---|---|"]

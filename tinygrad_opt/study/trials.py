@@ -92,7 +92,7 @@ def run_trial(spec, data_dir=None):
     where and how fast it ran). A loss that becomes NaN or inf ends the trial early,
     with `diverged` set (a learning rate too large for the rule: a result, not an error)."""
     from ..train import NonFiniteLoss
-    from ..train.experiment import make_trainer
+    from ..train.experiment import make_trainer, processor
 
     if "problem" in spec:
         return run_problem_trial(spec)
@@ -109,7 +109,7 @@ def run_trial(spec, data_dir=None):
     return dict(spec=spec, id=trial_id(spec), history=history, diverged=diverged,
                 train_samples=len(train[0]), val_samples=len(val[0]),
                 seconds=time.perf_counter() - t0, pid=os.getpid(),
-                threads=_threads(), version=__version__)
+                threads=_threads(), version=__version__, processor=processor())
 
 
 TRAINER_METRIC = {"accuracy": "accuracy", "mse": "mse", "loss": None}
@@ -125,6 +125,7 @@ def run_problem_trial(spec, problem=None):
     from ..optim import METHODS
     from ..problems import get_problem
     from ..train import NonFiniteLoss, Trainer
+    from ..train.experiment import processor
 
     t0 = time.perf_counter()
     problem = problem or get_problem(spec["problem"])
@@ -150,7 +151,7 @@ def run_problem_trial(spec, problem=None):
         history.append(dict(h, value=h[problem.key]))
     return dict(spec=spec, id=trial_id(spec), history=history, diverged=diverged,
                 seconds=time.perf_counter() - t0, pid=os.getpid(), threads=_threads(),
-                version=__version__)
+                version=__version__, processor=processor())
 
 
 def _threads():

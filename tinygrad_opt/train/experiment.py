@@ -18,10 +18,43 @@ from ..store.files import OutputLock, atomic_write_text, check_writable, remove_
 from .trainer import NonFiniteLoss, Trainer
 
 
+def processor():
+    """The processor's model name as lscpu shows it (Linux's /proc/cpuinfo), else what
+    platform knows, and the OpenBLAS kernels numpy runs on it: float32 results depend on
+    them (an AMD EPYC with OpenBLAS's own choice, SkylakeX, gives an Intel Xeon's numbers
+    bit for bit; forced to Haswell's kernels by OPENBLAS_CORETYPE, other last bits)."""
+    name = platform.processor() or platform.machine() or "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            name = next((line.split(":", 1)[1].strip() for line in f
+                         if line.startswith("model name")), name)
+    except OSError:
+        pass
+    kernels = _openblas_kernels()
+    return f"{name} (OpenBLAS: {kernels})" if kernels else name
+
+
+def _openblas_kernels():
+    """The name of the kernels numpy's bundled OpenBLAS chose ("SkylakeX", "Haswell"),
+    or None where numpy has no bundled OpenBLAS."""
+    import ctypes
+    import glob
+    libs = glob.glob(os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs",
+                                  "libscipy_openblas*.so"))
+    for lib in libs:
+        try:
+            get = ctypes.CDLL(lib).scipy_openblas_get_corename64_
+        except (OSError, AttributeError):
+            continue
+        get.restype = ctypes.c_char_p
+        return get().decode()
+    return None
+
+
 def _environment():
     import numba
     return dict(python=sys.version.split()[0], numpy=np.__version__, numba=numba.__version__,
-                machine=platform.machine(), processor=platform.processor(),
+                machine=platform.machine(), processor=processor(),
                 system=platform.platform(), cpus=os.cpu_count())
 
 
