@@ -42,7 +42,7 @@ POLICY = {"OPENBLAS_THREAD_TIMEOUT": "4", "OMP_WAIT_POLICY": "PASSIVE",
 
 def _too_late(name):
     """Whether the library that reads `name` has read it already."""
-    if name == "OPENBLAS_THREAD_TIMEOUT":
+    if name.startswith("OPENBLAS_"):
         return "numpy" in sys.modules
     parallel = sys.modules.get("numba.np.ufunc.parallel")
     return bool(parallel is not None and parallel._is_initialized)
