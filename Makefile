@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEV    := $(VENV)/.installed-dev
 
-.PHONY: install test bench bench-quick bench-torch reference-fixtures mnist mnist-quick study study-quick suite suite-quick problems examples clean
+.PHONY: install test bench bench-quick bench-torch reference-fixtures mnist mnist-quick study study-quick suite suite-soap suite-quick problems examples clean
 
 # The package and what it needs to run; the tests add pytest and Ray (the study's
 # optional backend, which make mnist and make study do not need). The kernels compile
@@ -45,6 +45,12 @@ study-quick: $(STAMP)
 # one-shot protocol), 3 seeds each, all seven problems; about 81 minutes here.
 suite: $(STAMP)
 	$(BIN)/tinygrad-opt study --problems all --protocol oneshot --seeds 3 --out results/suite
+
+# SOAP beside the fifteen, on the six problems it can afford on one-thread workers (not
+# mnist_cnn: 1.5 to 2 hours a seed; docs/suite.md); 90 minutes here.
+SIX := quadratic_deep,mnist_logreg,mnist_mlp,fmnist_2c2d,mnist_autoencoder,austen_char_transformer
+suite-soap: $(STAMP)
+	$(BIN)/tinygrad-opt study --problems $(SIX) --protocol oneshot --seeds 3 --optimizers minibatch,momentum,adagrad,rmsprop,adadelta,adam,nadam,lion,rprop,adamax,lamb,adafactor,sf_sgd,sf_adamw,prodigy,soap --out results/suite-soap
 
 suite-quick: $(STAMP)
 	$(BIN)/tinygrad-opt study --problems all --quick --optimizers minibatch,adam --seeds 2 --out results/suite-quick
