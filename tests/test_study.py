@@ -387,6 +387,16 @@ def test_an_unreachable_ray_address_is_one_line(tmp_path, address, message):
     assert time.time() - t0 < 60
 
 
+def _edit_a_trial(out, **fields):
+    """Rewrite one stored trial of the study in `out` with `fields` changed."""
+    path = sorted(glob.glob(str(out / "trials" / "*.json")))[0]
+    with open(path) as f:
+        result = json.load(f)
+    result.update(fields)
+    with open(path, "w") as f:
+        json.dump(result, f)
+
+
 def test_each_trial_records_its_version_and_the_report_says_when_they_mix(local_run,
                                                                           tmp_path):
     import shutil
@@ -395,12 +405,7 @@ def test_each_trial_records_its_version_and_the_report_says_when_they_mix(local_
     shutil.copytree(local_run, out)
     found = trials(out)
     assert {r["version"] for r in found.values()} == {__version__}
-    path = sorted(glob.glob(str(out / "trials" / "*.json")))[0]
-    with open(path) as f:
-        result = json.load(f)
-    result["version"] = "0.0.9"
-    with open(path, "w") as f:
-        json.dump(result, f)
+    _edit_a_trial(out, version="0.0.9")
     from tinygrad_opt.store.files import TEMP_PREFIX
     (out / (TEMP_PREFIX + "left-by-kill-9")).write_text("half a report")
     r = study(out, *TINY, "--workers", "2", "--threads", "1")
@@ -412,9 +417,9 @@ def test_each_trial_records_its_version_and_the_report_says_when_they_mix(local_
 
 def test_each_trial_records_its_processor_and_the_report_says_when_they_mix(local_run,
                                                                             tmp_path):
-    """float32 training rounds differently on different processors (the suite's trials on
-    an AMD EPYC and an Intel Xeon differ in the third or fourth digit): a trial says
-    where it ran, and a report of trials from several processors says so."""
+    """float32 numbers depend on the processor's OpenBLAS kernels (an AMD EPYC forced to
+    Haswell's gave the suite other last digits than an Intel Xeon): a trial says where
+    it ran, and a report of trials from several processors says so."""
     import shutil
     from tinygrad_opt.train.experiment import processor
     out = tmp_path / "p"
@@ -422,12 +427,7 @@ def test_each_trial_records_its_processor_and_the_report_says_when_they_mix(loca
     here = processor()
     assert {r["processor"] for r in trials(out).values()} == {here} and here
     assert f"Trials ran on {here}." in (out / "report.md").read_text()
-    path = sorted(glob.glob(str(out / "trials" / "*.json")))[0]
-    with open(path) as f:
-        result = json.load(f)
-    result["processor"] = "Elsewhere CPU"
-    with open(path, "w") as f:
-        json.dump(result, f)
+    _edit_a_trial(out, processor="Elsewhere CPU")
     r = study(out, *TINY, "--workers", "2", "--threads", "1")
     assert r.returncode == 0, r.stderr
     mixed = sorted(["Elsewhere CPU", here])
