@@ -124,7 +124,7 @@ def provenance(results):
 
 def where_from(config):
     """A sentence naming the processor the trials ran on, and any mix of versions or
-    processors: float32 numbers differ between processors (docs/study.md)."""
+    processors: float32 numbers depend on them (docs/protocol.md)."""
     versions, processors = config.get("versions", []), config.get("processors", [])
     text = ("" if not processors else f"Trials ran on {processors[0]}."
             if len(processors) == 1 else
