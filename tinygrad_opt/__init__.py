@@ -8,6 +8,9 @@ from .gradcheck import GradcheckError, gradcheck
 from .nn.init import manual_seed
 from .tensor import Tensor, cat, stack, tensor, where
 from .threads import use_sleeping_threads
+from . import memory
+
+memory.keep_freed_memory()      # freed memory stays in malloc's heap for the next step
 
 __all__ = ["Tensor", "tensor", "Function", "no_grad", "reference", "gradcheck",
            "GradcheckError", "use_sleeping_threads", "cat", "stack", "where", "manual_seed",
