@@ -443,3 +443,14 @@ def test_a_failed_write_is_named_by_the_file_the_user_knows(tmp_path):
     with pytest.raises(OSError) as e:
         atomic_write_text(str(target), "x")
     assert e.value.filename == str(target) and TEMP_PREFIX not in str(e.value)
+
+
+def test_the_provenance_sentence_adds_no_stray_spaces():
+    """A report of no trials, or of mixed versions from unnamed processors, read
+    "... this run. \\n" or "run.  Trials of ...": a space around an empty sentence."""
+    from tinygrad_opt.study.report import where_from
+    assert where_from({}) == ""
+    assert where_from({"versions": ["0.0.9", "0.1.0"]}) == (
+        "Trials of different package versions are mixed: 0.0.9, 0.1.0.")
+    assert where_from({"processors": ["X"], "versions": ["a", "b"]}) == (
+        "Trials ran on X. Trials of different package versions are mixed: a, b.")

@@ -126,12 +126,14 @@ def where_from(config):
     """A sentence naming the processor the trials ran on, and any mix of versions or
     processors: float32 numbers depend on them (docs/protocol.md)."""
     versions, processors = config.get("versions", []), config.get("processors", [])
-    text = ("" if not processors else f"Trials ran on {processors[0]}."
-            if len(processors) == 1 else
-            f"Trials from different processors are mixed: {', '.join(processors)}.")
+    said = []
+    if len(processors) == 1:
+        said.append(f"Trials ran on {processors[0]}.")
+    elif processors:
+        said.append(f"Trials from different processors are mixed: {', '.join(processors)}.")
     if len(versions) > 1:
-        text += f" Trials of different package versions are mixed: {', '.join(versions)}."
-    return text
+        said.append(f"Trials of different package versions are mixed: {', '.join(versions)}.")
+    return " ".join(said)
 
 
 def write(out, config, results, final, seconds):
@@ -189,8 +191,8 @@ def _head(config, seconds, trials):
             f"training images, {c['seeds']} seeds, backend {c['backend']} "
             f"({c['workers']} worker(s) x {c['threads']} thread(s)); {trials} trials, "
             f"{seconds / 60:.1f} min this run."
-            + (f" Overrides: {'; '.join(overrides)}." if overrides else "") + " "
-            + where_from(c) + "\n")
+            + (f" Overrides: {'; '.join(overrides)}." if overrides else "")
+            + (f" {where_from(c)}" if where_from(c) else "") + "\n")
 
 
 def _article_markdown(config, rows, ranks, results, seconds):

@@ -146,7 +146,8 @@ def _markdown(config, problems, rows, step_scores, second_scores, flipped, tunin
              + f"; backend {c['backend']} ({c['workers']} worker(s) x {c['threads']} "
              f"thread(s)); {seconds / 60:.1f} min this run; the runs' own times add up "
              f"to {sum(r['seconds'] for r in list(tuning) + list(final)) / 60:.1f} "
-             f"worker-minutes. {where_from(provenance(list(tuning) + list(final)))}", "",
+             f"worker-minutes. {where_from(provenance(list(tuning) + list(final)))}".rstrip(),
+             "",
              "## What was run", "",
              "| problem | model and data | batch | budget | metric | target | runs | tuning "
              "runs (CPU s) |", "|---|---|---|---|---|---|---|---|"]
