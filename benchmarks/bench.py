@@ -79,7 +79,8 @@ def bench_transformer(repeat):
     its time goes."""
     corpus, opt, loss_of = transformer()
     x, y = corpus.batch(32, 128, 0)
-    where_time_goes("character transformer, batch 32 x context 128", opt,
+    where_time_goes("character transformer, batch 32 x context 128 (in this process: "
+                    "Numba's idle threads spin, unlike the workload row's)", opt,
                     lambda: loss_of(x, y), 32 * 128, "tokens", repeat)
 
 
@@ -466,7 +467,6 @@ def bench_compile():
 
 
 def main():
-    use_sleeping_threads(reexec=True)     # the entry points' thread policy (threads.py)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=30,
                     help="timed repeats of each kernel and step (default 30); with "
@@ -483,6 +483,8 @@ def main():
     ap.add_argument("--limit", type=int, default=None,
                     help="with --workload: train on the first N images only")
     args = ap.parse_args()
+    # The entry points' thread policy (threads.py); the transformer's as examples/08 sets it
+    use_sleeping_threads(reexec=True, spin=0 if args.workload == "transformer" else None)
     if args.workload:
         return workload(args.workload, args.repeat, args.limit)
     repeat = 3 if args.quick else args.repeat

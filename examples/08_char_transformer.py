@@ -264,7 +264,9 @@ def main():
 
 
 if __name__ == "__main__":
-    use_sleeping_threads(reexec=True)   # idle BLAS and Numba threads sleep: threads.py
+    # idle BLAS and Numba threads sleep (threads.py), Numba's at once: its kernels
+    # alternate with BLAS products
+    use_sleeping_threads(reexec=True, spin=0)
     try:
         main()
     except KeyboardInterrupt:

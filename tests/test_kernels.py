@@ -284,6 +284,25 @@ def test_the_thread_policy_holds_whatever_was_imported_first(tmp_path):
     assert out.stdout.strip() == "['OPENBLAS_THREAD_TIMEOUT'] None"   # beside OpenBLAS's
 
 
+def test_a_program_of_kernels_between_blas_products_asks_idle_threads_not_to_spin():
+    """The transformer's kernels alternate with BLAS products: Numba's idle threads
+    spinning after each kernel take a core from OpenBLAS's (docs/performance.md,
+    2026-12-07): its entry point asks for spin=0; a GOMP_SPINCOUNT the user set is kept."""
+    import os
+    import subprocess
+    import sys
+    code = ("from tinygrad_opt import use_sleeping_threads; import os; "
+            "use_sleeping_threads(reexec=True, spin=0); print(os.environ['GOMP_SPINCOUNT'])")
+    env = {k: v for k, v in os.environ.items() if k not in POLICY}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.strip() == "0"
+    env["GOMP_SPINCOUNT"] = "500"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.strip() == "500"
+
+
 # --- NaN and inf: every kernel gives what its reference gives -----------------------------
 def _poison(a, seed, values=(np.nan, np.inf, -np.inf)):
     """A copy of a with NaN, +inf and -inf at random places."""

@@ -18,7 +18,9 @@ yet.
   each other closely, as in LeNet-5's step: each kernel starts by waking its threads.
   libgomp, the OpenMP runtime behind Numba's threads here, lets idle threads spin this
   many rounds before they sleep (the variable overrides the policy's count of 0); the
-  count was chosen from `make bench`'s LeNet-5 row against 0 to 300,000 rounds.
+  count was chosen from `make bench`'s LeNet-5 row against 0 to 300,000 rounds. Where
+  kernels alternate with BLAS products instead (the character transformer), the
+  spinning threads take a core from OpenBLAS's: `use_sleeping_threads(spin=0)`.
   Only beside OPENBLAS_THREAD_TIMEOUT: with OpenBLAS's threads spinning too (numpy loaded
   before the policy was set), both pools spin against each other and LeNet-5's epoch is
   several times slower than with either policy, so `use_sleeping_threads()` then leaves
@@ -48,7 +50,7 @@ def _too_late(name):
     return bool(parallel is not None and parallel._is_initialized)
 
 
-def use_sleeping_threads(reexec=False):
+def use_sleeping_threads(reexec=False, spin=None):
     """Set the policy's variables that are unset.
 
     Args:
@@ -56,11 +58,16 @@ def use_sleeping_threads(reexec=False):
             variable came too late for its library (numpy, or Numba's threads, already
             loaded), restart the process with the same arguments, the variables now set,
             so that the policy holds whatever was imported first.
+        spin: GOMP_SPINCOUNT's rounds instead of the policy's 30,000. 0 for a program
+            whose parallel kernels alternate with BLAS products, as the character
+            transformer's do (layer norm, product, attention, product, ...): Numba's
+            threads spinning after each kernel take a core from OpenBLAS's.
     Returns:
         the names that were set too late to take effect in this process (empty when
         everything took effect).
     """
-    missing = {k: v for k, v in POLICY.items() if k not in os.environ}
+    policy = dict(POLICY, **({} if spin is None else {"GOMP_SPINCOUNT": str(int(spin))}))
+    missing = {k: v for k, v in policy.items() if k not in os.environ}
     late = [k for k in missing if _too_late(k)]
     if "OPENBLAS_THREAD_TIMEOUT" in late and not reexec:
         missing.pop("GOMP_SPINCOUNT", None)     # OpenBLAS's threads spin: Numba's must not
