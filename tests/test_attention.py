@@ -77,3 +77,20 @@ def test_self_attention_of_a_fused_projection_is_the_split_heads_attention(ref):
     with pytest.raises(ValueError, match=r"expected qkv \(B, T, 3·D\) with D a multiple of "
                                          r"3 heads, got \(2, 6, 35\)"):
         self_attention(Tensor(np.ones((2, 6, 35))), 3)
+
+
+def test_four_terms_a_pass_round_as_one_term_a_pass():
+    """The kernels add four terms to a partial sum per pass (one load and store of it
+    for four products); the sums must stay those of one term a pass, to the bit: the
+    character transformer's committed results were made that way."""
+    from tinygrad_opt.ops.attention import add_four, add_four_by_four
+    rng = np.random.default_rng(3)
+    w = rng.standard_normal((4, 8)).astype(np.float32)            # weights r_r[u]
+    x = rng.standard_normal((8, 37)).astype(np.float32) * 1e3     # rows x_u
+    one = rng.standard_normal((4, 37)).astype(np.float32)
+    four = one.copy()
+    for u in range(8):
+        add_four(*one, *w[:, u], x[u], 37)
+    for u in (0, 4):
+        add_four_by_four(*four, *w, u, *x[u:u + 4], 37)
+    assert np.array_equal(one, four)

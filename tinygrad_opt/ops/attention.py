@@ -18,11 +18,13 @@ The op keeps P (T x S per head) for the backward pass and nothing else of the sc
 The reference computes each line with numpy's batched products. The kernels run one
 head per thread (heads in parallel: each writes only its own outputs), copy the head
 into contiguous rows (the heads may be views of one fused projection: SelfAttentionFn),
-take the queries four rows at a time (each key and value read serves four rows), and
-keep a block's scores in cache between its products, its softmax and its P · v; under
-a causal mask they skip the masked half of every product. Their sums run in another
-order than BLAS's, so the two paths agree to rounding, not bit for bit (tests/
-test_kernels.py); NaN and inf come out where the reference's products put them.
+take the queries four rows at a time (each key and value read serves four rows), add
+four terms to each partial sum per pass (one load and store of it serves four products;
+the terms are still added one after another, so the sums round as one term a pass
+would), and keep a block's scores in cache between its products, its softmax and its
+P · v; under a causal mask they skip the masked half of every product. Their sums run
+in another order than BLAS's, so the two paths agree to rounding, not bit for bit
+(tests/test_kernels.py); NaN and inf come out where the reference's products put them.
 """
 import numpy as np
 
@@ -111,7 +113,25 @@ def _add_four(o0, o1, o2, o3, w0, w1, w2, w3, x, n):
         o3[j] += w3 * xj
 
 
+def _add_four_by_four(o0, o1, o2, o3, r0, r1, r2, r3, u, x0, x1, x2, x3, n):
+    """Four steps of _add_four at once, weights r_r[u..u+3] against rows x0..x3:
+    o_r[:n] += r_r[u]·x0 + r_r[u+1]·x1 + r_r[u+2]·x2 + r_r[u+3]·x3, added one after the
+    other, left to right, so each sum is rounded exactly as four calls of _add_four
+    round it. One load and store of o_r serves four products instead of one."""
+    a0, a1, a2, a3 = r0[u], r0[u + 1], r0[u + 2], r0[u + 3]
+    b0, b1, b2, b3 = r1[u], r1[u + 1], r1[u + 2], r1[u + 3]
+    c0, c1, c2, c3 = r2[u], r2[u + 1], r2[u + 2], r2[u + 3]
+    e0, e1, e2, e3 = r3[u], r3[u + 1], r3[u + 2], r3[u + 3]
+    for j in range(n):
+        y0, y1, y2, y3 = x0[j], x1[j], x2[j], x3[j]
+        o0[j] = (((o0[j] + a0 * y0) + a1 * y1) + a2 * y2) + a3 * y3
+        o1[j] = (((o1[j] + b0 * y0) + b1 * y1) + b2 * y2) + b3 * y3
+        o2[j] = (((o2[j] + c0 * y0) + c1 * y1) + c2 * y2) + c3 * y3
+        o3[j] = (((o3[j] + e0 * y0) + e1 * y1) + e2 * y2) + e3 * y3
+
+
 add_four = jit(_add_four, inline=True)
+add_four_by_four = jit(_add_four_by_four, inline=True)
 row_max = jit(_row_max, inline=True)
 row_dot = jit(_row_dot, inline=True)
 
@@ -142,9 +162,12 @@ def _forward_loops(q, k, v, causal, c, out, p, float32):
             seen = min(i0 + 4, s) if causal else s      # keys the block's rows may see
             scores[:, :seen] = 0
             s0, s1, s2, s3 = scores[0], scores[1], scores[2], scores[3]
-            for a in range(d):                          # scores = q · kᵀ, four rows
-                add_four(s0, s1, s2, s3, qp[i0, a], qp[i0 + 1, a], qp[i0 + 2, a],
-                         qp[i0 + 3, a], kt[a], seen)
+            q0, q1, q2, q3 = qp[i0], qp[i0 + 1], qp[i0 + 2], qp[i0 + 3]
+            for a in range(0, d - 3, 4):                # scores = q · kᵀ, four rows
+                add_four_by_four(s0, s1, s2, s3, q0, q1, q2, q3, a,
+                                 kt[a], kt[a + 1], kt[a + 2], kt[a + 3], seen)
+            for a in range(d - d % 4, d):
+                add_four(s0, s1, s2, s3, q0[a], q1[a], q2[a], q3[a], kt[a], seen)
             any_nan = False
             for r in range(rows):                       # softmax, row by row
                 row, sr = p[n, i0 + r], scores[r]
@@ -170,7 +193,11 @@ def _forward_loops(q, k, v, causal, c, out, p, float32):
             p1 = p[n, i0 + 1] if rows > 1 else zeros
             p2 = p[n, i0 + 2] if rows > 2 else zeros
             p3 = p[n, i0 + 3] if rows > 3 else zeros
-            for j in range(s if read_masked or any_nan else seen):   # out = P · v
+            keys = s if read_masked or any_nan else seen
+            for j in range(0, keys - 3, 4):             # out = P · v
+                add_four_by_four(o0, o1, o2, o3, p0, p1, p2, p3, j,
+                                 vc[j], vc[j + 1], vc[j + 2], vc[j + 3], d)
+            for j in range(keys - keys % 4, keys):
                 add_four(o0, o1, o2, o3, p0[j], p1[j], p2[j], p3[j], vc[j], d)
             for r in range(rows):
                 for a in range(d):
@@ -216,7 +243,10 @@ def _backward_loops(g, q, k, v, p, causal, c, dq, dk, dv):
                     dvc[j, a] += w0 * g0[a] + w1 * g1[a] + w2 * g2[a] + w3 * g3[a]
             ds[:, :seen] = 0
             d0, d1, d2, d3 = ds[0], ds[1], ds[2], ds[3]
-            for a in range(d):                          # d P = g · vᵀ, four rows
+            for a in range(0, d - 3, 4):                # d P = g · vᵀ, four rows
+                add_four_by_four(d0, d1, d2, d3, g0, g1, g2, g3, a,
+                                 vt[a], vt[a + 1], vt[a + 2], vt[a + 3], seen)
+            for a in range(d - d % 4, d):
                 add_four(d0, d1, d2, d3, g0[a], g1[a], g2[a], g3[a], vt[a], seen)
             for r in range(4):                          # d scores, row by row
                 row, dr = (p0, p1, p2, p3)[r], ds[r]
@@ -225,9 +255,13 @@ def _backward_loops(g, q, k, v, p, causal, c, dq, dk, dv):
                     dr[j] = row[j] * (dr[j] - dot)
             dqb[:] = 0
             e0, e1, e2, e3 = dqb[0], dqb[1], dqb[2], dqb[3]
-            for j in range(seen):                       # d q = d scores · k; d k
+            for j in range(0, seen - 3, 4):             # d q = d scores · k
+                add_four_by_four(e0, e1, e2, e3, d0, d1, d2, d3, j,
+                                 kc[j], kc[j + 1], kc[j + 2], kc[j + 3], d)
+            for j in range(seen - seen % 4, seen):
+                add_four(e0, e1, e2, e3, d0[j], d1[j], d2[j], d3[j], kc[j], d)
+            for j in range(seen):                       # d k += d scoresᵀ · q
                 w0, w1, w2, w3 = d0[j], d1[j], d2[j], d3[j]
-                add_four(e0, e1, e2, e3, w0, w1, w2, w3, kc[j], d)
                 for a in range(d):
                     dkc[j, a] += w0 * q0[a] + w1 * q1[a] + w2 * q2[a] + w3 * q3[a]
             for r in range(rows):
