@@ -2,11 +2,12 @@
 
 A step makes and frees the same large temporaries every time (activations, gradients,
 a layer's products: a few MiB each). glibc's malloc serves an allocation of 128 KiB or
-more (a threshold it raises as it sees larger ones freed) with a fresh `mmap`, and gives
-it back to the system when it is freed; the next step's array of the same size is then
-new memory, zeroed by the kernel and faulted in page by page, every step
-(docs/performance.md, 2026-12-07: what that cost LeNet-5's epoch and the character
-transformer's step).
+more with a fresh `mmap` and gives it back to the system when it is freed; it raises
+that threshold as it sees larger blocks freed, and then gives back the free top of its
+heap once that passes twice the threshold. Either way the next step's arrays can be new
+memory, zeroed by the kernel and faulted in page by page: LeNet-5's were, every step
+(docs/performance.md, 2026-12-07: 1.5 million page faults in three epochs, and what it
+cost).
 
 `keep_freed_memory()` tells malloc, through `mallopt`, to take blocks up to 256 MiB from
 its heap and to keep up to 1 GiB of free memory at the heap's top: after the first step
