@@ -241,18 +241,24 @@ def test_one_sample_linear_kernel_matches_reference(dtype):
     assert got.dtype == dtype and got.shape == (1, 17)
 
 
-def test_importing_the_package_changes_no_environment_variable():
-    """Importing it once set OPENBLAS_THREAD_TIMEOUT and OMP_WAIT_POLICY, which took effect
-    only when it came before numpy."""
+def _python_without_the_policy(code, **variables):
+    """The output of `python -c code` in an environment without the policy's variables
+    (but those given)."""
     import os
     import subprocess
     import sys
+    env = {k: v for k, v in os.environ.items() if k not in POLICY}
+    out = subprocess.run([sys.executable, "-c", code], env=dict(env, **variables),
+                         capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
+def test_importing_the_package_changes_no_environment_variable():
+    """Importing it once set OPENBLAS_THREAD_TIMEOUT and OMP_WAIT_POLICY, which took effect
+    only when it came before numpy."""
     code = ("import os, json; before = dict(os.environ); import tinygrad_opt, "
             "tinygrad_opt.train, tinygrad_opt.cli; print(json.dumps(dict(os.environ) == before))")
-    env = {k: v for k, v in os.environ.items() if k not in POLICY}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                         text=True, check=True)
-    assert out.stdout.strip() == "true"
+    assert _python_without_the_policy(code) == "true"
 
 
 def test_the_thread_policy_holds_whatever_was_imported_first(tmp_path):
@@ -288,19 +294,10 @@ def test_a_program_of_kernels_between_blas_products_asks_idle_threads_not_to_spi
     """The transformer's kernels alternate with BLAS products: Numba's idle threads
     spinning after each kernel take a core from OpenBLAS's (docs/performance.md,
     2026-12-07): its entry point asks for spin=0; a GOMP_SPINCOUNT the user set is kept."""
-    import os
-    import subprocess
-    import sys
     code = ("from tinygrad_opt import use_sleeping_threads; import os; "
             "use_sleeping_threads(reexec=True, spin=0); print(os.environ['GOMP_SPINCOUNT'])")
-    env = {k: v for k, v in os.environ.items() if k not in POLICY}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                         text=True, check=True)
-    assert out.stdout.strip() == "0"
-    env["GOMP_SPINCOUNT"] = "500"
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                         text=True, check=True)
-    assert out.stdout.strip() == "500"
+    assert _python_without_the_policy(code) == "0"
+    assert _python_without_the_policy(code, GOMP_SPINCOUNT="500") == "500"
 
 
 # --- NaN and inf: every kernel gives what its reference gives -----------------------------
