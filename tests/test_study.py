@@ -454,3 +454,16 @@ def test_the_provenance_sentence_adds_no_stray_spaces():
         "Trials of different package versions are mixed: 0.0.9, 0.1.0.")
     assert where_from({"processors": ["X"], "versions": ["a", "b"]}) == (
         "Trials ran on X. Trials of different package versions are mixed: a, b.")
+
+
+def test_a_report_rewritten_from_stored_trials_still_says_what_they_cost(local_run,
+                                                                         tmp_path):
+    """Run again over finished trials, the report said only "0.0 min this run"."""
+    import shutil
+    out = tmp_path / "again"
+    shutil.copytree(local_run, out)
+    r = study(out, *TINY, "--workers", "2", "--threads", "1")
+    assert r.returncode == 0, r.stderr
+    own = sum(t["seconds"] for t in trials(out).values()) / 60
+    assert (f"4 trials, 0.0 min this run; the trials' own times add up to {own:.1f} "
+            f"worker-minutes." in (out / "report.md").read_text())

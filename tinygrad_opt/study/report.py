@@ -179,6 +179,8 @@ def title(method, config):
 
 
 def _head(config, seconds, trials):
+    """The report's first line: what ran, where, and what it cost (this run's minutes,
+    and the trials' own, which a report rewritten from stored trials still has)."""
     c = config
     images = "all" if c["limit"] is None else f"the first {c['limit']:,}"
     overrides = ([f"`--set {m}.{k}={v}`" for m, kv in sorted(c.get("sets", {}).items())
@@ -189,15 +191,16 @@ def _head(config, seconds, trials):
     return (f"Protocol **{c['protocol']}**: {', '.join(c['methods'])} on "
             f"{', '.join(c['datasets'])}, {c['epochs']} epochs, {images} "
             f"training images, {c['seeds']} seeds, backend {c['backend']} "
-            f"({c['workers']} worker(s) x {c['threads']} thread(s)); {trials} trials, "
-            f"{seconds / 60:.1f} min this run."
+            f"({c['workers']} worker(s) x {c['threads']} thread(s)); {len(trials)} trials, "
+            f"{seconds / 60:.1f} min this run; the trials' own times add up to "
+            f"{sum(t['seconds'] for t in trials) / 60:.1f} worker-minutes."
             + (f" Overrides: {'; '.join(overrides)}." if overrides else "")
             + (f" {where_from(c)}" if where_from(c) else "") + "\n")
 
 
 def _article_markdown(config, rows, ranks, results, seconds):
     epochs = shown_epochs(config["epochs"])
-    lines = ["# Study: the article's protocol over seeds", "", _head(config, seconds, len(results)),
+    lines = ["# Study: the article's protocol over seeds", "", _head(config, seconds, results),
              "Each cell: validation accuracy or loss on the test images, **mean ± sd over "
              "seeds** / the article's (Keras, one run); ‡: the article's number lies "
              "outside mean ± 2 sd.", ""]
@@ -233,7 +236,7 @@ def _article_markdown(config, rows, ranks, results, seconds):
 
 def _tuned_markdown(config, rows, ranks, tuning, final, seconds):
     lines = ["# Study: tuned learning rates", "",
-             _head(config, seconds, len(tuning) + len(final)),
+             _head(config, seconds, list(tuning) + list(final)),
              f"Learning rates tried: {grids_text(config['lr_grid'])}, "
              f"chosen by the validation accuracy on {config['val_size']:,} images held out "
              f"from the training images ({config['tune_seeds']} seed(s)); the chosen "
