@@ -6,8 +6,8 @@ import sys
 import pytest
 
 # A training step's temporaries, as LeNet-5's: arrays of a MiB or two, made and freed
-# every step (under 2 MiB: the mmap of one holds no huge page, which would hide the
-# faults where the system maps huge pages only on request, as here). Each process
+# every step (under 2 MiB: numpy asks for huge pages for arrays of 4 MiB or more, and
+# one huge page's fault stands for 512 small ones). Each process
 # imports tinygrad_opt (or not) first, then counts the minor page faults of 20 steps
 # after one step of warm-up.
 STEPS = """
