@@ -122,6 +122,11 @@ def provenance(results):
                 processors=sorted({str(r.get("processor", "unrecorded")) for r in results}))
 
 
+def worker_minutes(results):
+    """The trials' own training times, added up, in minutes."""
+    return sum(r["seconds"] for r in results) / 60
+
+
 def where_from(config):
     """A sentence naming the processor the trials ran on, and any mix of versions or
     processors: float32 numbers depend on them (docs/protocol.md)."""
@@ -181,7 +186,7 @@ def title(method, config):
 def _head(config, seconds, trials):
     """The report's first line: what ran, where, and what it cost (this run's minutes,
     and the trials' own, which a report rewritten from stored trials still has)."""
-    c = config
+    c, where = config, where_from(config)
     images = "all" if c["limit"] is None else f"the first {c['limit']:,}"
     overrides = ([f"`--set {m}.{k}={v}`" for m, kv in sorted(c.get("sets", {}).items())
                   for k, v in sorted(kv.items())]
@@ -193,9 +198,9 @@ def _head(config, seconds, trials):
             f"training images, {c['seeds']} seeds, backend {c['backend']} "
             f"({c['workers']} worker(s) x {c['threads']} thread(s)); {len(trials)} trials, "
             f"{seconds / 60:.1f} min this run; the trials' own times add up to "
-            f"{sum(t['seconds'] for t in trials) / 60:.1f} worker-minutes."
+            f"{worker_minutes(trials):.1f} worker-minutes."
             + (f" Overrides: {'; '.join(overrides)}." if overrides else "")
-            + (f" {where_from(c)}" if where_from(c) else "") + "\n")
+            + (f" {where}" if where else "") + "\n")
 
 
 def _article_markdown(config, rows, ranks, results, seconds):

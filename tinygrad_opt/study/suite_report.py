@@ -11,7 +11,7 @@ from ..optim import METHODS
 from ..store.files import atomic_write_text
 from ..train.report import write_csv
 from . import trials
-from .report import provenance, where_from
+from .report import provenance, where_from, worker_minutes
 from .run import grid_of
 from .stats import interval95, mean_sd, performance_profile, separated
 
@@ -138,15 +138,15 @@ def write(out, config, tuning, final, seconds):
 
 def _markdown(config, problems, rows, step_scores, second_scores, flipped, tuning, final,
               seconds, plots):
-    c = config
+    c, runs = config, list(tuning) + list(final)
     lines = [f"# Suite: protocol {c['protocol']}{' (quick budgets)' if c['quick'] else ''}",
              "",
              f"Rules: {', '.join(c['methods'])}. {len(final)} final runs"
              + (f" after {len(tuning)} tuning runs" if tuning else "")
              + f"; backend {c['backend']} ({c['workers']} worker(s) x {c['threads']} "
              f"thread(s)); {seconds / 60:.1f} min this run; the runs' own times add up "
-             f"to {sum(r['seconds'] for r in list(tuning) + list(final)) / 60:.1f} "
-             f"worker-minutes. {where_from(provenance(list(tuning) + list(final)))}".rstrip(),
+             f"to {worker_minutes(runs):.1f} worker-minutes. "
+             f"{where_from(provenance(runs))}".rstrip(),
              "",
              "## What was run", "",
              "| problem | model and data | batch | budget | metric | target | runs | tuning "

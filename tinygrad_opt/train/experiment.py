@@ -18,6 +18,7 @@ from ..store.files import OutputLock, atomic_write_text, check_writable, remove_
 from .trainer import NonFiniteLoss, Trainer
 
 
+@functools.lru_cache(maxsize=None)       # one answer a process: every trial records it
 def processor():
     """The processor's model name as lscpu shows it (Linux's /proc/cpuinfo), else what
     platform knows, and the OpenBLAS kernels numpy runs on it: float32 results depend on
